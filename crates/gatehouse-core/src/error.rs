@@ -1,0 +1,62 @@
+//! The one error type of the domain; the server maps each variant to a status and a stable code.
+
+use std::collections::BTreeMap;
+
+/// Why a request is not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No credential, or one that is malformed or unknown.
+    Unauthenticated,
+    /// Email/password (or another secret) did not match.
+    InvalidCredentials,
+    /// The credential was valid once and has expired.
+    Expired,
+    /// The credential was revoked.
+    Revoked,
+}
+
+/// Why an authenticated request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForbiddenReason {
+    Forbidden,
+    InsufficientScope,
+    CsrfFailed,
+    SignupDisabled,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("unauthenticated: {0:?}")]
+    Unauthenticated(AuthFailure),
+    #[error("forbidden: {0:?}")]
+    Forbidden(ForbiddenReason),
+    #[error("validation failed: {0:?}")]
+    Validation(BTreeMap<String, String>),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("rate limited, retry after {retry_after_secs}s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A validation error on a single field.
+    pub fn field(field: &str, code: &str) -> Self {
+        let mut fields = BTreeMap::new();
+        fields.insert(field.to_owned(), code.to_owned());
+        Error::Validation(fields)
+    }
+
+    pub fn internal(context: impl std::fmt::Display) -> Self {
+        Error::Internal(context.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,15 @@
+//! gatehouse-core: what gatehouse is — domain types, rules, storage ports and use cases, with no
+//! web or SQL framework.
+
+pub mod clock;
+pub mod email;
+pub mod error;
+pub mod ids;
+pub mod password;
+pub mod role;
+pub mod secret;
+pub mod service;
+pub mod store;
+pub mod token;
+
+pub use error::{Error, Result};

@@ -1,0 +1,408 @@
+//! Sign-in, sign-up, first-run setup and browser sessions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::clock::Clock;
+use crate::email::Email;
+use crate::error::{AuthFailure, ForbiddenReason};
+use crate::ids::{OrgId, SessionId, UserId};
+use crate::password::{self, MAX_PASSWORD_BYTES, PasswordHasherPool, Verified};
+use crate::secret::DerivedKey;
+use crate::store::{FirstAdmin, Membership, NewSession, NewUser, Org, Session, Store, User};
+use crate::token;
+use crate::{Error, Result};
+
+/// How often a session's `last_seen_at` is written at most (bounds writes on hot sessions).
+pub const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
+const MAX_NAME_CHARS: usize = 200;
+
+/// The rules the service applies, from configuration.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub session_ttl: Duration,
+    pub session_idle_ttl: Duration,
+    pub password_min_chars: usize,
+    pub signup_open: bool,
+}
+
+/// Where a request came from, recorded on sessions.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A successful sign-in. `token` goes into the cookie and nowhere else.
+#[derive(Debug)]
+pub struct LoginOutcome {
+    pub user: User,
+    pub session: Session,
+    pub token: String,
+    pub csrf_token: String,
+}
+
+/// A request authenticated by a session cookie.
+#[derive(Debug, Clone)]
+pub struct SessionPrincipal {
+    pub session: Session,
+    pub user: User,
+}
+
+pub struct AuthService {
+    store: Arc<dyn Store>,
+    hasher: PasswordHasherPool,
+    clock: Arc<dyn Clock>,
+    settings: AuthSettings,
+    csrf_key: DerivedKey,
+}
+
+impl AuthService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        hasher: PasswordHasherPool,
+        clock: Arc<dyn Clock>,
+        settings: AuthSettings,
+        csrf_key: DerivedKey,
+    ) -> Self {
+        AuthService {
+            store,
+            hasher,
+            clock,
+            settings,
+            csrf_key,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn hasher(&self) -> &PasswordHasherPool {
+        &self.hasher
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Checks email, password and name of a new account; hashes the password.
+    async fn new_user(
+        &self,
+        email: &str,
+        password: &str,
+        name: Option<&str>,
+        admin: bool,
+    ) -> Result<NewUser> {
+        let email = Email::parse(email);
+        let mut fields = std::collections::BTreeMap::new();
+        if let Err(Error::Validation(f)) = &email {
+            fields.extend(f.clone());
+        }
+        if let Err(code) = password::check_policy(
+            password,
+            self.settings.password_min_chars,
+            email.as_ref().ok(),
+        ) {
+            fields.insert("password".into(), code.into());
+        }
+        let name = name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
+        if name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
+        {
+            fields.insert("name".into(), "too_long".into());
+        }
+        if !fields.is_empty() {
+            return Err(Error::Validation(fields));
+        }
+        let email = email?;
+        Ok(NewUser {
+            id: UserId::new(),
+            email: email.as_str().to_owned(),
+            email_key: email.key().to_owned(),
+            name,
+            password_hash: self.hasher.hash(password).await?,
+            is_platform_admin: admin,
+            created_at: self.clock.now(),
+        })
+    }
+
+    fn new_org(&self, name: &str) -> Result<Org> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::field("org_name", "required"));
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(Error::field("org_name", "too_long"));
+        }
+        Ok(Org {
+            id: OrgId::new(),
+            name: name.to_owned(),
+            created_at: self.clock.now(),
+        })
+    }
+
+    /// Whether the first-run setup is still open.
+    pub async fn setup_pending(&self) -> Result<bool> {
+        self.store.setup_pending().await
+    }
+
+    /// Issues a setup token (printed once by the caller) while setup is pending.
+    pub async fn issue_setup_token(&self) -> Result<Option<String>> {
+        if !self.store.setup_pending().await? {
+            return Ok(None);
+        }
+        let token = token::random_token();
+        self.store
+            .add_setup_token(&token::digest(&token), self.clock.now())
+            .await?;
+        Ok(Some(token))
+    }
+
+    /// `POST /v1/setup`: spends the setup token and creates the first admin and org.
+    pub async fn setup(
+        &self,
+        token: &str,
+        email: &str,
+        password: &str,
+        org_name: &str,
+    ) -> Result<(User, Org)> {
+        if !self.store.setup_pending().await? {
+            return Err(Error::NotFound);
+        }
+        if !token::looks_like_token(token) {
+            return Err(Error::Unauthenticated(AuthFailure::InvalidCredentials));
+        }
+        self.create_admin(email, password, org_name, Some(token))
+            .await
+    }
+
+    /// A platform admin owning a new org (setup, or `gatehouse admin create`).
+    pub async fn create_admin(
+        &self,
+        email: &str,
+        password: &str,
+        org_name: &str,
+        setup_token: Option<&str>,
+    ) -> Result<(User, Org)> {
+        let org = self.new_org(org_name);
+        let user = self.new_user(email, password, None, true).await;
+        let (user, org) = match (user, org) {
+            (Ok(u), Ok(o)) => (u, o),
+            (Err(Error::Validation(mut a)), Err(Error::Validation(b))) => {
+                a.extend(b);
+                return Err(Error::Validation(a));
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        };
+        let digest = setup_token.map(token::digest);
+        let admin = FirstAdmin { user, org };
+        self.store.create_admin(&admin, digest.as_deref()).await?;
+        Ok((stored_user(&admin.user), admin.org))
+    }
+
+    /// `POST /v1/auth/signup`.
+    pub async fn signup(&self, email: &str, password: &str, name: Option<&str>) -> Result<User> {
+        if !self.settings.signup_open {
+            return Err(Error::Forbidden(ForbiddenReason::SignupDisabled));
+        }
+        let user = self.new_user(email, password, name, false).await?;
+        self.store.create_user(&user).await?;
+        Ok(stored_user(&user))
+    }
+
+    /// `POST /v1/auth/login`: the same answer, after the same work, for an unknown email, a wrong
+    /// password and a disabled account. `replaces` is a session the browser still held.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: ClientInfo,
+        replaces: Option<SessionId>,
+    ) -> Result<LoginOutcome> {
+        let invalid = Error::Unauthenticated(AuthFailure::InvalidCredentials);
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(invalid);
+        }
+        let user = match Email::parse(email) {
+            Ok(email) => self.store.user_by_email_key(email.key()).await?,
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            self.hasher.verify_dummy(password).await?;
+            return Err(invalid);
+        };
+        let verified = match &user.password_hash {
+            Some(hash) => self.hasher.verify(password, hash).await?,
+            None => {
+                self.hasher.verify_dummy(password).await?;
+                Verified::No
+            }
+        };
+        if verified == Verified::No || user.disabled {
+            return Err(invalid);
+        }
+        if verified == Verified::YesRehash {
+            let fresh = self.hasher.hash(password).await?;
+            self.store.set_password_hash(user.id, &fresh).await?;
+        }
+        if let Some(old) = replaces {
+            self.store
+                .revoke_session(user.id, old, self.clock.now())
+                .await?;
+        }
+        let now = self.clock.now();
+        let session = Session {
+            id: SessionId::new(),
+            user_id: user.id,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + self.settings.session_ttl,
+            revoked_at: None,
+            ip: client.ip,
+            user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
+        };
+        let token = token::random_token();
+        self.store
+            .create_session(&NewSession {
+                session: session.clone(),
+                token_digest: token::digest(&token),
+            })
+            .await?;
+        let csrf_token = self.csrf_token(session.id);
+        Ok(LoginOutcome {
+            user,
+            session,
+            token,
+            csrf_token,
+        })
+    }
+
+    /// Cookie value to principal: unknown, revoked, expired and idle sessions are all `401`.
+    pub async fn authenticate_session(&self, token: &str) -> Result<SessionPrincipal> {
+        let denied = Error::Unauthenticated(AuthFailure::Unauthenticated);
+        if !token::looks_like_token(token) {
+            return Err(denied);
+        }
+        let Some((mut session, user)) = self.store.session_by_digest(&token::digest(token)).await?
+        else {
+            return Err(denied);
+        };
+        let now = self.clock.now();
+        if !session_is_live(&session, now, self.settings.session_idle_ttl) || user.disabled {
+            return Err(denied);
+        }
+        if now - session.last_seen_at >= TOUCH_INTERVAL {
+            self.store.touch_session(session.id, now).await?;
+            session.last_seen_at = now;
+        }
+        Ok(SessionPrincipal { session, user })
+    }
+
+    pub fn csrf_token(&self, session: SessionId) -> String {
+        token::csrf_token(&self.csrf_key, session)
+    }
+
+    pub fn csrf_matches(&self, session: SessionId, presented: &str) -> bool {
+        token::csrf_matches(&self.csrf_key, session, presented)
+    }
+
+    pub async fn logout(&self, principal: &SessionPrincipal) -> Result<()> {
+        self.store
+            .revoke_session(principal.user.id, principal.session.id, self.clock.now())
+            .await?;
+        Ok(())
+    }
+
+    /// Every session (and, later, token) of the user stops working.
+    pub async fn logout_all(&self, user: UserId) -> Result<()> {
+        self.store
+            .revoke_all_sessions(user, None, self.clock.now())
+            .await
+    }
+
+    pub async fn sessions(&self, user: UserId) -> Result<Vec<Session>> {
+        let now = self.clock.now();
+        let idle = self.settings.session_idle_ttl;
+        let all = self.store.list_sessions(user, now).await?;
+        Ok(all
+            .into_iter()
+            .filter(|s| session_is_live(s, now, idle))
+            .collect())
+    }
+
+    /// Revokes one of the caller's own sessions; another user's id is `NotFound`.
+    pub async fn revoke_session(&self, user: UserId, id: SessionId) -> Result<()> {
+        if self
+            .store
+            .revoke_session(user, id, self.clock.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// `POST /v1/auth/password`: checks the current password, applies the policy, revokes every
+    /// other session.
+    pub async fn change_password(
+        &self,
+        principal: &SessionPrincipal,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
+        let user = &principal.user;
+        let verified = match &user.password_hash {
+            Some(hash) if current.len() <= MAX_PASSWORD_BYTES => {
+                self.hasher.verify(current, hash).await?
+            }
+            _ => Verified::No,
+        };
+        if verified == Verified::No {
+            return Err(Error::Unauthenticated(AuthFailure::InvalidCredentials));
+        }
+        let email = Email::parse(&user.email).ok();
+        password::enforce_policy(
+            "new_password",
+            new,
+            self.settings.password_min_chars,
+            email.as_ref(),
+        )?;
+        let hash = self.hasher.hash(new).await?;
+        self.store
+            .change_password(user.id, &hash, principal.session.id, self.clock.now())
+            .await
+    }
+
+    pub async fn memberships(&self, user: UserId) -> Result<Vec<Membership>> {
+        self.store.memberships(user).await
+    }
+}
+
+/// Not revoked, before its absolute expiry, and used within the idle window.
+pub fn session_is_live(session: &Session, now: OffsetDateTime, idle_ttl: Duration) -> bool {
+    session.revoked_at.is_none()
+        && now < session.expires_at
+        && now < session.last_seen_at + idle_ttl
+}
+
+fn stored_user(new: &NewUser) -> User {
+    User {
+        id: new.id,
+        email: new.email.clone(),
+        name: new.name.clone(),
+        password_hash: None,
+        is_platform_admin: new.is_platform_admin,
+        disabled: false,
+        created_at: new.created_at,
+        credentials_valid_after: new.created_at,
+    }
+}

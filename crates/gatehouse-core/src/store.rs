@@ -1,0 +1,158 @@
+//! The storage ports: small async traits, one per area, implemented on SQLite and PostgreSQL by
+//! `gatehouse-store`. Times cross the port as `OffsetDateTime`; digests as raw bytes.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::Result;
+use crate::ids::{OrgId, SessionId, UserId};
+use crate::role::Role;
+
+/// A user as stored.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub name: Option<String>,
+    pub password_hash: Option<String>,
+    pub is_platform_admin: bool,
+    pub disabled: bool,
+    pub created_at: OffsetDateTime,
+    /// Credentials issued before this instant are void (logout-all, password change).
+    pub credentials_valid_after: OffsetDateTime,
+}
+
+/// A user to insert. `email_key` is the case-folded address used for uniqueness.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: UserId,
+    pub email: String,
+    pub email_key: String,
+    pub name: Option<String>,
+    pub password_hash: String,
+    pub is_platform_admin: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// A browser session as stored (the token itself is never stored, only its SHA-256).
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub created_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A session to insert.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub session: Session,
+    pub token_digest: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub id: OrgId,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// An org and the caller's role in it.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub org: Org,
+    pub role: Role,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Inserts a user; `Error::Conflict("email_taken")` when the email key exists.
+    async fn create_user(&self, user: &NewUser) -> Result<()>;
+    /// Inserts every user in one transaction, or none; conflicts name the 0-based index.
+    async fn import_users(&self, users: &[NewUser]) -> Result<(), ImportError>;
+    async fn user_by_email_key(&self, email_key: &str) -> Result<Option<User>>;
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>>;
+    async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<()>;
+}
+
+/// Why a batch import failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("email already exists (entry {0})")]
+    EmailTaken(usize),
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, new: &NewSession) -> Result<()>;
+    /// The session whose token has this digest, with its user.
+    async fn session_by_digest(&self, digest: &[u8]) -> Result<Option<(Session, User)>>;
+    async fn touch_session(&self, id: SessionId, at: OffsetDateTime) -> Result<()>;
+    /// Sessions of a user that are neither revoked nor past their absolute expiry.
+    async fn list_sessions(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<Session>>;
+    /// Revokes one session of `user`; false when no such live session belongs to `user`.
+    async fn revoke_session(&self, user: UserId, id: SessionId, at: OffsetDateTime)
+    -> Result<bool>;
+    /// Revokes every session of `user` but `keep`, and voids credentials issued before `at`.
+    async fn revoke_all_sessions(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Sets a new password hash and revokes every other session, atomically.
+    async fn change_password(
+        &self,
+        user: UserId,
+        hash: &str,
+        keep: SessionId,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+}
+
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    async fn memberships(&self, user: UserId) -> Result<Vec<Membership>>;
+}
+
+/// First-run state: setup tokens and the platform's first admin.
+#[derive(Debug, Clone)]
+pub struct FirstAdmin {
+    pub user: NewUser,
+    pub org: Org,
+}
+
+#[async_trait]
+pub trait SystemStore: Send + Sync {
+    /// Cheap round trip, for readiness.
+    async fn ping(&self) -> Result<()>;
+    /// True until setup has completed (or an admin was created from the CLI).
+    async fn setup_pending(&self) -> Result<bool>;
+    /// Remembers the digest of a freshly printed setup token.
+    async fn add_setup_token(&self, digest: &[u8], at: OffsetDateTime) -> Result<()>;
+    /// Creates a platform admin owning a new org. With `token_digest`, consumes that setup token
+    /// first (`NotFound` when setup is over, `Unauthenticated(InvalidCredentials)` for an unknown
+    /// token); either way setup is over afterwards.
+    async fn create_admin(&self, admin: &FirstAdmin, token_digest: Option<&[u8]>) -> Result<()>;
+    /// What the database role may do (PostgreSQL; SQLite answers `None`).
+    async fn role_report(&self) -> Result<Option<RoleReport>>;
+}
+
+/// The PostgreSQL role the server's queries run as.
+#[derive(Debug, Clone)]
+pub struct RoleReport {
+    pub session_user: String,
+    pub current_user: String,
+    pub superuser: bool,
+    pub bypass_rls: bool,
+}
+
+/// Every port together: what the server holds.
+pub trait Store: UserStore + SessionStore + OrgStore + SystemStore {}
+impl<T: UserStore + SessionStore + OrgStore + SystemStore> Store for T {}

@@ -1,0 +1,182 @@
+//! Building and running the server: configuration checks, database, listener, setup token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gatehouse_core::clock::SystemClock;
+use gatehouse_core::password::PasswordHasherPool;
+use gatehouse_core::service::{AuthService, AuthSettings};
+use gatehouse_store::{Backend, Opened};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, ConfigError, origin_of};
+use crate::state::{AppState, Inner};
+
+/// Why the server did not start; `exit_code` is 2 for configuration refusals.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("listen: {0}")]
+    Listen(String),
+}
+
+impl StartError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StartError::Config(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Configuration refusals that do not need the database.
+pub fn check_config(config: &mut Config) -> Result<(), StartError> {
+    if config.is_production() {
+        if let Some(first) = config.production_problems().into_iter().next() {
+            return Err(ConfigError(first).into());
+        }
+    }
+    config.ensure_dev_secret()?;
+    Ok(())
+}
+
+/// Migrates and opens the database; refuses a privileged PostgreSQL role in production.
+pub async fn open_database(config: &Config) -> Result<Opened, StartError> {
+    let url = &config.database_url;
+    gatehouse_store::migrate(url)
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    let opened = gatehouse_store::open(url)
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    if let Some(role) = opened.role.as_ref().filter(|r| r.is_unsafe()) {
+        let line = format!(
+            "GATEHOUSE_DATABASE_URL: role {:?} is a superuser or has BYPASSRLS and cannot SET ROLE {}",
+            role.session_user,
+            gatehouse_store::postgres::APP_ROLE
+        );
+        if config.is_production() {
+            return Err(ConfigError(line).into());
+        }
+        tracing::warn!("{line} (refused in production)");
+    }
+    if opened.backend == Backend::Sqlite && config.is_production() {
+        tracing::warn!("SQLite in production: one instance only; use PostgreSQL to run several");
+    }
+    Ok(opened)
+}
+
+/// The auth service over an open store.
+pub fn auth_service(config: &Config, opened: &Opened) -> Result<AuthService, StartError> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2);
+    let hasher = PasswordHasherPool::new(config.argon2, workers)
+        .map_err(|e| StartError::Config(ConfigError(format!("GATEHOUSE_ARGON2: {e}"))))?;
+    let secret = config
+        .secret
+        .as_ref()
+        .ok_or_else(|| ConfigError("GATEHOUSE_SECRET: missing".into()))?;
+    Ok(AuthService::new(
+        opened.store.clone(),
+        hasher,
+        Arc::new(SystemClock),
+        AuthSettings {
+            session_ttl: config.session_ttl,
+            session_idle_ttl: config.session_idle_ttl,
+            password_min_chars: config.password_min_length,
+            signup_open: config.signup_open,
+        },
+        secret.derive("csrf/v1"),
+    ))
+}
+
+/// A bound, ready-to-serve application.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Everything up to accepting connections; binds `config.listen` (port 0 picks one).
+    pub async fn build(mut config: Config) -> Result<Application, StartError> {
+        check_config(&mut config)?;
+        let opened = open_database(&config).await?;
+        let auth = auth_service(&config, &opened)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| StartError::Listen(e.to_string()))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| StartError::Listen(e.to_string()))?;
+        let public_url = config.public_url_or(bound);
+        let https = public_url.starts_with("https://");
+        let state = AppState {
+            inner: Arc::new(Inner {
+                public_origin: origin_of(&public_url),
+                https,
+                cookie_name: if https {
+                    "__Host-gatehouse_session"
+                } else {
+                    "gatehouse_session"
+                },
+                metrics: crate::telemetry::metrics_handle(),
+                store: opened.store.clone(),
+                auth,
+                config,
+            }),
+        };
+        if let Some(token) = state
+            .auth
+            .issue_setup_token()
+            .await
+            .map_err(|e| StartError::Database(e.to_string()))?
+        {
+            eprintln!("setup: open {public_url}/console/setup?token={token}");
+        }
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.
+    pub async fn run(self) -> std::io::Result<()> {
+        let addr = self.listener.local_addr()?;
+        let router = crate::routes::router(self.state.clone());
+        tracing::info!(%addr, "listening");
+        eprintln!("gatehouse listening on http://{addr}");
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,230 @@
+//! The command line: `serve`, `migrate`, `admin create`, `users import`, `secret generate`,
+//! `doctor`. Every command reads the same configuration as `serve`.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{self, Application, StartError};
+use crate::config::{Config, ConfigError, Overrides};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "The security layer of a multi-tenant web API"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalFlags,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags that override the file and the environment.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalFlags {
+    /// TOML configuration file (also GATEHOUSE_CONFIG)
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// development or production
+    #[arg(long, global = true)]
+    pub env: Option<String>,
+    /// Address to bind, e.g. 127.0.0.1:8080 (port 0 picks a free one)
+    #[arg(long, global = true)]
+    pub listen: Option<String>,
+    /// sqlite://FILE or postgres://...
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// External origin; the JWT issuer; https turns on Secure cookies and HSTS
+    #[arg(long, global = true)]
+    pub public_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server
+    Serve,
+    /// Apply database migrations
+    Migrate,
+    /// Platform administrators
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Users
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// The master secret
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Check the live configuration against the production checklist
+    Doctor,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create a platform admin who owns a new org
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        org: String,
+        /// Read the password from standard input (the only way: never on the command line)
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Import users with existing password hashes from a JSON-lines file
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCommand {
+    /// Print a new random master secret
+    Generate,
+}
+
+impl GlobalFlags {
+    fn overrides(&self) -> Overrides {
+        let mut values = Vec::new();
+        let mut add = |key: &'static str, v: &Option<String>| {
+            if let Some(v) = v {
+                values.push((key, v.clone()));
+            }
+        };
+        add("env", &self.env);
+        add("listen", &self.listen);
+        add("database_url", &self.database_url);
+        add("public_url", &self.public_url);
+        Overrides {
+            config_file: self.config.clone(),
+            values,
+        }
+    }
+}
+
+/// Runs a command; the result is the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    let config = match Config::load(&cli.global.overrides()) {
+        Ok(c) => c,
+        Err(e) => return fail(&StartError::Config(e)),
+    };
+    crate::telemetry::init_logs(&config.log);
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => match gatehouse_store::migrate(&config.database_url).await {
+            Ok(()) => {
+                println!("migrations applied");
+                0
+            }
+            Err(e) => fail(&StartError::Database(e.to_string())),
+        },
+        Command::Admin(AdminCommand::Create { email, org, .. }) => {
+            admin_create(config, &email, &org).await
+        }
+        Command::Users(UsersCommand::Import { file }) => users_import(config, &file).await,
+        Command::Secret(SecretCommand::Generate) => {
+            println!("{}", gatehouse_core::token::random_token());
+            0
+        }
+        Command::Doctor => crate::doctor::run(config).await,
+    }
+}
+
+fn fail(e: &StartError) -> i32 {
+    eprintln!("error: {e}");
+    e.exit_code()
+}
+
+async fn serve(config: Config) -> i32 {
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => return fail(&e),
+    };
+    match app.run().await {
+        Ok(()) => 0,
+        Err(e) => fail(&StartError::Listen(e.to_string())),
+    }
+}
+
+/// Opens the database as `serve` would (checks, migrations, role).
+async fn open_for_cli(mut config: Config) -> Result<(Config, gatehouse_store::Opened), StartError> {
+    app::check_config(&mut config)?;
+    let opened = app::open_database(&config).await?;
+    Ok((config, opened))
+}
+
+async fn admin_create(config: Config, email: &str, org: &str) -> i32 {
+    let mut password = String::new();
+    if std::io::stdin().read_to_string(&mut password).is_err() {
+        return fail(&StartError::Config(ConfigError(
+            "--password-stdin: could not read standard input".into(),
+        )));
+    }
+    let password = password
+        .strip_suffix('\n')
+        .map(|p| p.strip_suffix('\r').unwrap_or(p))
+        .unwrap_or(&password);
+    let (config, opened) = match open_for_cli(config).await {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let auth = match app::auth_service(&config, &opened) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    match auth.create_admin(email, password, org, None).await {
+        Ok((user, org)) => {
+            println!(
+                "{}",
+                serde_json::json!({ "user_id": user.id, "org_id": org.id })
+            );
+            0
+        }
+        Err(gatehouse_core::Error::Validation(fields)) => {
+            for (field, code) in fields {
+                eprintln!("error: {field}: {code}");
+            }
+            1
+        }
+        Err(gatehouse_core::Error::Conflict(_)) => {
+            eprintln!("error: email: a user with this email already exists");
+            1
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+async fn users_import(config: Config, file: &std::path::Path) -> i32 {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return 1;
+        }
+    };
+    let (_, opened) = match open_for_cli(config).await {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    match gatehouse_core::service::import::import_users(opened.store.as_ref(), &text, now).await {
+        Ok(n) => {
+            println!("imported {n} users");
+            0
+        }
+        Err(bad) => {
+            for b in &bad {
+                eprintln!("line {}: {}", b.line, b.reason);
+            }
+            eprintln!("error: nothing imported ({} bad line(s))", bad.len());
+            1
+        }
+    }
+}

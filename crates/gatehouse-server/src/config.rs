@@ -1,0 +1,567 @@
+//! Configuration: defaults, then the TOML file, then `GATEHOUSE_*` environment, then flags.
+//! Unknown keys are errors. Production refusals are listed by [`Config::production_problems`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gatehouse_core::password::Argon2Params;
+use gatehouse_core::secret::{MIN_SECRET_BYTES, MasterSecret};
+use serde::Deserialize;
+
+use crate::net::Cidr;
+
+/// Why configuration could not be built: one line naming the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn bad(setting: &str, why: impl std::fmt::Display) -> ConfigError {
+    ConfigError(format!("{setting}: {why}"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Env {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+}
+
+/// `COUNT/DURATION`, e.g. `10/15m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+/// Where the master secret came from (reported by `doctor`, never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Setting,
+    File(PathBuf),
+    Generated(PathBuf),
+    Missing,
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub env: Env,
+    pub listen: SocketAddr,
+    /// `None` until the listener is bound when not configured (then `http://<bound address>`).
+    pub public_url: Option<String>,
+    pub database_url: String,
+    pub secret: Option<MasterSecret>,
+    pub secret_source: SecretSource,
+    pub previous_secrets: Vec<MasterSecret>,
+    pub allowed_origins: Vec<String>,
+    pub trusted_proxies: Vec<Cidr>,
+    pub signup_open: bool,
+    pub session_ttl: Duration,
+    pub session_idle_ttl: Duration,
+    pub session_samesite: SameSite,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub rate_limit_auth: Rate,
+    pub rate_limit_api: Rate,
+    pub rate_limit_backend_database: bool,
+    pub lockout: Rate,
+    pub password_min_length: usize,
+    pub argon2: Argon2Params,
+    pub log: String,
+}
+
+/// Every setting, by its key (TOML key = env name without `GATEHOUSE_`, lowercased).
+pub const KEYS: &[&str] = &[
+    "env",
+    "listen",
+    "public_url",
+    "database_url",
+    "secret",
+    "previous_secrets",
+    "allowed_origins",
+    "trusted_proxies",
+    "signup",
+    "session_ttl",
+    "session_idle_ttl",
+    "session_samesite",
+    "access_ttl",
+    "refresh_ttl",
+    "rate_limit_auth",
+    "rate_limit_api",
+    "rate_limit_backend",
+    "lockout",
+    "password_min_length",
+    "argon2",
+    "log",
+];
+
+/// A TOML value as given: a string, a number, or a list (for the comma-list settings).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TomlValue {
+    Str(String),
+    Int(i64),
+    List(Vec<String>),
+}
+
+/// Settings from the command line (they win over file and environment).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub values: Vec<(&'static str, String)>,
+}
+
+impl Config {
+    /// Builds the configuration from the process environment.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        Config::from_sources(overrides, std::env::vars())
+    }
+
+    /// Builds the configuration from explicit sources (tests pass their own environment).
+    pub fn from_sources(
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut raw: BTreeMap<&'static str, String> = BTreeMap::new();
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let file = overrides.config_file.clone().or_else(|| {
+            env.iter()
+                .find(|(k, _)| k == "GATEHOUSE_CONFIG")
+                .map(|(_, v)| PathBuf::from(v))
+        });
+        if let Some(path) = file {
+            read_file(&path, &mut raw)?;
+        }
+        for (name, value) in &env {
+            let Some(rest) = name.strip_prefix("GATEHOUSE_") else {
+                continue;
+            };
+            if rest == "CONFIG" {
+                continue;
+            }
+            let key = rest.to_ascii_lowercase();
+            let Some(known) = KEYS.iter().find(|k| **k == key) else {
+                return Err(ConfigError(format!("{name}: unknown setting")));
+            };
+            raw.insert(known, value.clone());
+        }
+        for (key, value) in &overrides.values {
+            raw.insert(key, value.clone());
+        }
+        Config::from_raw(&raw)
+    }
+
+    fn from_raw(raw: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
+        let get = |k: &str| {
+            raw.get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let name = |k: &str| format!("GATEHOUSE_{}", k.to_ascii_uppercase());
+
+        let env = match get("env").as_deref() {
+            None | Some("development") => Env::Development,
+            Some("production") => Env::Production,
+            Some(other) => {
+                return Err(bad(
+                    &name("env"),
+                    format!("expected development or production, got {other:?}"),
+                ));
+            }
+        };
+        let listen: SocketAddr = get("listen")
+            .unwrap_or_else(|| "127.0.0.1:8080".into())
+            .parse()
+            .map_err(|_| bad(&name("listen"), "expected an address like 127.0.0.1:8080"))?;
+        let public_url = match get("public_url") {
+            Some(url) => Some(parse_public_url(&url).map_err(|why| bad(&name("public_url"), why))?),
+            None => None,
+        };
+        let database_url = get("database_url").unwrap_or_else(|| "sqlite://gatehouse.db".into());
+        if gatehouse_store::Backend::of_url(&database_url).is_none() {
+            return Err(bad(
+                &name("database_url"),
+                "expected sqlite://FILE or postgres://...",
+            ));
+        }
+        let (secret, secret_source) = match get("secret") {
+            Some(s) => (
+                Some(MasterSecret::new(s.into_bytes())),
+                SecretSource::Setting,
+            ),
+            None => (None, SecretSource::Missing),
+        };
+        let previous_secrets = list(get("previous_secrets"))
+            .into_iter()
+            .map(|s| MasterSecret::new(s.into_bytes()))
+            .collect();
+        let allowed_origins = list(get("allowed_origins"))
+            .into_iter()
+            .map(|o| if o == "*" { Ok(o) } else { parse_origin(&o) })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|why| bad(&name("allowed_origins"), why))?;
+        let trusted_proxies = list(get("trusted_proxies"))
+            .iter()
+            .map(|c| {
+                c.parse::<Cidr>()
+                    .map_err(|_| bad(&name("trusted_proxies"), format!("not a CIDR: {c:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let signup_open = match get("signup").as_deref() {
+            None | Some("invite") => false,
+            Some("open") => true,
+            Some(other) => {
+                return Err(bad(
+                    &name("signup"),
+                    format!("expected open or invite, got {other:?}"),
+                ));
+            }
+        };
+        let duration = |k: &str, default: &str| {
+            parse_duration(&get(k).unwrap_or_else(|| default.into()))
+                .map_err(|why| bad(&name(k), why))
+        };
+        let rate = |k: &str, default: &str| {
+            parse_rate(&get(k).unwrap_or_else(|| default.into())).map_err(|why| bad(&name(k), why))
+        };
+        let session_samesite = match get("session_samesite").as_deref() {
+            None | Some("strict") => SameSite::Strict,
+            Some("lax") => SameSite::Lax,
+            Some(other) => {
+                return Err(bad(
+                    &name("session_samesite"),
+                    format!("expected strict or lax, got {other:?}"),
+                ));
+            }
+        };
+        let rate_limit_backend_database = match get("rate_limit_backend").as_deref() {
+            None | Some("memory") => false,
+            Some("database") => true,
+            Some(other) => {
+                return Err(bad(
+                    &name("rate_limit_backend"),
+                    format!("expected memory or database, got {other:?}"),
+                ));
+            }
+        };
+        let password_min_length = match get("password_min_length") {
+            None => 12,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (8..=256).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        &name("password_min_length"),
+                        "expected a number from 8 to 256",
+                    )
+                })?,
+        };
+        let argon2 = match get("argon2") {
+            None => Argon2Params::default(),
+            Some(v) => Argon2Params::parse(&v).ok_or_else(|| {
+                bad(
+                    &name("argon2"),
+                    "expected m=KIB,t=PASSES,p=LANES with valid Argon2 values",
+                )
+            })?,
+        };
+        Ok(Config {
+            env,
+            listen,
+            public_url,
+            database_url,
+            secret,
+            secret_source,
+            previous_secrets,
+            allowed_origins,
+            trusted_proxies,
+            signup_open,
+            session_ttl: duration("session_ttl", "7d")?,
+            session_idle_ttl: duration("session_idle_ttl", "24h")?,
+            session_samesite,
+            access_ttl: duration("access_ttl", "15m")?,
+            refresh_ttl: duration("refresh_ttl", "30d")?,
+            rate_limit_auth: rate("rate_limit_auth", "10/15m")?,
+            rate_limit_api: rate("rate_limit_api", "600/1m")?,
+            rate_limit_backend_database,
+            lockout: rate("lockout", "5/15m")?,
+            password_min_length,
+            argon2,
+            log: get("log").unwrap_or_else(|| "info".into()),
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == Env::Production
+    }
+
+    /// The public URL, or `http://<addr>` for the address actually bound.
+    pub fn public_url_or(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+
+    /// Every reason production refuses this configuration, each naming its setting.
+    /// (The database role is checked once the database is open.)
+    pub fn production_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match &self.secret {
+            None => problems.push("GATEHOUSE_SECRET: required in production".to_owned()),
+            Some(s) if s.len() < MIN_SECRET_BYTES => problems.push(format!(
+                "GATEHOUSE_SECRET: must be at least {MIN_SECRET_BYTES} bytes"
+            )),
+            Some(_) => {}
+        }
+        if self.allowed_origins.iter().any(|o| o == "*") {
+            problems.push("GATEHOUSE_ALLOWED_ORIGINS: must not contain *".to_owned());
+        }
+        if !self
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+        {
+            problems.push("GATEHOUSE_PUBLIC_URL: must be an https:// URL in production".to_owned());
+        }
+        problems
+    }
+
+    /// Development only: reads or creates `gatehouse.secret` (mode 0600) beside the database.
+    pub fn ensure_dev_secret(&mut self) -> Result<(), ConfigError> {
+        if self.secret.is_some() || self.is_production() {
+            return Ok(());
+        }
+        let dir = gatehouse_store::sqlite_path(&self.database_url)
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        let path = dir.join("gatehouse.secret");
+        let setting = "GATEHOUSE_SECRET";
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| bad(setting, format!("{}: {e}", path.display())))?;
+            self.secret = Some(MasterSecret::new(text.trim().as_bytes().to_vec()));
+            self.secret_source = SecretSource::File(path);
+        } else {
+            let value = gatehouse_core::token::random_token();
+            write_private(&path, &value)
+                .map_err(|e| bad(setting, format!("{}: {e}", path.display())))?;
+            self.secret = Some(MasterSecret::new(value.into_bytes()));
+            self.secret_source = SecretSource::Generated(path);
+        }
+        Ok(())
+    }
+}
+
+fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(value.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+fn read_file(path: &Path, raw: &mut BTreeMap<&'static str, String>) -> Result<(), ConfigError> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
+    let table: BTreeMap<String, TomlValue> = toml::from_str(&text)
+        .map_err(|e| ConfigError(format!("config file {shown}: {}", e.message())))?;
+    for (key, value) in table {
+        let Some(known) = KEYS.iter().find(|k| **k == key) else {
+            return Err(ConfigError(format!(
+                "config file {shown}: unknown key {key:?}"
+            )));
+        };
+        let value = match value {
+            TomlValue::Str(s) => s,
+            TomlValue::Int(i) => i.to_string(),
+            TomlValue::List(items) => items.join(","),
+        };
+        raw.insert(known, value);
+    }
+    Ok(())
+}
+
+fn list(value: Option<String>) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `90s`, `15m`, `12h`, `30d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let unit = s.chars().last().ok_or("empty duration")?;
+    let secs_per = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => {
+            return Err(format!(
+                "expected a duration like 90s, 15m, 12h or 30d, got {s:?}"
+            ));
+        }
+    };
+    let n: u64 = s[..s.len() - 1]
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("expected a positive whole number before the unit, got {s:?}"))?;
+    n.checked_mul(secs_per)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("duration too large: {s:?}"))
+}
+
+/// `COUNT/DURATION`, e.g. `10/15m`.
+pub fn parse_rate(s: &str) -> Result<Rate, String> {
+    let (count, per) = s
+        .split_once('/')
+        .ok_or_else(|| format!("expected COUNT/DURATION like 10/15m, got {s:?}"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|c| *c > 0)
+        .ok_or_else(|| format!("bad count in {s:?}"))?;
+    Ok(Rate {
+        count,
+        per: parse_duration(per)?,
+    })
+}
+
+/// `scheme://host[:port]` with nothing after it.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let s = s.trim_end_matches('/');
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| format!("expected an origin like https://app.example.com, got {s:?}"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!(
+            "expected an origin (scheme://host[:port]) with no path, got {s:?}"
+        ));
+    }
+    Ok(s.to_ascii_lowercase())
+}
+
+/// An http(s) URL; kept without a trailing slash.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let s = s.trim_end_matches('/');
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| format!("expected http:// or https:// URL, got {s:?}"))?;
+    if rest.is_empty() || rest.contains(['?', '#', '@', ' ']) {
+        return Err(format!("not a usable URL: {s:?}"));
+    }
+    Ok(s.to_owned())
+}
+
+/// The origin (`scheme://host[:port]`) of a public URL.
+pub fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let host = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{host}").to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn durations_and_rates() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(2_592_000)));
+        assert!(
+            parse_duration("10").is_err()
+                && parse_duration("0s").is_err()
+                && parse_duration("-1m").is_err()
+        );
+        assert_eq!(
+            parse_rate("10/15m"),
+            Ok(Rate {
+                count: 10,
+                per: Duration::from_secs(900)
+            })
+        );
+        assert!(parse_rate("10").is_err() && parse_rate("0/1m").is_err());
+    }
+
+    #[test]
+    fn defaults_and_precedence() {
+        let c = Config::from_sources(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://gatehouse.db");
+        assert!(!c.signup_open);
+        assert_eq!(
+            c.lockout,
+            Rate {
+                count: 5,
+                per: Duration::from_secs(900)
+            }
+        );
+        let flags = Overrides {
+            config_file: None,
+            values: vec![("listen", "127.0.0.1:9000".into())],
+        };
+        let c =
+            Config::from_sources(&flags, env(&[("GATEHOUSE_LISTEN", "127.0.0.1:7000")])).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+    }
+
+    #[test]
+    fn unknown_settings_are_errors() {
+        let e = Config::from_sources(&Overrides::default(), env(&[("GATEHOUSE_SINGUP", "open")]))
+            .unwrap_err();
+        assert!(e.0.contains("GATEHOUSE_SINGUP"));
+    }
+
+    #[test]
+    fn production_problems_name_settings() {
+        let c = Config::from_sources(
+            &Overrides::default(),
+            env(&[
+                ("GATEHOUSE_ENV", "production"),
+                ("GATEHOUSE_ALLOWED_ORIGINS", "*"),
+            ]),
+        )
+        .unwrap();
+        let p = c.production_problems().join("\n");
+        assert!(
+            p.contains("GATEHOUSE_SECRET")
+                && p.contains("GATEHOUSE_ALLOWED_ORIGINS")
+                && p.contains("GATEHOUSE_PUBLIC_URL")
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! `gatehouse doctor`: the production checklist against the live configuration.
+
+use gatehouse_core::secret::MIN_SECRET_BYTES;
+use gatehouse_store::Backend;
+
+use crate::config::{Config, SecretSource};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub level: Level,
+    pub name: &'static str,
+    pub message: String,
+}
+
+fn check(level: Level, name: &'static str, message: impl Into<String>) -> Check {
+    Check {
+        level,
+        name,
+        message: message.into(),
+    }
+}
+
+/// The checks that need no database.
+pub fn static_checks(config: &Config) -> Vec<Check> {
+    let prod = config.is_production();
+    let strict = if prod { Level::Fail } else { Level::Warn };
+    let mut out = Vec::new();
+    out.push(check(
+        Level::Ok,
+        "env",
+        if prod {
+            "production"
+        } else {
+            "development (strict checks are warnings)"
+        },
+    ));
+    let source = match &config.secret_source {
+        SecretSource::Setting => "GATEHOUSE_SECRET".to_owned(),
+        SecretSource::File(p) => format!("file {}", p.display()),
+        SecretSource::Generated(p) => format!("generated into {}", p.display()),
+        SecretSource::Missing => "missing".to_owned(),
+    };
+    out.push(match &config.secret {
+        None => check(strict, "secret", "no master secret (set GATEHOUSE_SECRET)"),
+        Some(s) if s.len() < MIN_SECRET_BYTES => check(
+            Level::Fail,
+            "secret",
+            format!(
+                "{} bytes from {source}; at least {MIN_SECRET_BYTES} required",
+                s.len()
+            ),
+        ),
+        Some(s) if prod && config.secret_source != SecretSource::Setting => check(
+            Level::Fail,
+            "secret",
+            format!(
+                "{} bytes from {source}; production takes it from GATEHOUSE_SECRET",
+                s.len()
+            ),
+        ),
+        Some(s) => check(
+            Level::Ok,
+            "secret",
+            format!("{} bytes from {source}", s.len()),
+        ),
+    });
+    out.push(match config.public_url.as_deref() {
+        Some(u) if u.starts_with("https://") => check(Level::Ok, "public_url", u),
+        Some(u) => check(strict, "public_url", format!("{u} is not https")),
+        None => check(
+            strict,
+            "public_url",
+            "not set (defaults to http://<listen>)",
+        ),
+    });
+    out.push(if config.allowed_origins.iter().any(|o| o == "*") {
+        check(strict, "allowed_origins", "contains *")
+    } else if config.allowed_origins.is_empty() {
+        check(Level::Ok, "allowed_origins", "none (same-origin only)")
+    } else {
+        check(
+            Level::Ok,
+            "allowed_origins",
+            config.allowed_origins.join(", "),
+        )
+    });
+    out.push(check(
+        Level::Ok,
+        "rate_limits",
+        format!(
+            "auth {}/{}s per IP, api {}/{}s per credential (enforcement arrives with the rate-limit capability)",
+            config.rate_limit_auth.count,
+            config.rate_limit_auth.per.as_secs(),
+            config.rate_limit_api.count,
+            config.rate_limit_api.per.as_secs()
+        ),
+    ));
+    out
+}
+
+/// The database checks: reachability, the PostgreSQL role, SQLite in production.
+pub async fn database_checks(config: &Config) -> Vec<Check> {
+    let mut out = Vec::new();
+    let backend = Backend::of_url(&config.database_url);
+    if backend == Some(Backend::Sqlite) {
+        out.push(if config.is_production() {
+            check(
+                Level::Warn,
+                "database",
+                "SQLite in production: a single instance only",
+            )
+        } else {
+            check(Level::Ok, "database", "SQLite")
+        });
+    }
+    let opened = match gatehouse_store::open(&config.database_url).await {
+        Ok(o) => o,
+        Err(e) => {
+            out.push(check(Level::Fail, "database", e.to_string()));
+            return out;
+        }
+    };
+    if let Err(e) = opened.store.ping().await {
+        out.push(check(Level::Fail, "database", format!("unreachable: {e}")));
+        return out;
+    }
+    if let Some(role) = &opened.role {
+        let app = gatehouse_store::postgres::APP_ROLE;
+        let report = opened.store.role_report().await.ok().flatten();
+        let effective = report
+            .as_ref()
+            .map(|r| r.current_user.clone())
+            .unwrap_or_default();
+        out.push(if role.restricted {
+            check(
+                Level::Ok,
+                "database_role",
+                format!(
+                    "{} runs queries as {app} (no superuser, no BYPASSRLS)",
+                    role.session_user
+                ),
+            )
+        } else if role.is_unsafe() {
+            check(
+                if config.is_production() {
+                    Level::Fail
+                } else {
+                    Level::Warn
+                },
+                "database_role",
+                format!(
+                    "{} is superuser or BYPASSRLS and cannot SET ROLE {app}",
+                    role.session_user
+                ),
+            )
+        } else {
+            check(
+                Level::Warn,
+                "database_role",
+                format!("queries run as {effective} (not {app}); run migrations as an owner"),
+            )
+        });
+        if let Some(r) = report {
+            let privileged = r.superuser || r.bypass_rls;
+            out.push(check(
+                if privileged { Level::Fail } else { Level::Ok },
+                "bypass_rls",
+                format!(
+                    "effective role {}: superuser={} bypassrls={}",
+                    r.current_user, r.superuser, r.bypass_rls
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Prints the report; non-zero exit on any failure.
+pub async fn run(mut config: Config) -> i32 {
+    if !config.is_production() {
+        let _ = config.ensure_dev_secret();
+    }
+    let mut checks = static_checks(&config);
+    checks.extend(database_checks(&config).await);
+    for c in &checks {
+        let tag = match c.level {
+            Level::Ok => "ok  ",
+            Level::Warn => "warn",
+            Level::Fail => "FAIL",
+        };
+        println!("{tag}  {:<16} {}", c.name, c.message);
+    }
+    let failures = checks.iter().filter(|c| c.level == Level::Fail).count();
+    if failures > 0 {
+        println!("{failures} check(s) failed");
+        1
+    } else {
+        println!("all checks passed");
+        0
+    }
+}

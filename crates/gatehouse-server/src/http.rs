@@ -1,0 +1,250 @@
+//! The outermost middleware: request id, client IP, TRACE and CORS preflight, the error
+//! envelope, security headers, the access log and request metrics.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::ids::UserId;
+
+use crate::error::{ErrorBody, body_for_status};
+use crate::net::client_ip;
+use crate::state::AppState;
+
+/// Per-request facts handlers and extractors may read; `user` is filled by authentication.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub client_ip: IpAddr,
+    pub user: Arc<OnceLock<UserId>>,
+}
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// An incoming id is echoed when it is 1–128 characters of `[A-Za-z0-9._:-]`.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+fn allowed_cors_origin(state: &AppState, headers: &HeaderMap) -> Option<HeaderValue> {
+    let origin = headers.get(header::ORIGIN)?;
+    let text = origin.to_str().ok()?.to_ascii_lowercase();
+    state
+        .config
+        .allowed_origins
+        .iter()
+        .any(|o| o == &text && o != "*")
+        .then(|| origin.clone())
+}
+
+pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(req.headers());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let forwarded: Vec<String> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let forwarded: Vec<&str> = forwarded.iter().map(String::as_str).collect();
+    let ip = client_ip(peer, &forwarded, &state.config.trusted_proxies);
+    let user = Arc::new(OnceLock::new());
+    req.extensions_mut().insert(RequestContext {
+        request_id: id.clone(),
+        client_ip: ip,
+        user: user.clone(),
+    });
+    let cors_origin = allowed_cors_origin(&state, req.headers());
+    let is_preflight = method == Method::OPTIONS
+        && req.headers().contains_key(header::ORIGIN)
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+
+    let mut response = if method == Method::TRACE {
+        StatusCode::METHOD_NOT_ALLOWED.into_response()
+    } else if is_preflight {
+        preflight(cors_origin.clone())
+    } else {
+        next.run(req).await
+    };
+
+    let status = response.status();
+    let error = response.extensions_mut().remove::<ErrorBody>().or_else(|| {
+        let is_json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        (status.as_u16() >= 400 && !is_json).then(|| body_for_status(status))
+    });
+    if let Some(body) = &error {
+        if let Some(detail) = &body.detail {
+            tracing::error!(request_id = %id, status = status.as_u16(), detail = %detail, "request failed");
+        }
+        response = render_error(response, body, &id, state.config.is_production());
+    }
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        headers.insert(X_REQUEST_ID, v);
+    }
+    security_headers(headers, &state, &path);
+    if let Some(origin) = cors_origin {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("x-request-id, retry-after, ratelimit, ratelimit-policy"),
+        );
+    }
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+
+    let latency = started.elapsed();
+    let route_label = route.unwrap_or_else(|| "unmatched".into());
+    metrics::counter!("http_requests_total", "route" => route_label.clone(), "method" => method.to_string(),
+        "status" => status.as_u16().to_string())
+    .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route_label)
+        .record(latency.as_secs_f64());
+    tracing::info!(
+        target: "gatehouse::access",
+        request_id = %id,
+        method = %method,
+        path = %path,
+        status = status.as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        client_ip = %ip,
+        user_id = user.get().map(|u| u.to_string()).unwrap_or_default(),
+    );
+    response
+}
+
+fn preflight(origin: Option<HeaderValue>) -> Response {
+    let Some(_) = origin else {
+        let mut r = StatusCode::FORBIDDEN.into_response();
+        r.extensions_mut()
+            .insert(body_for_status(StatusCode::FORBIDDEN));
+        return r;
+    };
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type, x-csrf-token, x-request-id"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    r
+}
+
+fn render_error(
+    response: Response,
+    body: &ErrorBody,
+    request_id: &str,
+    production: bool,
+) -> Response {
+    let (mut parts, _) = response.into_parts();
+    let message = if production && parts.status.is_server_error() {
+        body_for_status(parts.status).message
+    } else {
+        body.message.clone()
+    };
+    let mut error =
+        serde_json::json!({ "code": body.code, "message": message, "request_id": request_id });
+    if let Some(fields) = &body.fields {
+        error["fields"] = serde_json::json!(fields);
+    }
+    let json = serde_json::json!({ "error": error }).to_string();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if let Some(secs) = body.retry_after_secs {
+        parts
+            .headers
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    Response::from_parts(parts, Body::from(json))
+}
+
+fn security_headers(h: &mut HeaderMap, state: &AppState, path: &str) {
+    let set = |h: &mut HeaderMap, name: HeaderName, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'",
+    );
+    set(
+        h,
+        header::REFERRER_POLICY,
+        "strict-origin-when-cross-origin",
+    );
+    set(
+        h,
+        HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=()",
+    );
+    set(
+        h,
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    set(
+        h,
+        HeaderName::from_static("cross-origin-resource-policy"),
+        "same-origin",
+    );
+    if state.https {
+        set(
+            h,
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        );
+    }
+    let carries_credentials = path.starts_with("/v1/")
+        || path.starts_with("/console")
+        || h.contains_key(header::SET_COOKIE);
+    if carries_credentials {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    h.remove(header::SERVER);
+}

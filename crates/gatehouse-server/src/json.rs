@@ -1,0 +1,63 @@
+//! A JSON body extractor whose rejections use the API's error envelope.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, body_for_status};
+
+/// `Json<T>` that answers `415` for a wrong content type, `413` past the body limit and
+/// `400 invalid_request` for malformed JSON or wrong fields.
+pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) => Err(reject(rejection)),
+        }
+    }
+}
+
+fn reject(rejection: JsonRejection) -> Response {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => status_only(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        JsonRejection::JsonSyntaxError(_) => ApiError(gatehouse_core::Error::InvalidRequest(
+            "malformed JSON".into(),
+        ))
+        .into_response(),
+        JsonRejection::JsonDataError(e) => ApiError(gatehouse_core::Error::InvalidRequest(
+            data_error(&e.body_text()),
+        ))
+        .into_response(),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            status_only(StatusCode::PAYLOAD_TOO_LARGE)
+        }
+        other => status_only(other.status()),
+    }
+}
+
+/// serde's description of a shape error, without echoing any value it quotes.
+fn data_error(text: &str) -> String {
+    let text = text.split(": ").skip(1).collect::<Vec<_>>().join(": ");
+    let cut = text.find(" at line").map(|i| &text[..i]).unwrap_or(&text);
+    if cut.contains('`') && !cut.starts_with("missing field") && !cut.starts_with("unknown field") {
+        "a field has the wrong type".into()
+    } else {
+        cut.to_owned()
+    }
+}
+
+fn status_only(status: StatusCode) -> Response {
+    let mut response = status.into_response();
+    response.extensions_mut().insert(body_for_status(status));
+    response
+}

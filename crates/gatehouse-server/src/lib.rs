@@ -1,0 +1,15 @@
+//! gatehouse-server: HTTP, configuration and the CLI around the core and the store.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod doctor;
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod json;
+pub mod net;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,39 @@
+//! The router: every route gatehouse serves, and the layers around them.
+
+pub mod auth;
+pub mod ops;
+pub mod views;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::state::AppState;
+
+/// Request bodies above this answer `413`.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/v1/setup", post(auth::setup))
+        .route("/v1/auth/signup", post(auth::signup))
+        .route("/v1/auth/login", post(auth::login))
+        .route("/v1/auth/logout", post(auth::logout))
+        .route("/v1/auth/logout-all", post(auth::logout_all))
+        .route("/v1/auth/me", get(auth::me))
+        .route("/v1/auth/csrf", get(auth::csrf))
+        .route("/v1/auth/sessions", get(auth::sessions))
+        .route("/v1/auth/sessions/{id}", delete(auth::revoke_session))
+        .route("/v1/auth/password", post(auth::change_password))
+        .fallback(ops::not_found)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::envelope,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,51 @@
+//! Health, readiness, metrics, the OpenAPI document, and the fallback.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use gatehouse_core::Error;
+use gatehouse_core::error::ForbiddenReason;
+use serde_json::json;
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::RequestContext;
+use crate::state::AppState;
+
+/// Liveness: no database.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: a database round trip within two seconds, else `503`.
+pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => Ok(Json(json!({ "status": "ready" }))),
+        Ok(Err(e)) => Err(ApiError(Error::Unavailable(format!("readiness: {e}")))),
+        Err(_) => Err(ApiError(Error::Unavailable(
+            "readiness: database did not answer in 2s".into(),
+        ))),
+    }
+}
+
+/// Prometheus text, for loopback clients (keys with `metrics:read` arrive with API keys).
+pub async fn metrics(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Response> {
+    if !crate::net::canonical(ctx.client_ip).is_loopback() {
+        return Err(ApiError(Error::Forbidden(ForbiddenReason::Forbidden)));
+    }
+    let text = state.metrics.render();
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+pub async fn openapi(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(crate::openapi::document(&state.public_origin))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError(Error::NotFound)
+}

@@ -1,0 +1,33 @@
+//! What every handler can reach: configuration, services, the store, metrics.
+
+use std::sync::Arc;
+
+use gatehouse_core::service::AuthService;
+use gatehouse_core::store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub config: Config,
+    pub auth: AuthService,
+    pub store: Arc<dyn Store>,
+    pub metrics: PrometheusHandle,
+    /// `https://host` or `http://host:port`, lowercase: the origin CSRF checks accept.
+    pub public_origin: String,
+    pub https: bool,
+    /// `__Host-gatehouse_session` under https, else `gatehouse_session`.
+    pub cookie_name: &'static str,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}

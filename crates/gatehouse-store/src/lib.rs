@@ -1,0 +1,109 @@
+//! gatehouse-store: the core storage ports on SQLite and on PostgreSQL, with their migrations.
+
+mod ports;
+pub mod postgres;
+mod rows;
+pub mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gatehouse_core::store::Store;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// How the PostgreSQL connection's role stands (SQLite has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleStatus {
+    pub session_user: String,
+    pub superuser: bool,
+    pub bypass_rls: bool,
+    /// Queries run as `gatehouse_app` (after `SET ROLE`).
+    pub restricted: bool,
+}
+
+impl RoleStatus {
+    /// The configured role is privileged and could not step down to the application role.
+    pub fn is_unsafe(&self) -> bool {
+        !self.restricted && (self.superuser || self.bypass_rls)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("unsupported database URL (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("cannot open the database: {0}")]
+    Connect(String),
+    #[error("migration failed: {0}")]
+    Migrate(String),
+}
+
+/// An open database: the ports, and what the server needs to know about it.
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    pub backend: Backend,
+    pub role: Option<RoleStatus>,
+}
+
+/// Applies the migrations of the database `url` names.
+pub async fn migrate(url: &str) -> Result<(), OpenError> {
+    match Backend::of_url(url) {
+        Some(Backend::Sqlite) => sqlite::migrate(url).await,
+        Some(Backend::Postgres) => postgres::migrate(url).await,
+        None => Err(OpenError::UnsupportedUrl),
+    }
+}
+
+/// Opens a pool on `url` (migrations are separate: call [`migrate`] first).
+pub async fn open(url: &str) -> Result<Opened, OpenError> {
+    match Backend::of_url(url) {
+        Some(Backend::Sqlite) => {
+            let store = sqlite::SqliteStore::open(url).await?;
+            Ok(Opened {
+                store: Arc::new(store),
+                backend: Backend::Sqlite,
+                role: None,
+            })
+        }
+        Some(Backend::Postgres) => {
+            let (store, role) = postgres::PgStore::open(url).await?;
+            Ok(Opened {
+                store: Arc::new(store),
+                backend: Backend::Postgres,
+                role: Some(role),
+            })
+        }
+        None => Err(OpenError::UnsupportedUrl),
+    }
+}
+
+/// The file behind a `sqlite://` URL (`None` for in-memory or other databases).
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(PathBuf::from(path))
+    }
+}

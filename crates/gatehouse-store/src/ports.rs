@@ -1,0 +1,334 @@
+//! The storage ports' SQL, written once and instantiated for each backend by `impl_ports!`.
+//! The SQL is the dialect both databases share: `$N` placeholders, BIGINT unix seconds, TEXT
+//! ids, `ON CONFLICT`, `RETURNING`. Backend differences (pool set-up, roles, transaction start)
+//! live in `sqlite.rs` and `postgres.rs`.
+
+/// Implements every core storage port for `$store` (a struct with `pool: sqlx::Pool<$db>`).
+/// `$begin` is the statement that opens a write transaction.
+macro_rules! impl_ports {
+    ($store:ty, $db:ty, $begin:expr) => {
+        use async_trait::async_trait;
+        use gatehouse_core::clock::unix;
+        use gatehouse_core::error::AuthFailure;
+        use gatehouse_core::ids::{SessionId, UserId};
+        use gatehouse_core::store::*;
+        use gatehouse_core::{Error, Result};
+        use sqlx::Row as _;
+        use time::OffsetDateTime;
+        use $crate::rows::*;
+
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn user_row(r: &DbRow) -> Result<User> {
+            Ok(User {
+                id: parse_id(r.try_get::<String, _>("id").map_err(db_err)?)?,
+                email: r.try_get("email").map_err(db_err)?,
+                name: r.try_get("name").map_err(db_err)?,
+                password_hash: r.try_get("password_hash").map_err(db_err)?,
+                is_platform_admin: r.try_get::<Option<i64>, _>("platform_admin_since").map_err(db_err)?.is_some(),
+                disabled: r.try_get::<Option<i64>, _>("disabled_at").map_err(db_err)?.is_some(),
+                created_at: time_of(r.try_get("created_at").map_err(db_err)?),
+                credentials_valid_after: time_of(r.try_get("credentials_valid_after").map_err(db_err)?),
+            })
+        }
+
+        fn session_row(r: &DbRow) -> Result<Session> {
+            Ok(Session {
+                id: parse_id(r.try_get::<String, _>("s_id").map_err(db_err)?)?,
+                user_id: parse_id(r.try_get::<String, _>("s_user_id").map_err(db_err)?)?,
+                created_at: time_of(r.try_get("s_created_at").map_err(db_err)?),
+                last_seen_at: time_of(r.try_get("s_last_seen_at").map_err(db_err)?),
+                expires_at: time_of(r.try_get("s_expires_at").map_err(db_err)?),
+                revoked_at: r.try_get::<Option<i64>, _>("s_revoked_at").map_err(db_err)?.map(time_of),
+                ip: r.try_get("s_ip").map_err(db_err)?,
+                user_agent: r.try_get("s_user_agent").map_err(db_err)?,
+            })
+        }
+
+        const USER_COLUMNS: &str = "id, email, name, password_hash, platform_admin_since, disabled_at, \
+                                    created_at, credentials_valid_after";
+        const SESSION_COLUMNS: &str = "s.id AS s_id, s.user_id AS s_user_id, s.created_at AS s_created_at, \
+             s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, s.revoked_at AS s_revoked_at, \
+             s.ip AS s_ip, s.user_agent AS s_user_agent";
+        const INSERT_USER: &str = "INSERT INTO users (id, email, email_key, name, password_hash, \
+             platform_admin_since, created_at, credentials_valid_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+        fn bind_user<'q>(
+            q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            u: &'q NewUser,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            q.bind(u.id.to_string())
+                .bind(&u.email)
+                .bind(&u.email_key)
+                .bind(&u.name)
+                .bind(&u.password_hash)
+                .bind(u.is_platform_admin.then(|| unix(u.created_at)))
+                .bind(unix(u.created_at))
+                .bind(unix(u.created_at))
+        }
+
+        #[async_trait]
+        impl UserStore for $store {
+            async fn create_user(&self, user: &NewUser) -> Result<()> {
+                bind_user(sqlx::query(INSERT_USER), user)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| conflict_or(e, "email_taken"))?;
+                Ok(())
+            }
+
+            async fn import_users(&self, users: &[NewUser]) -> Result<(), ImportError> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                for (i, user) in users.iter().enumerate() {
+                    if let Err(e) = bind_user(sqlx::query(INSERT_USER), user).execute(&mut *tx).await {
+                        return Err(if is_unique(&e) { ImportError::EmailTaken(i) } else { db_err(e).into() });
+                    }
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn user_by_email_key(&self, email_key: &str) -> Result<Option<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = $1");
+                let row = sqlx::query(&sql).bind(email_key).fetch_optional(&self.pool).await.map_err(db_err)?;
+                row.as_ref().map(user_row).transpose()
+            }
+
+            async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await.map_err(db_err)?;
+                row.as_ref().map(user_row).transpose()
+            }
+
+            async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<()> {
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(hash)
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl SessionStore for $store {
+            async fn create_session(&self, new: &NewSession) -> Result<()> {
+                let s = &new.session;
+                sqlx::query(
+                    "INSERT INTO sessions (id, user_id, token_digest, created_at, last_seen_at, expires_at, ip, user_agent) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(s.id.to_string())
+                .bind(s.user_id.to_string())
+                .bind(&new.token_digest)
+                .bind(unix(s.created_at))
+                .bind(unix(s.last_seen_at))
+                .bind(unix(s.expires_at))
+                .bind(&s.ip)
+                .bind(&s.user_agent)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn session_by_digest(&self, digest: &[u8]) -> Result<Option<(Session, User)>> {
+                let sql = format!(
+                    "SELECT {SESSION_COLUMNS}, u.id, u.email, u.name, u.password_hash, u.platform_admin_since, \
+                     u.disabled_at, u.created_at, u.credentials_valid_after \
+                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_digest = $1"
+                );
+                let row = sqlx::query(&sql).bind(digest).fetch_optional(&self.pool).await.map_err(db_err)?;
+                match row {
+                    Some(r) => Ok(Some((session_row(&r)?, user_row(&r)?))),
+                    None => Ok(None),
+                }
+            }
+
+            async fn touch_session(&self, id: SessionId, at: OffsetDateTime) -> Result<()> {
+                sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+                    .bind(unix(at))
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn list_sessions(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<Session>> {
+                let sql = format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions s \
+                     WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 ORDER BY s.created_at, s.id"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(user.to_string())
+                    .bind(unix(now))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                rows.iter().map(session_row).collect()
+            }
+
+            async fn revoke_session(&self, user: UserId, id: SessionId, at: OffsetDateTime) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(unix(at))
+                .bind(id.to_string())
+                .bind(user.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn revoke_all_sessions(&self, user: UserId, keep: Option<SessionId>, at: OffsetDateTime) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                revoke_others(&mut tx, user, keep, at).await?;
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn change_password(&self, user: UserId, hash: &str, keep: SessionId, at: OffsetDateTime) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(hash)
+                    .bind(user.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                revoke_others(&mut tx, user, Some(keep), at).await?;
+                tx.commit().await.map_err(db_err)
+            }
+        }
+
+        /// Revokes the user's live sessions but `keep`; credentials issued before `at` are void.
+        async fn revoke_others(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            user: UserId,
+            keep: Option<SessionId>,
+            at: OffsetDateTime,
+        ) -> Result<()> {
+            sqlx::query("UPDATE users SET credentials_valid_after = $1 WHERE id = $2 AND credentials_valid_after < $1")
+                .bind(unix(at))
+                .bind(user.to_string())
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND id <> $3",
+            )
+            .bind(unix(at))
+            .bind(user.to_string())
+            .bind(keep.map(|k| k.to_string()).unwrap_or_default())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+            Ok(())
+        }
+
+        #[async_trait]
+        impl OrgStore for $store {
+            async fn memberships(&self, user: UserId) -> Result<Vec<Membership>> {
+                let rows = sqlx::query(
+                    "SELECT o.id, o.name, o.created_at, m.role FROM org_members m JOIN orgs o ON o.id = m.org_id \
+                     WHERE m.user_id = $1 ORDER BY o.created_at, o.id",
+                )
+                .bind(user.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(Membership {
+                            org: Org {
+                                id: parse_id(r.try_get::<String, _>("id").map_err(db_err)?)?,
+                                name: r.try_get("name").map_err(db_err)?,
+                                created_at: time_of(r.try_get("created_at").map_err(db_err)?),
+                            },
+                            role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+
+        #[async_trait]
+        impl SystemStore for $store {
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn setup_pending(&self) -> Result<bool> {
+                let row = sqlx::query("SELECT value FROM system_state WHERE key = 'setup_completed_at'")
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(row.is_none())
+            }
+
+            async fn add_setup_token(&self, digest: &[u8], at: OffsetDateTime) -> Result<()> {
+                sqlx::query("INSERT INTO setup_tokens (token_digest, created_at) VALUES ($1, $2)")
+                    .bind(digest)
+                    .bind(unix(at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn create_admin(&self, admin: &FirstAdmin, token_digest: Option<&[u8]>) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let at = unix(admin.user.created_at);
+                // Claim "setup is over" first: it is the write that serializes concurrent setups.
+                let claimed = sqlx::query(
+                    "INSERT INTO system_state (key, value) VALUES ('setup_completed_at', $1) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(at.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if let Some(digest) = token_digest {
+                    if claimed.rows_affected() == 0 {
+                        return Err(Error::NotFound);
+                    }
+                    let spent = sqlx::query("DELETE FROM setup_tokens WHERE token_digest = $1")
+                        .bind(digest)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    if spent.rows_affected() != 1 {
+                        return Err(Error::Unauthenticated(AuthFailure::InvalidCredentials));
+                    }
+                }
+                sqlx::query("DELETE FROM setup_tokens").execute(&mut *tx).await.map_err(db_err)?;
+                bind_user(sqlx::query(INSERT_USER), &admin.user)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_or(e, "email_taken"))?;
+                sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(admin.org.id.to_string())
+                    .bind(&admin.org.name)
+                    .bind(unix(admin.org.created_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query("INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
+                    .bind(admin.org.id.to_string())
+                    .bind(admin.user.id.to_string())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn role_report(&self) -> Result<Option<RoleReport>> {
+                self.backend_role_report().await
+            }
+        }
+    };
+}
+
+pub(crate) use impl_ports;

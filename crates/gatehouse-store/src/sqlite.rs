@@ -1,0 +1,65 @@
+//! The storage ports on SQLite: WAL, `synchronous=FULL` (an acknowledged write survives a crash),
+//! foreign keys on, write transactions opened with `BEGIN IMMEDIATE`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::OpenError;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn options(url: &str) -> Result<SqliteConnectOptions, OpenError> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(|e| OpenError::Connect(e.to_string()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5)))
+}
+
+pub async fn migrate(url: &str) -> Result<(), OpenError> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options(url)?)
+        .await
+        .map_err(|e| OpenError::Connect(e.to_string()))?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|e| OpenError::Migrate(e.to_string()))?;
+    pool.close().await;
+    Ok(())
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str) -> Result<SqliteStore, OpenError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options(url)?)
+            .await
+            .map_err(|e| OpenError::Connect(e.to_string()))?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn backend_role_report(
+        &self,
+    ) -> gatehouse_core::Result<Option<gatehouse_core::store::RoleReport>> {
+        Ok(None)
+    }
+}
+
+crate::ports::impl_ports!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
