@@ -34,10 +34,10 @@ impl StartError {
 
 /// Configuration refusals that do not need the database.
 pub fn check_config(config: &mut Config) -> Result<(), StartError> {
-    if config.is_production() {
-        if let Some(first) = config.production_problems().into_iter().next() {
-            return Err(ConfigError(first).into());
-        }
+    if config.is_production()
+        && let Some(first) = config.production_problems().into_iter().next()
+    {
+        return Err(ConfigError(first).into());
     }
     config.ensure_dev_secret()?;
     Ok(())

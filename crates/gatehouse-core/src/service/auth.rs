@@ -15,7 +15,8 @@ use crate::store::{FirstAdmin, Membership, NewSession, NewUser, Org, Session, St
 use crate::token;
 use crate::{Error, Result};
 
-/// How often a session's `last_seen_at` is written at most (bounds writes on hot sessions).
+/// How often a session's `last_seen_at` is written at most (bounds writes on hot sessions);
+/// a quarter of the idle lifetime when that is shorter.
 pub const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
 const MAX_NAME_CHARS: usize = 200;
@@ -299,7 +300,7 @@ impl AuthService {
         if !session_is_live(&session, now, self.settings.session_idle_ttl) || user.disabled {
             return Err(denied);
         }
-        if now - session.last_seen_at >= TOUCH_INTERVAL {
+        if now - session.last_seen_at >= TOUCH_INTERVAL.min(self.settings.session_idle_ttl / 4) {
             self.store.touch_session(session.id, now).await?;
             session.last_seen_at = now;
         }
@@ -404,5 +405,44 @@ fn stored_user(new: &NewUser) -> User {
         disabled: false,
         created_at: new.created_at,
         credentials_valid_after: new.created_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(created: OffsetDateTime, last_seen: OffsetDateTime, ttl: Duration) -> Session {
+        Session {
+            id: SessionId::new(),
+            user_id: UserId::new(),
+            created_at: created,
+            last_seen_at: last_seen,
+            expires_at: created + ttl,
+            revoked_at: None,
+            ip: None,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn idle_and_absolute_expiry() {
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let day = Duration::from_secs(86_400);
+        let s = session(t0, t0, 7 * day);
+        assert!(session_is_live(&s, t0 + Duration::from_secs(3600), day));
+        assert!(
+            !session_is_live(&s, t0 + day, day),
+            "idle for a whole idle window"
+        );
+        let active = session(t0, t0 + 6 * day + Duration::from_secs(23 * 3600), 7 * day);
+        assert!(active.last_seen_at < t0 + 7 * day);
+        assert!(
+            !session_is_live(&active, t0 + 7 * day, day),
+            "absolute expiry wins over activity"
+        );
+        let mut revoked = session(t0, t0, 7 * day);
+        revoked.revoked_at = Some(t0);
+        assert!(!session_is_live(&revoked, t0, day));
     }
 }

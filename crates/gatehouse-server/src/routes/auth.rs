@@ -87,7 +87,8 @@ pub async fn login(
         .auth
         .login(&b.email, &b.password, anon.client, replaces)
         .await?;
-    let max_age = (outcome.session.expires_at - state.auth.now())
+    // A fresh session: the remaining absolute lifetime is all of it.
+    let max_age = (outcome.session.expires_at - outcome.session.created_at)
         .whole_seconds()
         .max(0);
     let cookie = session_cookie(&state, &outcome.token, max_age);

@@ -1,0 +1,194 @@
+//! The CLI: `admin create`, `users import`, `secret generate`, `migrate`.
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use base64::Engine;
+use reqwest::StatusCode;
+
+use crate::both;
+use crate::support::*;
+
+both!(
+    admin_create_makes_an_owner,
+    users_import_and_upgrade,
+    users_import_is_all_or_nothing,
+    secret_generate_and_migrate
+);
+
+async fn admin_create_makes_an_owner(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let args = [
+        "admin",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--org",
+        "Ops Team",
+        "--password-stdin",
+    ];
+    let (code, out, err) = run_cli(&db, &[], &args, Some(&format!("{PASSWORD}\n")));
+    assert_eq!(code, 0, "{err}");
+    let printed: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(
+        printed["user_id"].is_string() && printed["org_id"].is_string(),
+        "{out}"
+    );
+
+    let server = Server::start(&db, &[]);
+    assert_eq!(server.setup_token(), None, "an admin exists: setup is over");
+    let mut c = server.client();
+    assert_eq!(
+        c.login("ops@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    let me = c.get("/v1/auth/me").await;
+    assert_eq!(me.body["user"]["id"], printed["user_id"]);
+    assert_eq!(me.body["orgs"][0]["id"], printed["org_id"]);
+    assert_eq!(me.body["orgs"][0]["role"], "owner");
+    assert_eq!(me.body["user"]["platform_admin"], true);
+    assert!(!server.logs().contains(PASSWORD));
+
+    let (code, _, err) = run_cli(&db, &[], &args, Some(PASSWORD));
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+    let weak = [
+        "admin",
+        "create",
+        "--email",
+        "x@example.com",
+        "--org",
+        "X",
+        "--password-stdin",
+    ];
+    let (code, _, err) = run_cli(&db, &[], &weak, Some("short\n"));
+    assert_eq!(code, 1);
+    assert!(err.contains("password: too_short"), "{err}");
+}
+
+fn legacy_hashes() -> Vec<(&'static str, String)> {
+    let bcrypt_b = bcrypt::hash("bcrypt user passphrase", 4).unwrap();
+    let bcrypt_y = bcrypt_b.replacen("$2b$", "$2y$", 1);
+    let mut dk = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+        b"django user passphrase",
+        b"SaltySalt123",
+        10_000,
+        &mut dk,
+    );
+    let django = format!(
+        "pbkdf2_sha256$10000$SaltySalt123${}",
+        base64::engine::general_purpose::STANDARD.encode(dk)
+    );
+    let salt = SaltString::from_b64("c2FsdHNhbHRzYWx0c2FsdA").unwrap();
+    let phc = pbkdf2::Pbkdf2
+        .hash_password(b"phc user passphrase", &salt)
+        .unwrap()
+        .to_string();
+    let params = argon2::Params::new(2048, 1, 1, None).unwrap();
+    let a2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(b"argon user passphrase", &salt)
+        .unwrap()
+        .to_string();
+    vec![
+        ("bcrypt user passphrase", bcrypt_b),
+        ("bcrypt user passphrase", bcrypt_y),
+        ("django user passphrase", django),
+        ("phc user passphrase", phc),
+        ("argon user passphrase", a2),
+    ]
+}
+
+async fn users_import_and_upgrade(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let hashes = legacy_hashes();
+    let lines: Vec<String> = hashes
+        .iter()
+        .enumerate()
+        .map(|(i, (_, h))| serde_json::json!({ "email": format!("user{i}@example.com"), "password_hash": h, "name": "Imported" }).to_string())
+        .collect();
+    let file = db.dir.path().join("users.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let (code, out, err) = run_cli(&db, &[], &["users", "import", file.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("imported 5 users"), "{out}");
+
+    let server = Server::start(&db, &[]);
+    for (i, (password, _)) in hashes.iter().enumerate() {
+        let email = format!("user{i}@example.com");
+        let mut c = server.client();
+        assert_eq!(
+            c.login(&email, "wrong passphrase").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            c.login(&email, password).await.status,
+            StatusCode::OK,
+            "{email}"
+        );
+        let stored = db
+            .query_strings(&format!(
+                "SELECT password_hash FROM users WHERE email_key = '{email}'"
+            ))
+            .await;
+        assert!(
+            stored[0].starts_with("$argon2id$v=19$m=1024,t=1,p=1$"),
+            "upgraded at sign-in: {}",
+            stored[0]
+        );
+        let mut again = server.client();
+        assert_eq!(
+            again.login(&email, password).await.status,
+            StatusCode::OK,
+            "{email} after upgrade"
+        );
+    }
+}
+
+async fn users_import_is_all_or_nothing(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let good = legacy_hashes().remove(0).1;
+    let text = [
+        serde_json::json!({ "email": "fine@example.com", "password_hash": good }).to_string(),
+        "{\"email\": \"broken@example.com\"".to_owned(),
+        serde_json::json!({ "email": "plain@example.com", "password_hash": "hunter2-in-clear" })
+            .to_string(),
+    ]
+    .join("\n");
+    let file = db.dir.path().join("bad.jsonl");
+    std::fs::write(&file, text).unwrap();
+    let (code, _, err) = run_cli(&db, &[], &["users", "import", file.to_str().unwrap()], None);
+    assert_eq!(code, 1);
+    assert!(err.contains("line 2:") && err.contains("line 3:"), "{err}");
+    assert!(!err.contains("line 1:"));
+    assert!(
+        !err.contains("hunter2-in-clear"),
+        "a bad hash is never echoed: {err}"
+    );
+    assert!(err.contains("nothing imported"), "{err}");
+    let n = db
+        .query_strings("SELECT CAST(COUNT(*) AS TEXT) FROM users")
+        .await;
+    assert_eq!(n, vec!["0".to_owned()]);
+}
+
+async fn secret_generate_and_migrate(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let (code, out, _) = run_cli(&db, &[], &["secret", "generate"], None);
+    assert_eq!(code, 0);
+    let secret = out.trim();
+    assert!(secret.len() >= 43, "at least 256 bits: {secret}");
+    let (_, out2, _) = run_cli(&db, &[], &["secret", "generate"], None);
+    assert_ne!(secret, out2.trim());
+    let (code, out, err) = run_cli(&db, &[], &["migrate"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("migrations applied"));
+    let (code, _, _) = run_cli(&db, &[], &["migrate"], None);
+    assert_eq!(code, 0, "migrate is idempotent");
+}

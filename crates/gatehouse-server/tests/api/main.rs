@@ -1,0 +1,12 @@
+//! Black-box tests: the real binary over real HTTP, on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod cli;
+mod config;
+mod conventions;
+mod identity;
+mod operations;
+mod secrets;
+mod sessions;

@@ -1,0 +1,531 @@
+//! The harness: a fresh database per test (SQLite file or PostgreSQL database), the real
+//! `gatehouse` binary on a loopback port, captured logs, and an HTTP client that keeps a session.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+pub const PASSWORD: &str = "correct horse battery staple";
+/// Argon2 parameters for tests that are not about hashing cost (speed only).
+pub const FAST_ARGON2: &str = "m=1024,t=1,p=1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests use (trust auth); `TEST_POSTGRES_URL` overrides.
+pub fn pg_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn pg_url_for(db: &str) -> String {
+    let admin = pg_admin_url();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{db}")
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub kind: Db,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    /// `None` when PostgreSQL is not reachable and CI is not set (the test is skipped, loudly).
+    pub async fn new(kind: Db) -> Option<TestDb> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        match kind {
+            Db::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+                Some(TestDb {
+                    kind,
+                    url,
+                    dir,
+                    pg_name: None,
+                })
+            }
+            Db::Postgres => {
+                let mut admin = match sqlx::PgConnection::connect(&pg_admin_url()).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        if std::env::var("CI").as_deref() == Ok("true") {
+                            panic!("PostgreSQL is required when CI=true: {e}");
+                        }
+                        eprintln!(
+                            "SKIPPED (PostgreSQL not reachable at {}): {e}",
+                            pg_admin_url()
+                        );
+                        return None;
+                    }
+                };
+                let name = format!("gh_test_{}", uuid::Uuid::now_v7().simple());
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create db");
+                Some(TestDb {
+                    kind,
+                    url: pg_url_for(&name),
+                    dir,
+                    pg_name: Some(name),
+                })
+            }
+        }
+    }
+
+    /// The URL with another host:port (to route through a proxy).
+    pub fn url_via(&self, port: u16) -> String {
+        self.url
+            .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"))
+    }
+
+    /// Runs one SQL statement directly (as the test's privileged user), returning text rows.
+    pub async fn query_strings(&self, sql: &str) -> Vec<String> {
+        use sqlx::Row;
+        match self.kind {
+            Db::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("sqlite connect");
+                let rows = sqlx::query(sql).fetch_all(&mut c).await.expect("query");
+                rows.iter()
+                    .map(|r| r.try_get::<String, _>(0).unwrap_or_default())
+                    .collect()
+            }
+            Db::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("pg connect");
+                let rows = sqlx::query(sql).fetch_all(&mut c).await.expect("query");
+                rows.iter()
+                    .map(|r| r.try_get::<String, _>(0).unwrap_or_default())
+                    .collect()
+            }
+        }
+    }
+
+    /// Every byte the database holds, as text (SQLite files; PostgreSQL: a dump of all tables).
+    pub async fn everything(&self) -> String {
+        match self.kind {
+            Db::Sqlite => {
+                let mut all = Vec::new();
+                for entry in std::fs::read_dir(self.dir.path()).expect("read dir") {
+                    let path = entry.expect("entry").path();
+                    if path.to_string_lossy().contains("gatehouse.db") {
+                        all.extend(std::fs::read(&path).unwrap_or_default());
+                    }
+                }
+                String::from_utf8_lossy(&all).into_owned()
+            }
+            Db::Postgres => {
+                let tables = self
+                    .query_strings(
+                        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+                    )
+                    .await;
+                let mut all = String::new();
+                for t in tables {
+                    for row in self
+                        .query_strings(&format!("SELECT row_to_json(x)::text FROM {t} x"))
+                        .await
+                    {
+                        all.push_str(&row);
+                        all.push('\n');
+                    }
+                }
+                all
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            let url = pg_admin_url();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("rt");
+                rt.block_on(async {
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut c)
+                                .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A running `gatehouse serve`.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub stdout: Arc<Mutex<String>>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+/// The environment every test server gets, before its own settings.
+pub fn base_env() -> Vec<(String, String)> {
+    vec![
+        ("GATEHOUSE_ARGON2".into(), FAST_ARGON2.into()),
+        ("GATEHOUSE_LOG".into(), "info".into()),
+    ]
+}
+
+pub fn command(db_url: &str, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GATEHOUSE_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in base_env() {
+        cmd.env(k, v);
+    }
+    cmd.env("GATEHOUSE_DATABASE_URL", db_url);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn capture(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut buf = into.lock().expect("lock");
+            buf.push_str(&line);
+            buf.push('\n');
+        }
+    });
+}
+
+impl Server {
+    pub fn start(db: &TestDb, env: &[(&str, &str)]) -> Server {
+        Server::start_url(&db.url, db.dir.path(), env)
+    }
+
+    /// Starts on `url` with `dir` as working directory; panics if it does not come up.
+    pub fn start_url(url: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = command(url, env);
+        let mut child = cmd
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gatehouse");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        capture(child.stdout.take().expect("stdout"), stdout.clone());
+        capture(child.stderr.take().expect("stderr"), stderr.clone());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = stderr.lock().expect("lock").clone();
+            if let Some(line) = text
+                .lines()
+                .find(|l| l.starts_with("gatehouse listening on "))
+            {
+                let base = line
+                    .trim_start_matches("gatehouse listening on ")
+                    .trim()
+                    .to_owned();
+                return Server {
+                    child: Some(child),
+                    base,
+                    stdout,
+                    stderr,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("gatehouse exited early ({status}): {text}");
+            }
+            assert!(Instant::now() < deadline, "gatehouse did not start: {text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The setup token printed on stderr, if any.
+    pub fn setup_token(&self) -> Option<String> {
+        let text = self.stderr.lock().expect("lock").clone();
+        text.lines()
+            .find_map(|l| l.strip_prefix("setup: open "))
+            .and_then(|l| l.split("token=").nth(1))
+            .map(|t| t.trim().to_owned())
+    }
+
+    pub fn logs(&self) -> String {
+        format!(
+            "{}{}",
+            self.stdout.lock().expect("lock"),
+            self.stderr.lock().expect("lock")
+        )
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        c.wait().expect("wait")
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs a gatehouse command to completion: (exit code, stdout, stderr).
+pub fn run_cli(
+    db: &TestDb,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
+    use std::io::Write;
+    let mut cmd = command(&db.url, env);
+    let mut child = cmd
+        .args(args)
+        .current_dir(db.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gatehouse");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// An HTTP client with an optional session cookie and CSRF token, set by hand (no cookie jar,
+/// so tests see exactly what travels).
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Client {
+            http,
+            base: base.to_owned(),
+            cookie: None,
+            csrf: None,
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut rb = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            rb = rb.header("cookie", c);
+        }
+        if let (Some(t), true) = (&self.csrf, method != Method::GET) {
+            rb = rb.header("x-csrf-token", t);
+        }
+        rb
+    }
+
+    pub async fn send(rb: reqwest::RequestBuilder) -> Reply {
+        let resp = rb.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Client::send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        Client::send(self.request(Method::POST, path).json(&body)).await
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Reply {
+        Client::send(self.request(Method::POST, path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        Client::send(self.request(Method::DELETE, path)).await
+    }
+
+    /// Signs in; keeps the cookie and CSRF token on success.
+    pub async fn login(&mut self, email: &str, password: &str) -> Reply {
+        let r = self
+            .post(
+                "/v1/auth/login",
+                json!({ "email": email, "password": password }),
+            )
+            .await;
+        if r.status == StatusCode::OK {
+            let set = r.header("set-cookie").expect("set-cookie");
+            self.cookie = Some(set.split(';').next().expect("pair").to_owned());
+            self.csrf = r.body["csrf_token"].as_str().map(str::to_owned);
+        }
+        r
+    }
+}
+
+/// A server with setup done: returns (server, admin client signed in, admin email).
+pub async fn with_admin(db: &TestDb, env: &[(&str, &str)]) -> (Server, Client, String) {
+    let server = Server::start(db, env);
+    let token = server.setup_token().expect("setup token printed");
+    let email = "owner@example.com".to_owned();
+    let c = server.client();
+    let r = c
+        .post(
+            "/v1/setup",
+            json!({ "token": token, "email": email, "password": PASSWORD, "org_name": "Acme" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let mut admin = server.client();
+    let r = admin.login(&email, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    (server, admin, email)
+}
+
+/// Declares `NAME::sqlite` and `NAME::postgres` tests for `async fn NAME(db: Db)`.
+#[macro_export]
+macro_rules! both {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name($crate::support::Db::Sqlite).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name($crate::support::Db::Postgres).await }
+        }
+    )* };
+}
+
+/// A TCP proxy to PostgreSQL that a test can cut (every connection dropped, new ones refused)
+/// and restore, to play an unreachable database.
+pub struct CuttableProxy {
+    pub port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+    active: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CuttableProxy {
+    pub async fn start(target: &'static str) -> CuttableProxy {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let (up, watch) = tokio::sync::watch::channel(true);
+        let active = Arc::new(AtomicUsize::new(0));
+        let counter = active.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !*watch.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                let mut watch = watch.clone();
+                let counter = counter.clone();
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                        tokio::select! { _ = copy => {}, _ = watch.wait_for(|up| !*up) => {} }
+                    }
+                    counter.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        CuttableProxy { port, up, active }
+    }
+
+    /// Refuses new connections and returns once every open one is closed.
+    pub async fn cut(&self) {
+        let _ = self.up.send(false);
+        while self.active.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    pub fn restore(&self) {
+        let _ = self.up.send(true);
+    }
+}
