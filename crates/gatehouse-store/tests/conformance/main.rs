@@ -1,0 +1,9 @@
+//! The storage conformance suite: every port behaviour, run against SQLite and PostgreSQL by the
+//! same test bodies. A backend that passes here is interchangeable with the other.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod identity;
+mod sessions;
+mod system;
