@@ -49,3 +49,5 @@ macro_rules! id_type {
 id_type!(UserId);
 id_type!(OrgId);
 id_type!(SessionId);
+id_type!(InvitationId);
+id_type!(ApiKeyId);

@@ -7,6 +7,7 @@ pub mod error;
 pub mod ids;
 pub mod password;
 pub mod role;
+pub mod scope;
 pub mod secret;
 pub mod service;
 pub mod store;

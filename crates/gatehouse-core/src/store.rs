@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::Result;
-use crate::ids::{OrgId, SessionId, UserId};
+use crate::ids::{ApiKeyId, InvitationId, OrgId, SessionId, UserId};
 use crate::role::Role;
 
 /// A user as stored.
@@ -116,9 +116,117 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<()>;
 }
 
+/// A member of an org as listed.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub user_id: UserId,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub joined_at: OffsetDateTime,
+}
+
+/// Orgs and their members. Every method that names an org reads and writes that org only;
+/// under PostgreSQL row-level security enforces it as well.
 #[async_trait]
 pub trait OrgStore: Send + Sync {
+    /// Every org `user` belongs to, with the role held.
     async fn memberships(&self, user: UserId) -> Result<Vec<Membership>>;
+    /// Inserts `org` with `owner` as its first owner.
+    async fn create_org(&self, org: &Org, owner: UserId) -> Result<()>;
+    /// The org, with `user`'s role in it; `None` when the org does not exist or `user` is not a
+    /// member (the caller cannot tell which).
+    async fn org_for_member(&self, org: OrgId, user: UserId) -> Result<Option<Membership>>;
+    async fn org(&self, org: OrgId) -> Result<Option<Org>>;
+    async fn rename_org(&self, org: OrgId, name: &str) -> Result<Option<Org>>;
+    /// Deletes the org and everything it owns, if `actor` is still an owner (`Forbidden` else).
+    async fn delete_org(&self, org: OrgId, actor: UserId) -> Result<bool>;
+    async fn members(&self, org: OrgId) -> Result<Vec<Member>>;
+    /// Judges the change with [`check_role_change`](crate::role::check_role_change) on the
+    /// roles as they stand inside the transaction, then applies it; `None` when `target` (or
+    /// `actor`) is not a member.
+    async fn set_member_role(
+        &self,
+        org: OrgId,
+        actor: UserId,
+        target: UserId,
+        role: Role,
+    ) -> Result<Option<Member>>;
+    /// Judges the removal with [`check_removal`](crate::role::check_removal) inside the
+    /// transaction, then applies it; `false` when `target` (or `actor`) is not a member.
+    async fn remove_member(&self, org: OrgId, actor: UserId, target: UserId) -> Result<bool>;
+}
+
+/// An invitation as stored (its token only as SHA-256).
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    pub id: InvitationId,
+    pub org_id: OrgId,
+    pub email: String,
+    pub email_key: String,
+    pub role: Role,
+    pub created_by: UserId,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub accepted_at: Option<OffsetDateTime>,
+}
+
+/// Who accepts an invitation: a user who exists (signed in), or one created by accepting.
+#[derive(Debug, Clone)]
+pub enum Invitee {
+    Existing(UserId),
+    New(NewUser),
+}
+
+#[async_trait]
+pub trait InvitationStore: Send + Sync {
+    async fn create_invitation(&self, invitation: &Invitation, token_digest: &[u8]) -> Result<()>;
+    /// The invitation whose token has this digest, with its org (any state: the caller judges).
+    async fn invitation_by_digest(&self, digest: &[u8]) -> Result<Option<(Invitation, Org)>>;
+    /// Spends the invitation (still pending and unexpired at `at`, else `NotFound`), creates the
+    /// user when new, and adds the membership; all or nothing. `Conflict("already_member")`.
+    async fn accept_invitation(
+        &self,
+        invitation: &Invitation,
+        invitee: &Invitee,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+}
+
+/// An API key as stored: the key itself never, only SHA-256 of it.
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub public_id: String,
+    pub digest: Vec<u8>,
+    pub scopes: Vec<String>,
+    pub created_by: Option<UserId>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+    pub last_used_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    async fn create_api_key(&self, key: &ApiKey) -> Result<()>;
+    async fn api_keys(&self, org: OrgId) -> Result<Vec<ApiKey>>;
+    async fn api_key(&self, org: OrgId, id: ApiKeyId) -> Result<Option<ApiKey>>;
+    /// The one cross-org read: the key whose public id was presented.
+    async fn api_key_by_public_id(&self, public_id: &str) -> Result<Option<ApiKey>>;
+    /// Marks the key revoked (first time kept) and tells every instance; `None` if absent.
+    async fn revoke_api_key(
+        &self,
+        org: OrgId,
+        id: ApiKeyId,
+        at: OffsetDateTime,
+    ) -> Result<Option<ApiKey>>;
+    /// Removes the key and tells every instance; the removed key, or `None` if absent.
+    async fn delete_api_key(&self, org: OrgId, id: ApiKeyId) -> Result<Option<ApiKey>>;
+    /// Records use, never moving `last_used_at` backwards.
+    async fn touch_api_key(&self, org: OrgId, id: ApiKeyId, at: OffsetDateTime) -> Result<()>;
 }
 
 /// First-run state: setup tokens and the platform's first admin.
@@ -144,15 +252,23 @@ pub trait SystemStore: Send + Sync {
     async fn role_report(&self) -> Result<Option<RoleReport>>;
 }
 
-/// The PostgreSQL role the server's queries run as.
+/// The PostgreSQL role the server's queries run as, and row-level security on org tables.
 #[derive(Debug, Clone)]
 pub struct RoleReport {
     pub session_user: String,
     pub current_user: String,
     pub superuser: bool,
     pub bypass_rls: bool,
+    /// Every table with an `org_id` column: (name, RLS enabled, RLS forced).
+    pub org_tables: Vec<(String, bool, bool)>,
 }
 
 /// Every port together: what the server holds.
-pub trait Store: UserStore + SessionStore + OrgStore + SystemStore {}
-impl<T: UserStore + SessionStore + OrgStore + SystemStore> Store for T {}
+pub trait Store:
+    UserStore + SessionStore + OrgStore + InvitationStore + ApiKeyStore + SystemStore
+{
+}
+impl<T> Store for T where
+    T: UserStore + SessionStore + OrgStore + InvitationStore + ApiKeyStore + SystemStore
+{
+}

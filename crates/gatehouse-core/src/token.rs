@@ -38,6 +38,41 @@ pub fn looks_like_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// API keys start with this, so secret scanners and the `Authorization` parser recognise them.
+pub const API_KEY_PREFIX: &str = "gk_";
+const PUBLIC_ID_LEN: usize = 12;
+const API_KEY_SECRET_LEN: usize = 43;
+/// `gk_` + public id: the part of a key shown in lists (`prefix`).
+pub const API_KEY_SHOWN_LEN: usize = 3 + PUBLIC_ID_LEN;
+
+/// A new API key `gk_<12 [0-9a-z]>_<43 base62>` (a 256-bit secret); returns (public id, key).
+pub fn new_api_key() -> (String, String) {
+    use rand::Rng;
+    use rand::distr::{Alphanumeric, SampleString};
+    const LOWER36: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    let public_id: String = (0..PUBLIC_ID_LEN)
+        .map(|_| char::from(LOWER36[rng.random_range(0..LOWER36.len())]))
+        .collect();
+    // Alphanumeric samples [0-9A-Za-z] uniformly: 43 characters carry 43 * log2(62) > 256 bits.
+    let secret = Alphanumeric.sample_string(&mut rng, API_KEY_SECRET_LEN);
+    let key = format!("{API_KEY_PREFIX}{public_id}_{secret}");
+    (public_id, key)
+}
+
+/// The public id of a well-formed API key (`^gk_[0-9a-z]{12}_[0-9A-Za-z]{43}$`), else `None`.
+pub fn api_key_public_id(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(API_KEY_PREFIX)?;
+    let (public_id, secret) = rest.split_once('_')?;
+    let id_ok = public_id.len() == PUBLIC_ID_LEN
+        && public_id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+    let secret_ok =
+        secret.len() == API_KEY_SECRET_LEN && secret.bytes().all(|b| b.is_ascii_alphanumeric());
+    (id_ok && secret_ok).then_some(public_id)
+}
+
 /// Constant-time equality of two byte strings.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
@@ -64,6 +99,27 @@ mod tests {
         assert!(looks_like_token(&a));
         assert_ne!(a, random_token());
         assert_eq!(digest(&a).len(), 32);
+    }
+
+    #[test]
+    fn api_keys_have_the_documented_shape() {
+        for _ in 0..200 {
+            let (public_id, key) = new_api_key();
+            assert_eq!(key.len(), 3 + 12 + 1 + 43);
+            assert_eq!(api_key_public_id(&key), Some(public_id.as_str()));
+            assert!(key.starts_with(&format!("gk_{public_id}_")));
+        }
+        let (_, key) = new_api_key();
+        for bad in [
+            key.replace("gk_", "gx_"),
+            format!("{key}a"),
+            key[..key.len() - 1].to_owned(),
+            key.to_uppercase(),
+            key.replacen('_', "-", 2),
+            String::new(),
+        ] {
+            assert_eq!(api_key_public_id(&bad), None, "{bad}");
+        }
     }
 
     #[test]

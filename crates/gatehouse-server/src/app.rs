@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use gatehouse_core::clock::SystemClock;
 use gatehouse_core::password::PasswordHasherPool;
-use gatehouse_core::service::{AuthService, AuthSettings};
+use gatehouse_core::service::{ApiKeyService, AuthService, AuthSettings, OrgService};
 use gatehouse_store::{Backend, Opened};
 use tokio::net::TcpListener;
 
@@ -106,7 +106,15 @@ impl Application {
     pub async fn build(mut config: Config) -> Result<Application, StartError> {
         check_config(&mut config)?;
         let opened = open_database(&config).await?;
-        let auth = auth_service(&config, &opened)?;
+        let auth = Arc::new(auth_service(&config, &opened)?);
+        let clock = Arc::new(SystemClock);
+        let orgs = OrgService::new(
+            opened.store.clone(),
+            clock.clone(),
+            auth.clone(),
+            config.invitation_ttl,
+        );
+        let keys = ApiKeyService::new(opened.store.clone(), clock, opened.key_cache());
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError::Listen(e.to_string()))?;
@@ -127,6 +135,8 @@ impl Application {
                 metrics: crate::telemetry::metrics_handle(),
                 store: opened.store.clone(),
                 auth,
+                orgs,
+                keys,
                 config,
             }),
         };

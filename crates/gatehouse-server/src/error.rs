@@ -33,10 +33,15 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
     match e {
         Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found."),
-        Error::Conflict(_) => (
+        Error::Conflict(what) => (
             StatusCode::CONFLICT,
             "conflict",
-            "The resource already exists.",
+            match *what {
+                "email_taken" => "An account with this email already exists.",
+                "last_owner" => "An org must keep at least one owner.",
+                "already_member" => "Already a member of this org.",
+                _ => "The request conflicts with the current state.",
+            },
         ),
         Error::Unauthenticated(f) => (
             StatusCode::UNAUTHORIZED,

@@ -1,20 +1,21 @@
-//! Authentication of requests: the session cookie, and the CSRF rules for unsafe methods.
+//! Authentication of requests: exactly one credential — the session cookie (with the CSRF rules
+//! for unsafe methods) or `Authorization: Bearer` (an API key; access JWTs join with the tokens
+//! capability). Credentials are never read from the query string.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use gatehouse_core::Error;
-use gatehouse_core::error::{AuthFailure, ForbiddenReason};
-use gatehouse_core::service::{ClientInfo, SessionPrincipal};
+use gatehouse_core::error::ForbiddenReason;
+use gatehouse_core::service::access::{insufficient_scope, unauthenticated};
+use gatehouse_core::service::{ClientInfo, Principal, SessionPrincipal};
+use gatehouse_core::token::API_KEY_PREFIX;
 
 use crate::error::ApiError;
 use crate::http::RequestContext;
 use crate::state::AppState;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// A request authenticated by its session cookie (and, for unsafe methods, CSRF-checked).
-pub struct SessionAuth(pub SessionPrincipal);
 
 pub fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -68,35 +69,94 @@ pub fn client_info(parts: &Parts) -> ClientInfo {
     }
 }
 
+/// The one credential a request carries.
+enum Credential<'a> {
+    Bearer(&'a str),
+    Cookie(&'a str),
+    None,
+}
+
+/// An `Authorization` header must be `Bearer <token>`; it wins over (and excludes) the cookie.
+fn credential<'a>(parts: &'a Parts, state: &AppState) -> Result<Credential<'a>, ApiError> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let text = value.to_str().map_err(|_| ApiError(unauthenticated()))?;
+        let (scheme, token) = text.split_once(' ').ok_or(ApiError(unauthenticated()))?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(ApiError(unauthenticated()));
+        }
+        return Ok(Credential::Bearer(token.trim()));
+    }
+    Ok(match cookie(&parts.headers, state.cookie_name) {
+        Some(token) => Credential::Cookie(token),
+        None => Credential::None,
+    })
+}
+
+/// Cookie session, with CSRF checks on unsafe methods.
+async fn session(
+    parts: &Parts,
+    state: &AppState,
+    token: &str,
+) -> Result<SessionPrincipal, ApiError> {
+    let principal = state.auth.authenticate_session(token).await?;
+    if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+        let _ = ctx.user.set(principal.user.id);
+    }
+    if is_unsafe(&parts.method) {
+        let presented = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if cross_site(&parts.headers, state)
+            || !state.auth.csrf_matches(principal.session.id, presented)
+        {
+            return Err(ApiError(Error::Forbidden(ForbiddenReason::CsrfFailed)));
+        }
+    }
+    Ok(principal)
+}
+
+async fn bearer(parts: &Parts, state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    if !token.starts_with(API_KEY_PREFIX) {
+        return Err(ApiError(unauthenticated()));
+    }
+    let key = state.keys.authenticate(token).await?;
+    if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+        let _ = ctx.api_key.set(key.id());
+    }
+    Ok(Principal::ApiKey(key))
+}
+
+/// Any authenticated caller: a session (CSRF-checked) or an API key.
+pub struct Authenticated(pub Principal);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match credential(parts, state)? {
+            Credential::Bearer(token) => Ok(Authenticated(bearer(parts, state, token).await?)),
+            Credential::Cookie(token) => Ok(Authenticated(Principal::Session(
+                session(parts, state, token).await?,
+            ))),
+            Credential::None => Err(ApiError(unauthenticated())),
+        }
+    }
+}
+
+/// A signed-in user (session cookie). A valid API key gets `403 insufficient_scope`: keys never
+/// act on a user's account.
+pub struct SessionAuth(pub SessionPrincipal);
+
 impl FromRequestParts<AppState> for SessionAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let unauthenticated = ApiError(Error::Unauthenticated(AuthFailure::Unauthenticated));
-        // Exactly one credential: an Authorization header is never combined with the cookie.
-        if parts.headers.contains_key(header::AUTHORIZATION) {
-            return Err(unauthenticated);
+        match Authenticated::from_request_parts(parts, state).await?.0 {
+            Principal::Session(s) => Ok(SessionAuth(s)),
+            Principal::ApiKey(_) => Err(ApiError(insufficient_scope())),
         }
-        let Some(token) = cookie(&parts.headers, state.cookie_name) else {
-            return Err(unauthenticated);
-        };
-        let principal = state.auth.authenticate_session(token).await?;
-        if let Some(ctx) = parts.extensions.get::<RequestContext>() {
-            let _ = ctx.user.set(principal.user.id);
-        }
-        if is_unsafe(&parts.method) {
-            let presented = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if cross_site(&parts.headers, state)
-                || !state.auth.csrf_matches(principal.session.id, presented)
-            {
-                return Err(ApiError(Error::Forbidden(ForbiddenReason::CsrfFailed)));
-            }
-        }
-        Ok(SessionAuth(principal))
     }
 }
 
@@ -118,5 +178,33 @@ impl FromRequestParts<AppState> for Anonymous {
             client: client_info(parts),
             session_token: cookie(&parts.headers, state.cookie_name).map(str::to_owned),
         })
+    }
+}
+
+/// An authenticated caller if the request carries a credential, else anonymous (cross-site
+/// unsafe requests refused). A stale session cookie counts as none; a bad bearer is `401`.
+pub struct MaybeAuthenticated(pub Option<Principal>);
+
+impl FromRequestParts<AppState> for MaybeAuthenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match credential(parts, state)? {
+            Credential::Bearer(token) => {
+                Ok(MaybeAuthenticated(Some(bearer(parts, state, token).await?)))
+            }
+            Credential::Cookie(token) => match session(parts, state, token).await {
+                Ok(p) => Ok(MaybeAuthenticated(Some(Principal::Session(p)))),
+                Err(ApiError(Error::Unauthenticated(_))) => {
+                    Anonymous::from_request_parts(parts, state).await?;
+                    Ok(MaybeAuthenticated(None))
+                }
+                Err(e) => Err(e),
+            },
+            Credential::None => {
+                Anonymous::from_request_parts(parts, state).await?;
+                Ok(MaybeAuthenticated(None))
+            }
+        }
     }
 }

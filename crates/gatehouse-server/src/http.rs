@@ -10,18 +10,20 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::ids::UserId;
+use gatehouse_core::ids::{ApiKeyId, UserId};
 
 use crate::error::{ErrorBody, body_for_status};
 use crate::net::client_ip;
 use crate::state::AppState;
 
-/// Per-request facts handlers and extractors may read; `user` is filled by authentication.
+/// Per-request facts handlers and extractors may read; `user` or `api_key` is filled by
+/// authentication (for the access log).
 #[derive(Clone, Debug)]
 pub struct RequestContext {
     pub request_id: String,
     pub client_ip: IpAddr,
     pub user: Arc<OnceLock<UserId>>,
+    pub api_key: Arc<OnceLock<ApiKeyId>>,
 }
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -75,10 +77,12 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
     let forwarded: Vec<&str> = forwarded.iter().map(String::as_str).collect();
     let ip = client_ip(peer, &forwarded, &state.config.trusted_proxies);
     let user = Arc::new(OnceLock::new());
+    let api_key = Arc::new(OnceLock::new());
     req.extensions_mut().insert(RequestContext {
         request_id: id.clone(),
         client_ip: ip,
         user: user.clone(),
+        api_key: api_key.clone(),
     });
     let cors_origin = allowed_cors_origin(&state, req.headers());
     let is_preflight = method == Method::OPTIONS
@@ -143,6 +147,7 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         latency_ms = latency.as_secs_f64() * 1000.0,
         client_ip = %ip,
         user_id = user.get().map(|u| u.to_string()).unwrap_or_default(),
+        api_key_id = api_key.get().map(|k| k.to_string()).unwrap_or_default(),
     );
     response
 }

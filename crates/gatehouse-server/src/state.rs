@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_core::service::AuthService;
+use gatehouse_core::service::{ApiKeyService, AuthService, OrgService};
 use gatehouse_core::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -15,7 +15,9 @@ pub struct AppState {
 
 pub struct Inner {
     pub config: Config,
-    pub auth: AuthService,
+    pub auth: Arc<AuthService>,
+    pub orgs: OrgService,
+    pub keys: ApiKeyService,
     pub store: Arc<dyn Store>,
     pub metrics: PrometheusHandle,
     /// `https://host` or `http://host:port`, lowercase: the origin CSRF checks accept.

@@ -1,5 +1,6 @@
 //! gatehouse-store: the core storage ports on SQLite and on PostgreSQL, with their migrations.
 
+pub mod feed;
 mod ports;
 pub mod postgres;
 mod rows;
@@ -8,6 +9,7 @@ pub mod sqlite;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use gatehouse_core::service::KeyCache;
 use gatehouse_core::store::Store;
 
 /// Which database a URL names.
@@ -61,6 +63,25 @@ pub struct Opened {
     pub store: Arc<dyn Store>,
     pub backend: Backend,
     pub role: Option<RoleStatus>,
+    url: String,
+    pg_pool: Option<sqlx::PgPool>,
+}
+
+impl Opened {
+    /// An API key cache for this database: live at once on SQLite (one process owns it); on
+    /// PostgreSQL live only while the change feed, started here, is listening.
+    pub fn key_cache(&self) -> Arc<KeyCache> {
+        const TTL: std::time::Duration = std::time::Duration::from_secs(300);
+        const CAPACITY: usize = 100_000;
+        match &self.pg_pool {
+            None => Arc::new(KeyCache::new(true, TTL, CAPACITY)),
+            Some(pool) => {
+                let cache = Arc::new(KeyCache::new(false, TTL, CAPACITY));
+                feed::spawn_key_feed(pool.clone(), self.url.clone(), cache.clone());
+                cache
+            }
+        }
+    }
 }
 
 /// Applies the migrations of the database `url` names.
@@ -81,14 +102,18 @@ pub async fn open(url: &str) -> Result<Opened, OpenError> {
                 store: Arc::new(store),
                 backend: Backend::Sqlite,
                 role: None,
+                url: url.to_owned(),
+                pg_pool: None,
             })
         }
         Some(Backend::Postgres) => {
             let (store, role) = postgres::PgStore::open(url).await?;
             Ok(Opened {
+                pg_pool: Some(store.pool().clone()),
                 store: Arc::new(store),
                 backend: Backend::Postgres,
                 role: Some(role),
+                url: url.to_owned(),
             })
         }
         None => Err(OpenError::UnsupportedUrl),

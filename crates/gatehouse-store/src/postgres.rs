@@ -14,6 +14,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// The role the server's queries run as.
 pub const APP_ROLE: &str = "gatehouse_app";
 
+/// The channel on which changed API keys are announced (payload: the key's public id; empty:
+/// a heartbeat).
+pub const KEY_CHANNEL: &str = "gatehouse_api_keys";
+
 pub struct PgStore {
     pool: PgPool,
 }
@@ -95,12 +99,55 @@ impl PgStore {
         .fetch_one(&self.pool)
         .await
         .map_err(crate::rows::db_err)?;
+        let org_tables: Vec<(String, bool, bool)> = sqlx::query_as(
+            "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND EXISTS ( \
+               SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'org_id' AND NOT a.attisdropped) \
+             ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(crate::rows::db_err)?;
         Ok(Some(gatehouse_core::store::RoleReport {
             session_user,
             current_user,
             superuser,
             bypass_rls,
+            org_tables,
         }))
+    }
+
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+
+    /// `set_config(setting, value, true)`: lasts until the transaction ends; the row-level
+    /// security policies read it with `current_setting(setting, true)`.
+    async fn set_local(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        setting: &str,
+        value: &str,
+    ) -> gatehouse_core::Result<()> {
+        sqlx::query("SELECT set_config($1, $2, true)")
+            .bind(setting)
+            .bind(value)
+            .execute(&mut **tx)
+            .await
+            .map_err(crate::rows::db_err)?;
+        Ok(())
+    }
+
+    /// Announces a changed key on [`KEY_CHANNEL`]; delivered to listeners at commit.
+    async fn notify_key_change(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        public_id: &str,
+    ) -> gatehouse_core::Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(KEY_CHANNEL)
+            .bind(public_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(crate::rows::db_err)?;
+        Ok(())
     }
 }
 

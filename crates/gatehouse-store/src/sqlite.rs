@@ -60,6 +60,25 @@ impl SqliteStore {
     ) -> gatehouse_core::Result<Option<gatehouse_core::store::RoleReport>> {
         Ok(None)
     }
+
+    /// SQLite has no row-level security: isolation rests on every query's `org_id` filter.
+    const FOR_UPDATE: &'static str = "";
+
+    async fn set_local(
+        _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        _setting: &str,
+        _value: &str,
+    ) -> gatehouse_core::Result<()> {
+        Ok(())
+    }
+
+    /// One process owns a SQLite database, so the local cache invalidation is the whole story.
+    async fn notify_key_change(
+        _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        _public_id: &str,
+    ) -> gatehouse_core::Result<()> {
+        Ok(())
+    }
 }
 
 crate::ports::impl_ports!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");

@@ -19,7 +19,8 @@ use crate::{Error, Result};
 /// a quarter of the idle lifetime when that is shorter.
 pub const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
-const MAX_NAME_CHARS: usize = 200;
+/// Longest user, org or key name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
 
 /// The rules the service applies, from configuration.
 #[derive(Debug, Clone)]
@@ -91,7 +92,7 @@ impl AuthService {
     }
 
     /// Checks email, password and name of a new account; hashes the password.
-    async fn new_user(
+    pub(crate) async fn new_user(
         &self,
         email: &str,
         password: &str,
@@ -136,18 +137,7 @@ impl AuthService {
     }
 
     fn new_org(&self, name: &str) -> Result<Org> {
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(Error::field("org_name", "required"));
-        }
-        if name.chars().count() > MAX_NAME_CHARS {
-            return Err(Error::field("org_name", "too_long"));
-        }
-        Ok(Org {
-            id: OrgId::new(),
-            name: name.to_owned(),
-            created_at: self.clock.now(),
-        })
+        new_org("org_name", name, self.clock.now())
     }
 
     /// Whether the first-run setup is still open.
@@ -386,6 +376,29 @@ impl AuthService {
     pub async fn memberships(&self, user: UserId) -> Result<Vec<Membership>> {
         self.store.memberships(user).await
     }
+}
+
+/// A new org named `name` (trimmed, 1–200 characters; errors on `field`).
+pub fn new_org(field: &str, name: &str, now: OffsetDateTime) -> Result<Org> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::field(field, "required"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(Error::field(
+            field,
+            if name.chars().count() > MAX_NAME_CHARS {
+                "too_long"
+            } else {
+                "invalid"
+            },
+        ));
+    }
+    Ok(Org {
+        id: OrgId::new(),
+        name: name.to_owned(),
+        created_at: now,
+    })
 }
 
 /// Not revoked, before its absolute expiry, and used within the idle window.

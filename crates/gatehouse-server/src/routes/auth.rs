@@ -5,13 +5,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::clock::rfc3339;
 use gatehouse_core::ids::SessionId;
+use gatehouse_core::service::Principal;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::views;
 use crate::config::SameSite;
 use crate::error::ApiResult;
-use crate::extract::{Anonymous, SessionAuth};
+use crate::extract::{Anonymous, Authenticated, SessionAuth};
 use crate::json::Json;
 use crate::state::AppState;
 
@@ -137,13 +138,33 @@ pub async fn logout_all(
     Ok(cleared(&state))
 }
 
-pub async fn me(State(state): State<AppState>, SessionAuth(p): SessionAuth) -> ApiResult<Response> {
-    let orgs = state.auth.memberships(p.user.id).await?;
-    let body = json!({
-        "user": views::user(&p.user),
-        "orgs": orgs.iter().map(views::membership).collect::<Vec<_>>(),
-        "auth": { "method": "session", "session_id": p.session.id },
-    });
+pub async fn me(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+) -> ApiResult<Response> {
+    let body = match &p {
+        Principal::Session(s) => {
+            let orgs = state.orgs.memberships(s.user.id).await?;
+            json!({
+                "user": views::user(&s.user),
+                "orgs": orgs.iter().map(views::membership).collect::<Vec<_>>(),
+                "auth": { "method": p.method(), "session_id": s.session.id },
+            })
+        }
+        Principal::ApiKey(k) => {
+            let orgs = state.orgs.list(&p).await?;
+            json!({
+                "user": null,
+                "orgs": orgs.iter().map(|(o, r)| views::org_with_role(o, *r)).collect::<Vec<_>>(),
+                "auth": {
+                    "method": p.method(),
+                    "key_id": k.key.id,
+                    "org_id": k.key.org_id,
+                    "scopes": k.scopes.as_slice(),
+                },
+            })
+        }
+    };
     Ok(axum::Json(body).into_response())
 }
 

@@ -1,11 +1,15 @@
 //! The router: every route gatehouse serves, and the layers around them.
 
+pub mod api_keys;
 pub mod auth;
+pub mod introspect;
+pub mod invitations;
 pub mod ops;
+pub mod orgs;
 pub mod views;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::state::AppState;
@@ -29,6 +33,28 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/sessions", get(auth::sessions))
         .route("/v1/auth/sessions/{id}", delete(auth::revoke_session))
         .route("/v1/auth/password", post(auth::change_password))
+        .route("/v1/orgs", post(orgs::create).get(orgs::list))
+        .route(
+            "/v1/orgs/{org}",
+            get(orgs::get).patch(orgs::rename).delete(orgs::delete),
+        )
+        .route("/v1/orgs/{org}/members", get(orgs::members))
+        .route(
+            "/v1/orgs/{org}/members/{user_id}",
+            patch(orgs::set_role).delete(orgs::remove_member),
+        )
+        .route("/v1/orgs/{org}/invitations", post(invitations::create))
+        .route("/v1/invitations/accept", post(invitations::accept))
+        .route(
+            "/v1/orgs/{org}/api-keys",
+            post(api_keys::create).get(api_keys::list),
+        )
+        .route(
+            "/v1/orgs/{org}/api-keys/{id}/revoke",
+            post(api_keys::revoke),
+        )
+        .route("/v1/orgs/{org}/api-keys/{id}", delete(api_keys::delete))
+        .route("/v1/introspect", post(introspect::handle))
         .fallback(ops::not_found)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(

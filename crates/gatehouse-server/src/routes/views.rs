@@ -1,7 +1,9 @@
-//! JSON shapes of users, sessions and orgs on the wire.
+//! JSON shapes of users, sessions, orgs, members and API keys on the wire.
 
 use gatehouse_core::clock::rfc3339;
-use gatehouse_core::store::{Membership, Org, Session, User};
+use gatehouse_core::role::Role;
+use gatehouse_core::store::{ApiKey, Member, Membership, Org, Session, User};
+use gatehouse_core::token::API_KEY_PREFIX;
 use serde_json::{Value, json};
 
 pub fn user(u: &User) -> Value {
@@ -31,5 +33,34 @@ pub fn session(s: &Session, current: bool) -> Value {
         "ip": s.ip,
         "user_agent": s.user_agent,
         "current": current,
+    })
+}
+
+pub fn org_with_role(o: &Org, role: Option<Role>) -> Value {
+    json!({ "id": o.id, "name": o.name, "role": role.map(Role::as_str), "created_at": rfc3339(o.created_at) })
+}
+
+pub fn member(m: &Member) -> Value {
+    json!({
+        "user_id": m.user_id,
+        "email": m.email,
+        "name": m.name,
+        "role": m.role.as_str(),
+        "joined_at": rfc3339(m.joined_at),
+    })
+}
+
+/// An API key as listed: never the key itself.
+pub fn api_key(k: &ApiKey) -> Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "prefix": format!("{API_KEY_PREFIX}{}", k.public_id),
+        "scopes": k.scopes,
+        "created_at": rfc3339(k.created_at),
+        "created_by": k.created_by,
+        "expires_at": k.expires_at.map(rfc3339),
+        "last_used_at": k.last_used_at.map(rfc3339),
+        "revoked_at": k.revoked_at.map(rfc3339),
     })
 }

@@ -1,24 +1,8 @@
-//! The storage ports' SQL, written once and instantiated for each backend by `impl_ports!`.
-//! The SQL is the dialect both databases share: `$N` placeholders, BIGINT unix seconds, TEXT
-//! ids, `ON CONFLICT`, `RETURNING`. Backend differences (pool set-up, roles, transaction start)
-//! live in `sqlite.rs` and `postgres.rs`.
+//! Users and sessions: the SQL of `UserStore` and `SessionStore`.
 
-/// Implements every core storage port for `$store` (a struct with `pool: sqlx::Pool<$db>`).
-/// `$begin` is the statement that opens a write transaction.
-macro_rules! impl_ports {
-    ($store:ty, $db:ty, $begin:expr) => {
-        use async_trait::async_trait;
-        use gatehouse_core::clock::unix;
-        use gatehouse_core::error::AuthFailure;
-        use gatehouse_core::ids::{SessionId, UserId};
-        use gatehouse_core::store::*;
-        use gatehouse_core::{Error, Result};
-        use sqlx::Row as _;
-        use time::OffsetDateTime;
-        use $crate::rows::*;
-
-        type DbRow = <$db as sqlx::Database>::Row;
-
+/// Implements `UserStore` and `SessionStore` (expanded inside `impl_ports!`).
+macro_rules! impl_identity {
+    ($store:ty, $db:ty) => {
         fn user_row(r: &DbRow) -> Result<User> {
             Ok(User {
                 id: parse_id(r.try_get::<String, _>("id").map_err(db_err)?)?,
@@ -78,7 +62,7 @@ macro_rules! impl_ports {
             }
 
             async fn import_users(&self, users: &[NewUser]) -> Result<(), ImportError> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.write_tx().await?;
                 for (i, user) in users.iter().enumerate() {
                     if let Err(e) = bind_user(sqlx::query(INSERT_USER), user).execute(&mut *tx).await {
                         return Err(if is_unique(&e) { ImportError::EmailTaken(i) } else { db_err(e).into() });
@@ -184,13 +168,13 @@ macro_rules! impl_ports {
             }
 
             async fn revoke_all_sessions(&self, user: UserId, keep: Option<SessionId>, at: OffsetDateTime) -> Result<()> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.write_tx().await?;
                 revoke_others(&mut tx, user, keep, at).await?;
                 tx.commit().await.map_err(db_err)
             }
 
             async fn change_password(&self, user: UserId, hash: &str, keep: SessionId, at: OffsetDateTime) -> Result<()> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
                     .bind(hash)
                     .bind(user.to_string())
@@ -227,108 +211,7 @@ macro_rules! impl_ports {
             Ok(())
         }
 
-        #[async_trait]
-        impl OrgStore for $store {
-            async fn memberships(&self, user: UserId) -> Result<Vec<Membership>> {
-                let rows = sqlx::query(
-                    "SELECT o.id, o.name, o.created_at, m.role FROM org_members m JOIN orgs o ON o.id = m.org_id \
-                     WHERE m.user_id = $1 ORDER BY o.created_at, o.id",
-                )
-                .bind(user.to_string())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(Membership {
-                            org: Org {
-                                id: parse_id(r.try_get::<String, _>("id").map_err(db_err)?)?,
-                                name: r.try_get("name").map_err(db_err)?,
-                                created_at: time_of(r.try_get("created_at").map_err(db_err)?),
-                            },
-                            role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
-                        })
-                    })
-                    .collect()
-            }
-        }
-
-        #[async_trait]
-        impl SystemStore for $store {
-            async fn ping(&self) -> Result<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
-                Ok(())
-            }
-
-            async fn setup_pending(&self) -> Result<bool> {
-                let row = sqlx::query("SELECT value FROM system_state WHERE key = 'setup_completed_at'")
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(row.is_none())
-            }
-
-            async fn add_setup_token(&self, digest: &[u8], at: OffsetDateTime) -> Result<()> {
-                sqlx::query("INSERT INTO setup_tokens (token_digest, created_at) VALUES ($1, $2)")
-                    .bind(digest)
-                    .bind(unix(at))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(())
-            }
-
-            async fn create_admin(&self, admin: &FirstAdmin, token_digest: Option<&[u8]>) -> Result<()> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
-                let at = unix(admin.user.created_at);
-                // Claim "setup is over" first: it is the write that serializes concurrent setups.
-                let claimed = sqlx::query(
-                    "INSERT INTO system_state (key, value) VALUES ('setup_completed_at', $1) ON CONFLICT (key) DO NOTHING",
-                )
-                .bind(at.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                if let Some(digest) = token_digest {
-                    if claimed.rows_affected() == 0 {
-                        return Err(Error::NotFound);
-                    }
-                    let spent = sqlx::query("DELETE FROM setup_tokens WHERE token_digest = $1")
-                        .bind(digest)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                    if spent.rows_affected() != 1 {
-                        return Err(Error::Unauthenticated(AuthFailure::InvalidCredentials));
-                    }
-                }
-                sqlx::query("DELETE FROM setup_tokens").execute(&mut *tx).await.map_err(db_err)?;
-                bind_user(sqlx::query(INSERT_USER), &admin.user)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| conflict_or(e, "email_taken"))?;
-                sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
-                    .bind(admin.org.id.to_string())
-                    .bind(&admin.org.name)
-                    .bind(unix(admin.org.created_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                sqlx::query("INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
-                    .bind(admin.org.id.to_string())
-                    .bind(admin.user.id.to_string())
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                tx.commit().await.map_err(db_err)
-            }
-
-            async fn role_report(&self) -> Result<Option<RoleReport>> {
-                self.backend_role_report().await
-            }
-        }
     };
 }
 
-pub(crate) use impl_ports;
+pub(crate) use impl_identity;

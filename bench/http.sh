@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Load over real HTTP with wrk: session validation (GET /v1/auth/me with a cookie) next to
+# GET /healthz, and sign-in throughput, against a release build on SQLite or PostgreSQL.
+#   bench/http.sh [sqlite|postgres] [duration, default 10s] [connections, default 16]
+# Needs wrk (apt-get install wrk), curl, and for postgres psql on 127.0.0.1:5432.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DB=${1:-sqlite}
+DURATION=${2:-10s}
+CONNS=${3:-16}
+PG_ADMIN=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+
+cargo build --release -q
+BIN=$PWD/target/release/gatehouse
+WORK=$(mktemp -d)
+DBNAME=""
+cleanup() {
+    [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+    [ -n "$DBNAME" ] && psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+case "$DB" in
+    sqlite) URL="sqlite://$WORK/gatehouse.db" ;;
+    postgres)
+        DBNAME="gh_bench_http_$$"
+        psql -q "$PG_ADMIN" -c "CREATE DATABASE $DBNAME"
+        URL="${PG_ADMIN%/*}/$DBNAME" ;;
+    *) echo "usage: $0 [sqlite|postgres] [duration] [connections]" >&2; exit 2 ;;
+esac
+
+# Production Argon2 parameters; logs at info (the access log is part of every request's cost).
+env -i PATH="$PATH" GATEHOUSE_DATABASE_URL="$URL" GATEHOUSE_SIGNUP=open \
+    GATEHOUSE_SECRET="$(printf 'b%.0s' $(seq 1 43))" \
+    "$BIN" serve --listen 127.0.0.1:0 >"$WORK/stdout.log" 2>"$WORK/stderr.log" &
+PID=$!
+for _ in $(seq 1 100); do
+    grep -q "gatehouse listening on" "$WORK/stderr.log" 2>/dev/null && break
+    sleep 0.1
+done
+BASE=$(sed -n 's/^gatehouse listening on //p' "$WORK/stderr.log")
+echo "# gatehouse $DB at $BASE, wrk -t1 -c$CONNS -d$DURATION, $(nproc) cores"
+
+curl -sf "$BASE/v1/auth/signup" -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"correct horse battery staple"}' >/dev/null
+COOKIE=$(curl -sf -D - -o /dev/null "$BASE/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"correct horse battery staple"}' \
+    | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\);.*/\1/p')
+[ -n "$COOKIE" ] || { echo "login failed" >&2; exit 1; }
+
+echo "## GET /healthz"
+wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$BASE/healthz"
+echo "## GET /v1/auth/me (session cookie)"
+wrk -t1 -c"$CONNS" -d"$DURATION" --latency -H "Cookie: $COOKIE" "$BASE/v1/auth/me"
+echo "## POST /v1/auth/login (Argon2id m=19456,t=2,p=1)"
+wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s bench/login.lua "$BASE/v1/auth/login"

@@ -1,0 +1,183 @@
+//! Who is calling, and what they may do in an org. An [`OrgAccess`] exists only after the caller
+//! was shown to belong to the org, and a [`Manager`] only after the role check passed, so a
+//! service that takes one cannot be reached without the check (permission carried in the type).
+
+use std::sync::Arc;
+
+use crate::error::{AuthFailure, ForbiddenReason};
+use crate::ids::{ApiKeyId, OrgId, UserId};
+use crate::role::Role;
+use crate::scope::Scopes;
+use crate::service::SessionPrincipal;
+use crate::store::{ApiKey, Org, Store, User};
+use crate::{Error, Result};
+
+/// A request authenticated by an API key.
+#[derive(Debug, Clone)]
+pub struct KeyPrincipal {
+    pub key: Arc<ApiKey>,
+    pub scopes: Scopes,
+}
+
+impl KeyPrincipal {
+    pub fn id(&self) -> ApiKeyId {
+        self.key.id
+    }
+
+    pub fn org_id(&self) -> OrgId {
+        self.key.org_id
+    }
+}
+
+/// Any authenticated caller.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Session(SessionPrincipal),
+    ApiKey(KeyPrincipal),
+}
+
+impl Principal {
+    /// `session` or `api_key` (the `auth.method` of `/v1/auth/me`).
+    pub fn method(&self) -> &'static str {
+        match self {
+            Principal::Session(_) => "session",
+            Principal::ApiKey(_) => "api_key",
+        }
+    }
+
+    /// The signed-in user; API keys answer `403 insufficient_scope` (they can never act as a
+    /// user: change settings, manage keys, members or roles, accept invitations).
+    pub fn user(&self) -> Result<&User> {
+        match self {
+            Principal::Session(s) => Ok(&s.user),
+            Principal::ApiKey(_) => Err(insufficient_scope()),
+        }
+    }
+}
+
+pub fn insufficient_scope() -> Error {
+    Error::Forbidden(ForbiddenReason::InsufficientScope)
+}
+
+fn forbidden() -> Error {
+    Error::Forbidden(ForbiddenReason::Forbidden)
+}
+
+/// Who acts inside an org.
+#[derive(Debug, Clone)]
+pub enum OrgActor {
+    User { id: UserId, role: Role },
+    Key { id: ApiKeyId, scopes: Scopes },
+}
+
+/// Proof that the caller belongs to `org` (a member, or one of its keys).
+#[derive(Debug, Clone)]
+pub struct OrgAccess {
+    org: Org,
+    actor: OrgActor,
+}
+
+/// Proof that a user holds at least `admin` in the org.
+#[derive(Debug)]
+pub struct Manager<'a> {
+    pub org: &'a Org,
+    pub user: UserId,
+    pub role: Role,
+}
+
+impl OrgAccess {
+    /// Resolves `org` for the caller: `404` when it does not exist or the caller is not in it.
+    pub async fn resolve(
+        store: &Arc<dyn Store>,
+        principal: &Principal,
+        org: OrgId,
+    ) -> Result<Self> {
+        match principal {
+            Principal::Session(s) => {
+                let m = store
+                    .org_for_member(org, s.user.id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                Ok(OrgAccess {
+                    org: m.org,
+                    actor: OrgActor::User {
+                        id: s.user.id,
+                        role: m.role,
+                    },
+                })
+            }
+            Principal::ApiKey(k) if k.org_id() == org => {
+                let org = store.org(org).await?.ok_or(Error::NotFound)?;
+                Ok(OrgAccess {
+                    org,
+                    actor: OrgActor::Key {
+                        id: k.id(),
+                        scopes: k.scopes.clone(),
+                    },
+                })
+            }
+            Principal::ApiKey(_) => Err(Error::NotFound),
+        }
+    }
+
+    pub fn org(&self) -> &Org {
+        &self.org
+    }
+
+    pub fn actor(&self) -> &OrgActor {
+        &self.actor
+    }
+
+    /// The acting user (keys: `insufficient_scope`).
+    pub fn user(&self) -> Result<(UserId, Role)> {
+        match self.actor {
+            OrgActor::User { id, role } => Ok((id, role)),
+            OrgActor::Key { .. } => Err(insufficient_scope()),
+        }
+    }
+
+    /// Owners and admins (members: `forbidden`; keys: `insufficient_scope`).
+    pub fn manager(&self) -> Result<Manager<'_>> {
+        let (user, role) = self.user()?;
+        if !role.manages() {
+            return Err(forbidden());
+        }
+        Ok(Manager {
+            org: &self.org,
+            user,
+            role,
+        })
+    }
+
+    /// Owners only.
+    pub fn owner(&self) -> Result<Manager<'_>> {
+        let m = self.manager()?;
+        if m.role != Role::Owner {
+            return Err(forbidden());
+        }
+        Ok(m)
+    }
+
+    /// Any member, or a key holding `scope`.
+    pub fn member_or_scope(&self, scope: &str) -> Result<()> {
+        match &self.actor {
+            OrgActor::User { .. } => Ok(()),
+            OrgActor::Key { scopes, .. } if scopes.allows(scope) => Ok(()),
+            OrgActor::Key { .. } => Err(insufficient_scope()),
+        }
+    }
+
+    /// Owners and admins, or a key holding `scope`.
+    pub fn manager_or_scope(&self, scope: &str) -> Result<()> {
+        match &self.actor {
+            OrgActor::User { .. } => self.manager().map(|_| ()),
+            OrgActor::Key { scopes, .. } if scopes.allows(scope) => Ok(()),
+            OrgActor::Key { .. } => Err(insufficient_scope()),
+        }
+    }
+}
+
+/// `401 unauthenticated`.
+pub fn unauthenticated() -> Error {
+    Error::Unauthenticated(AuthFailure::Unauthenticated)
+}

@@ -1,0 +1,180 @@
+//! API keys: creation (the key shown once), listing, revocation, deletion, and verification of
+//! a presented key — cached, constant-time, and fresh within a second of any revocation.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::clock::Clock;
+use crate::error::AuthFailure;
+use crate::ids::ApiKeyId;
+use crate::scope::Scopes;
+use crate::service::access::{KeyPrincipal, Manager, unauthenticated};
+use crate::service::auth::MAX_NAME_CHARS;
+use crate::service::key_cache::KeyCache;
+use crate::store::{ApiKey, Store};
+use crate::token;
+use crate::{Error, Result};
+
+/// `last_used_at` is written at most this often per key and instance.
+pub const TOUCH_EVERY_SECS: i64 = 60;
+
+pub struct ApiKeyService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    cache: Arc<KeyCache>,
+}
+
+/// What a new key is made of, as the API receives it.
+#[derive(Debug, Clone)]
+pub struct NewKeyRequest {
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl ApiKeyService {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cache: Arc<KeyCache>) -> Self {
+        ApiKeyService {
+            store,
+            clock,
+            cache,
+        }
+    }
+
+    pub fn cache(&self) -> &Arc<KeyCache> {
+        &self.cache
+    }
+
+    /// `POST /v1/orgs/{org}/api-keys`: returns the record and the key (shown once).
+    pub async fn create(
+        &self,
+        manager: &Manager<'_>,
+        req: NewKeyRequest,
+    ) -> Result<(ApiKey, String)> {
+        let now = self.clock.now();
+        let mut fields = std::collections::BTreeMap::new();
+        let name = req.name.trim();
+        if name.is_empty() {
+            fields.insert("name".to_owned(), "required".to_owned());
+        } else if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+            fields.insert("name".to_owned(), "invalid".to_owned());
+        }
+        let scopes = Scopes::parse(&req.scopes);
+        if let Err(Error::Validation(f)) = &scopes {
+            fields.extend(f.clone());
+        }
+        if req.expires_at.is_some_and(|t| t <= now) {
+            fields.insert("expires_at".to_owned(), "in_the_past".to_owned());
+        }
+        let (Ok(scopes), true) = (scopes, fields.is_empty()) else {
+            return Err(Error::Validation(fields));
+        };
+        let (public_id, key) = token::new_api_key();
+        let record = ApiKey {
+            id: ApiKeyId::new(),
+            org_id: manager.org.id,
+            name: name.to_owned(),
+            public_id,
+            digest: token::digest(&key),
+            scopes: scopes.as_slice().to_vec(),
+            created_by: Some(manager.user),
+            created_at: now,
+            expires_at: req.expires_at,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.store.create_api_key(&record).await?;
+        Ok((record, key))
+    }
+
+    pub async fn list(&self, manager: &Manager<'_>) -> Result<Vec<ApiKey>> {
+        self.store.api_keys(manager.org.id).await
+    }
+
+    /// Revokes; the record stays. Revoking twice keeps the first time.
+    pub async fn revoke(&self, manager: &Manager<'_>, id: ApiKeyId) -> Result<ApiKey> {
+        let key = self
+            .store
+            .revoke_api_key(manager.org.id, id, self.clock.now())
+            .await?
+            .ok_or(Error::NotFound)?;
+        self.cache.invalidate(&key.public_id);
+        Ok(key)
+    }
+
+    pub async fn delete(&self, manager: &Manager<'_>, id: ApiKeyId) -> Result<()> {
+        let key = self
+            .store
+            .delete_api_key(manager.org.id, id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        self.cache.invalidate(&key.public_id);
+        Ok(())
+    }
+
+    /// A presented key to its principal: malformed, unknown or wrong secret `unauthenticated`;
+    /// then revoked `token_revoked`; then expired `token_expired`.
+    pub async fn authenticate(&self, presented: &str) -> Result<KeyPrincipal> {
+        let public_id = token::api_key_public_id(presented).ok_or_else(unauthenticated)?;
+        let cached = match self.cache.get(public_id) {
+            Some(hit) => hit,
+            None => {
+                let generation = self.cache.generation();
+                let key = self
+                    .store
+                    .api_key_by_public_id(public_id)
+                    .await?
+                    .ok_or_else(unauthenticated)?;
+                self.cache.insert(generation, Arc::new(key))
+            }
+        };
+        let key = &cached.key;
+        if !token::ct_eq(&token::digest(presented), &key.digest) {
+            return Err(unauthenticated());
+        }
+        if key.revoked_at.is_some() {
+            return Err(Error::Unauthenticated(AuthFailure::Revoked));
+        }
+        let now = self.clock.now();
+        if key.expires_at.is_some_and(|t| t <= now) {
+            return Err(Error::Unauthenticated(AuthFailure::Expired));
+        }
+        self.note_use(&cached.last_touch, key, now);
+        Ok(KeyPrincipal {
+            key: key.clone(),
+            scopes: Scopes::from_stored(key.scopes.clone()),
+        })
+    }
+
+    /// Writes `last_used_at` in the background, at most once a minute per key.
+    fn note_use(
+        &self,
+        last_touch: &std::sync::atomic::AtomicI64,
+        key: &Arc<ApiKey>,
+        now: OffsetDateTime,
+    ) {
+        let now_secs = now.unix_timestamp();
+        let last = last_touch.load(Ordering::Relaxed);
+        if now_secs - last < TOUCH_EVERY_SECS
+            || last_touch
+                .compare_exchange(last, now_secs, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let (store, key) = (self.store.clone(), key.clone());
+        tokio::spawn(async move {
+            let write = store.touch_api_key(key.org_id, key.id, now);
+            match tokio::time::timeout(Duration::from_secs(5), write).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(key_id = %key.id, error = %e, "recording API key use failed")
+                }
+                Err(_) => tracing::warn!(key_id = %key.id, "recording API key use timed out"),
+            }
+        });
+    }
+}

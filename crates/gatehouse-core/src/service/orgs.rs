@@ -1,0 +1,259 @@
+//! Orgs, members and invitations: the tenant API of SPEC §6, behind [`OrgAccess`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::clock::Clock;
+use crate::email::Email;
+use crate::error::{AuthFailure, ForbiddenReason};
+use crate::ids::{InvitationId, OrgId, UserId};
+use crate::role::{self, Role};
+use crate::service::access::{Manager, OrgAccess, Principal, insufficient_scope};
+use crate::service::auth::{AuthService, new_org};
+use crate::store::{Invitation, Invitee, Member, Membership, Org, Store, User};
+use crate::token;
+use crate::{Error, Result};
+
+/// A freshly created invitation; `token` is shown once and never stored.
+#[derive(Debug)]
+pub struct IssuedInvitation {
+    pub invitation: Invitation,
+    pub token: String,
+}
+
+/// The outcome of accepting an invitation.
+#[derive(Debug)]
+pub struct Joined {
+    pub user: User,
+    pub org: Org,
+    pub role: Role,
+    pub created_user: bool,
+}
+
+pub struct OrgService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    auth: Arc<AuthService>,
+    invitation_ttl: Duration,
+}
+
+impl OrgService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        auth: Arc<AuthService>,
+        invitation_ttl: Duration,
+    ) -> Self {
+        OrgService {
+            store,
+            clock,
+            auth,
+            invitation_ttl,
+        }
+    }
+
+    /// Resolves an org for the caller (`404` unless they belong to it).
+    pub async fn access(&self, principal: &Principal, org: OrgId) -> Result<OrgAccess> {
+        OrgAccess::resolve(&self.store, principal, org).await
+    }
+
+    /// `POST /v1/orgs`: any signed-in user creates an org and owns it.
+    pub async fn create(&self, principal: &Principal, name: &str) -> Result<Org> {
+        let user = principal.user()?;
+        let org = new_org("name", name, self.clock.now())?;
+        self.store.create_org(&org, user.id).await?;
+        Ok(org)
+    }
+
+    /// `GET /v1/orgs`: a user's orgs with roles; a key's own org (no role).
+    pub async fn list(&self, principal: &Principal) -> Result<Vec<(Org, Option<Role>)>> {
+        match principal {
+            Principal::Session(s) => Ok(self
+                .store
+                .memberships(s.user.id)
+                .await?
+                .into_iter()
+                .map(|m| (m.org, Some(m.role)))
+                .collect()),
+            Principal::ApiKey(k) => Ok(self
+                .store
+                .org(k.org_id())
+                .await?
+                .into_iter()
+                .map(|o| (o, None))
+                .collect()),
+        }
+    }
+
+    pub async fn memberships(&self, user: UserId) -> Result<Vec<Membership>> {
+        self.store.memberships(user).await
+    }
+
+    pub async fn rename(&self, manager: &Manager<'_>, name: &str) -> Result<Org> {
+        let org = new_org("name", name, self.clock.now())?;
+        self.store
+            .rename_org(manager.org.id, &org.name)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    pub async fn delete(&self, owner: &Manager<'_>) -> Result<()> {
+        if self.store.delete_org(owner.org.id, owner.user).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// Members with roles: any member, or a key with `members:read`.
+    pub async fn members(&self, access: &OrgAccess) -> Result<Vec<Member>> {
+        access.member_or_scope("members:read")?;
+        self.store.members(access.org().id).await
+    }
+
+    /// `PATCH /v1/orgs/{org}/members/{user}`.
+    pub async fn set_role(
+        &self,
+        manager: &Manager<'_>,
+        target: UserId,
+        role: &str,
+    ) -> Result<Member> {
+        let role = Role::parse(role).ok_or_else(|| Error::field("role", "invalid"))?;
+        self.store
+            .set_member_role(manager.org.id, manager.user, target, role)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// `DELETE /v1/orgs/{org}/members/{user}`: managers remove, and anyone may leave.
+    pub async fn remove(&self, access: &OrgAccess, target: UserId) -> Result<()> {
+        let (actor, _) = access.user()?;
+        if self
+            .store
+            .remove_member(access.org().id, actor, target)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// `POST /v1/orgs/{org}/invitations`: a single-use token bound to `email`.
+    pub async fn invite(
+        &self,
+        manager: &Manager<'_>,
+        email: &str,
+        role: &str,
+    ) -> Result<IssuedInvitation> {
+        let email = Email::parse(email);
+        let role_parsed = Role::parse(role);
+        let mut fields = std::collections::BTreeMap::new();
+        if let Err(Error::Validation(f)) = &email {
+            fields.extend(f.clone());
+        }
+        if role_parsed.is_none() {
+            fields.insert("role".to_owned(), "invalid".to_owned());
+        }
+        let (Ok(email), Some(role), true) = (email, role_parsed, fields.is_empty()) else {
+            return Err(Error::Validation(fields));
+        };
+        role::check_invite(manager.role, role)?;
+        let now = self.clock.now();
+        let invitation = Invitation {
+            id: InvitationId::new(),
+            org_id: manager.org.id,
+            email: email.as_str().to_owned(),
+            email_key: email.key().to_owned(),
+            role,
+            created_by: manager.user,
+            created_at: now,
+            expires_at: now + self.invitation_ttl,
+            accepted_at: None,
+        };
+        let token = token::random_token();
+        self.store
+            .create_invitation(&invitation, &token::digest(&token))
+            .await?;
+        Ok(IssuedInvitation { invitation, token })
+    }
+
+    /// `POST /v1/invitations/accept`: a signed-in user whose email matches joins; otherwise a
+    /// new account is created with `password`. An address that already has an account must sign
+    /// in first (`401`). Unknown or spent tokens: `404`; expired: `401 token_expired`.
+    pub async fn accept(
+        &self,
+        principal: Option<&Principal>,
+        token: &str,
+        password: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<Joined> {
+        if let Some(p) = principal {
+            p.user().map_err(|_| insufficient_scope())?;
+        }
+        if !token::looks_like_token(token) {
+            return Err(Error::NotFound);
+        }
+        let (invitation, org) = self
+            .store
+            .invitation_by_digest(&token::digest(token))
+            .await?
+            .filter(|(i, _)| i.accepted_at.is_none())
+            .ok_or(Error::NotFound)?;
+        let now = self.clock.now();
+        if invitation.expires_at <= now {
+            return Err(Error::Unauthenticated(AuthFailure::Expired));
+        }
+        let (invitee, user, created_user) = match principal {
+            Some(p) => {
+                let user = p.user()?.clone();
+                let key = Email::parse(&user.email).map(|e| e.key().to_owned()).ok();
+                if key.as_deref() != Some(invitation.email_key.as_str()) {
+                    return Err(Error::Forbidden(ForbiddenReason::Forbidden));
+                }
+                (Invitee::Existing(user.id), user, false)
+            }
+            None => {
+                if self
+                    .store
+                    .user_by_email_key(&invitation.email_key)
+                    .await?
+                    .is_some()
+                {
+                    return Err(Error::Unauthenticated(AuthFailure::Unauthenticated));
+                }
+                let password = password.ok_or_else(|| Error::field("password", "required"))?;
+                let new = self
+                    .auth
+                    .new_user(&invitation.email, password, name, false)
+                    .await?;
+                let user = User {
+                    id: new.id,
+                    email: new.email.clone(),
+                    name: new.name.clone(),
+                    password_hash: None,
+                    is_platform_admin: false,
+                    disabled: false,
+                    created_at: new.created_at,
+                    credentials_valid_after: new.created_at,
+                };
+                (Invitee::New(new), user, true)
+            }
+        };
+        self.store
+            .accept_invitation(&invitation, &invitee, now)
+            .await?;
+        Ok(Joined {
+            user,
+            org,
+            role: invitation.role,
+            created_user,
+        })
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,93 @@
+//! Shared set-up for the in-process benchmarks: a real store (SQLite file or a fresh PostgreSQL
+//! database) and the auth service built exactly as `serve` builds it.
+#![allow(dead_code)]
+
+use gatehouse_core::service::{AuthService, ClientInfo};
+use gatehouse_server::config::{Config, Overrides};
+use sqlx::Connection;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub fn pg_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database for one benchmark run; PostgreSQL ones are dropped at the end.
+pub struct BenchDb {
+    pub url: String,
+    _dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl BenchDb {
+    pub async fn sqlite() -> BenchDb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        BenchDb {
+            url,
+            _dir: dir,
+            pg_name: None,
+        }
+    }
+
+    /// `None` when PostgreSQL is not reachable.
+    pub async fn postgres() -> Option<BenchDb> {
+        let admin = pg_admin_url();
+        let mut conn = match sqlx::PgConnection::connect(&admin).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("PostgreSQL benchmarks SKIPPED ({admin}): {e}");
+                return None;
+            }
+        };
+        let name = format!("gh_bench_{}", uuid::Uuid::now_v7().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        Some(BenchDb {
+            url: format!("{base}/{name}"),
+            _dir: tempfile::tempdir().expect("tempdir"),
+            pg_name: Some(name),
+        })
+    }
+
+    pub async fn drop_now(mut self) {
+        if let Some(name) = self.pg_name.take()
+            && let Ok(mut c) = sqlx::PgConnection::connect(&pg_admin_url()).await
+        {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut c)
+                .await;
+        }
+    }
+
+    /// The auth service over this database, with `argon2` parameters (default: production's).
+    pub async fn auth(&self, argon2: Option<&str>) -> AuthService {
+        let mut env = vec![
+            ("GATEHOUSE_DATABASE_URL".to_owned(), self.url.clone()),
+            ("GATEHOUSE_SECRET".to_owned(), "b".repeat(43)),
+            ("GATEHOUSE_SIGNUP".to_owned(), "open".to_owned()),
+        ];
+        if let Some(a) = argon2 {
+            env.push(("GATEHOUSE_ARGON2".to_owned(), a.to_owned()));
+        }
+        let mut config = Config::from_sources(&Overrides::default(), env).expect("config");
+        gatehouse_server::app::check_config(&mut config).expect("config checks");
+        let opened = gatehouse_server::app::open_database(&config)
+            .await
+            .expect("database");
+        gatehouse_server::app::auth_service(&config, &opened).expect("auth service")
+    }
+}
+
+/// Signs up `email` and signs in: the session token a browser would hold.
+pub async fn signed_in(auth: &AuthService, email: &str) -> String {
+    auth.signup(email, PASSWORD, None).await.expect("signup");
+    auth.login(email, PASSWORD, ClientInfo::default(), None)
+        .await
+        .expect("login")
+        .token
+}

@@ -1,0 +1,302 @@
+//! Orgs, members and invitations: the SQL of `OrgStore` and `InvitationStore`. Membership
+//! changes lock the org row and judge the change on the roles read inside the transaction, so
+//! two concurrent demotions can never leave an org without an owner.
+
+/// Implements `OrgStore` and `InvitationStore` (expanded inside `impl_ports!`).
+macro_rules! impl_orgs {
+    ($store:ty, $db:ty) => {
+        fn org_row(r: &DbRow) -> Result<Org> {
+            Ok(Org {
+                id: parse_id(r.try_get::<String, _>("o_id").map_err(db_err)?)?,
+                name: r.try_get("o_name").map_err(db_err)?,
+                created_at: time_of(r.try_get("o_created_at").map_err(db_err)?),
+            })
+        }
+
+        fn member_row(r: &DbRow) -> Result<Member> {
+            Ok(Member {
+                user_id: parse_id(r.try_get::<String, _>("user_id").map_err(db_err)?)?,
+                email: r.try_get("email").map_err(db_err)?,
+                name: r.try_get("name").map_err(db_err)?,
+                role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
+                joined_at: time_of(r.try_get("created_at").map_err(db_err)?),
+            })
+        }
+
+        fn invitation_row(r: &DbRow) -> Result<Invitation> {
+            Ok(Invitation {
+                id: parse_id(r.try_get::<String, _>("id").map_err(db_err)?)?,
+                org_id: parse_id(r.try_get::<String, _>("org_id").map_err(db_err)?)?,
+                email: r.try_get("email").map_err(db_err)?,
+                email_key: r.try_get("email_key").map_err(db_err)?,
+                role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
+                created_by: parse_id(r.try_get::<String, _>("created_by").map_err(db_err)?)?,
+                created_at: time_of(r.try_get("created_at").map_err(db_err)?),
+                expires_at: time_of(r.try_get("expires_at").map_err(db_err)?),
+                accepted_at: r.try_get::<Option<i64>, _>("accepted_at").map_err(db_err)?.map(time_of),
+            })
+        }
+
+        const ORG_COLUMNS: &str = "o.id AS o_id, o.name AS o_name, o.created_at AS o_created_at";
+        const MEMBER_SELECT: &str = "SELECT m.user_id, u.email, u.name, m.role, m.created_at \
+             FROM org_members m JOIN users u ON u.id = m.user_id";
+
+        async fn insert_member(tx: &mut Tx, org: OrgId, user: UserId, role: Role, at: i64) -> Result<()> {
+            sqlx::query("INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(org.to_string())
+                .bind(user.to_string())
+                .bind(role.as_str())
+                .bind(at)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| conflict_or(e, "already_member"))?;
+            Ok(())
+        }
+
+        async fn role_in(tx: &mut Tx, org: OrgId, user: UserId) -> Result<Option<Role>> {
+            let row = sqlx::query("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
+                .bind(org.to_string())
+                .bind(user.to_string())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_err)?;
+            row.map(|r| parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)).transpose()
+        }
+
+        /// Locks the org row and reads what a membership change is judged on.
+        async fn change_facts(
+            tx: &mut Tx,
+            org: OrgId,
+            actor: UserId,
+            target: UserId,
+        ) -> Result<Option<gatehouse_core::role::MemberChange>> {
+            let lock = format!("SELECT id FROM orgs WHERE id = $1{}", <$store>::FOR_UPDATE);
+            if sqlx::query(&lock).bind(org.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?.is_none() {
+                return Ok(None);
+            }
+            let (Some(actor_role), Some(target_role)) = (role_in(tx, org, actor).await?, role_in(tx, org, target).await?)
+            else {
+                return Ok(None);
+            };
+            let owners: i64 = sqlx::query("SELECT COUNT(*) AS n FROM org_members WHERE org_id = $1 AND role = 'owner'")
+                .bind(org.to_string())
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(db_err)?
+                .try_get("n")
+                .map_err(db_err)?;
+            Ok(Some(gatehouse_core::role::MemberChange {
+                actor: actor_role,
+                is_self: actor == target,
+                target: target_role,
+                owners: usize::try_from(owners).unwrap_or(0),
+            }))
+        }
+
+        #[async_trait]
+        impl OrgStore for $store {
+            async fn memberships(&self, user: UserId) -> Result<Vec<Membership>> {
+                let mut tx = self.read_tx().await?;
+                Self::set_local(&mut tx, USER_SETTING, &user.to_string()).await?;
+                let sql = format!(
+                    "SELECT {ORG_COLUMNS}, m.role FROM org_members m JOIN orgs o ON o.id = m.org_id \
+                     WHERE m.user_id = $1 ORDER BY o.created_at, o.id"
+                );
+                let rows = sqlx::query(&sql).bind(user.to_string()).fetch_all(&mut *tx).await.map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                rows.iter()
+                    .map(|r| Ok(Membership { org: org_row(r)?, role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)? }))
+                    .collect()
+            }
+
+            async fn create_org(&self, org: &Org, owner: UserId) -> Result<()> {
+                let mut tx = self.org_tx(org.id, true).await?;
+                sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(org.id.to_string())
+                    .bind(&org.name)
+                    .bind(unix(org.created_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                insert_member(&mut tx, org.id, owner, Role::Owner, unix(org.created_at)).await?;
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn org_for_member(&self, org: OrgId, user: UserId) -> Result<Option<Membership>> {
+                let mut tx = self.org_tx(org, false).await?;
+                let sql = format!(
+                    "SELECT {ORG_COLUMNS}, m.role FROM orgs o JOIN org_members m ON m.org_id = o.id \
+                     WHERE o.id = $1 AND m.user_id = $2"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(org.to_string())
+                    .bind(user.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                row.map(|r| Ok(Membership { org: org_row(&r)?, role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)? }))
+                    .transpose()
+            }
+
+            async fn org(&self, org: OrgId) -> Result<Option<Org>> {
+                let sql = format!("SELECT {ORG_COLUMNS} FROM orgs o WHERE o.id = $1");
+                let row = sqlx::query(&sql).bind(org.to_string()).fetch_optional(&self.pool).await.map_err(db_err)?;
+                row.as_ref().map(org_row).transpose()
+            }
+
+            async fn rename_org(&self, org: OrgId, name: &str) -> Result<Option<Org>> {
+                let row = sqlx::query(
+                    "UPDATE orgs SET name = $1 WHERE id = $2 RETURNING id AS o_id, name AS o_name, created_at AS o_created_at",
+                )
+                .bind(name)
+                .bind(org.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                row.as_ref().map(org_row).transpose()
+            }
+
+            async fn delete_org(&self, org: OrgId, actor: UserId) -> Result<bool> {
+                let mut tx = self.org_tx(org, true).await?;
+                let lock = format!("SELECT id FROM orgs WHERE id = $1{}", Self::FOR_UPDATE);
+                if sqlx::query(&lock).bind(org.to_string()).fetch_optional(&mut *tx).await.map_err(db_err)?.is_none() {
+                    return Ok(false);
+                }
+                match role_in(&mut tx, org, actor).await? {
+                    None => return Ok(false),
+                    Some(Role::Owner) => {}
+                    Some(_) => return Err(Error::Forbidden(gatehouse_core::error::ForbiddenReason::Forbidden)),
+                }
+                let keys = sqlx::query("SELECT public_id FROM api_keys WHERE org_id = $1")
+                    .bind(org.to_string())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                for k in &keys {
+                    Self::notify_key_change(&mut tx, &k.try_get::<String, _>("public_id").map_err(db_err)?).await?;
+                }
+                sqlx::query("DELETE FROM orgs WHERE id = $1").bind(org.to_string()).execute(&mut *tx).await.map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(true)
+            }
+
+            async fn members(&self, org: OrgId) -> Result<Vec<Member>> {
+                let mut tx = self.org_tx(org, false).await?;
+                let sql = format!("{MEMBER_SELECT} WHERE m.org_id = $1 ORDER BY m.created_at, u.email_key");
+                let rows = sqlx::query(&sql).bind(org.to_string()).fetch_all(&mut *tx).await.map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                rows.iter().map(member_row).collect()
+            }
+
+            async fn set_member_role(&self, org: OrgId, actor: UserId, target: UserId, role: Role) -> Result<Option<Member>> {
+                let mut tx = self.org_tx(org, true).await?;
+                let Some(facts) = change_facts(&mut tx, org, actor, target).await? else {
+                    return Ok(None);
+                };
+                gatehouse_core::role::check_role_change(&facts, role)?;
+                sqlx::query("UPDATE org_members SET role = $1 WHERE org_id = $2 AND user_id = $3")
+                    .bind(role.as_str())
+                    .bind(org.to_string())
+                    .bind(target.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let sql = format!("{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2");
+                let row = sqlx::query(&sql)
+                    .bind(org.to_string())
+                    .bind(target.to_string())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let member = member_row(&row)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(Some(member))
+            }
+
+            async fn remove_member(&self, org: OrgId, actor: UserId, target: UserId) -> Result<bool> {
+                let mut tx = self.org_tx(org, true).await?;
+                let Some(facts) = change_facts(&mut tx, org, actor, target).await? else {
+                    return Ok(false);
+                };
+                gatehouse_core::role::check_removal(&facts)?;
+                sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
+                    .bind(org.to_string())
+                    .bind(target.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(true)
+            }
+        }
+
+        #[async_trait]
+        impl InvitationStore for $store {
+            async fn create_invitation(&self, i: &Invitation, token_digest: &[u8]) -> Result<()> {
+                let mut tx = self.org_tx(i.org_id, true).await?;
+                sqlx::query(
+                    "INSERT INTO invitations (id, org_id, email, email_key, role, token_digest, created_by, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(i.id.to_string())
+                .bind(i.org_id.to_string())
+                .bind(&i.email)
+                .bind(&i.email_key)
+                .bind(i.role.as_str())
+                .bind(token_digest)
+                .bind(i.created_by.to_string())
+                .bind(unix(i.created_at))
+                .bind(unix(i.expires_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn invitation_by_digest(&self, digest: &[u8]) -> Result<Option<(Invitation, Org)>> {
+                let mut tx = self.read_tx().await?;
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                Self::set_local(&mut tx, INVITATION_SETTING, &hex).await?;
+                let sql = format!(
+                    "SELECT i.id, i.org_id, i.email, i.email_key, i.role, i.created_by, i.created_at, i.expires_at, \
+                     i.accepted_at, {ORG_COLUMNS} FROM invitations i JOIN orgs o ON o.id = i.org_id WHERE i.token_digest = $1"
+                );
+                let row = sqlx::query(&sql).bind(digest).fetch_optional(&mut *tx).await.map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                row.map(|r| Ok((invitation_row(&r)?, org_row(&r)?))).transpose()
+            }
+
+            async fn accept_invitation(&self, i: &Invitation, invitee: &Invitee, at: OffsetDateTime) -> Result<()> {
+                let mut tx = self.org_tx(i.org_id, true).await?;
+                let spent = sqlx::query(
+                    "UPDATE invitations SET accepted_at = $1 \
+                     WHERE id = $2 AND org_id = $3 AND accepted_at IS NULL AND expires_at > $1",
+                )
+                .bind(unix(at))
+                .bind(i.id.to_string())
+                .bind(i.org_id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if spent.rows_affected() != 1 {
+                    return Err(Error::NotFound);
+                }
+                let user = match invitee {
+                    Invitee::Existing(id) => *id,
+                    Invitee::New(new) => {
+                        bind_user(sqlx::query(INSERT_USER), new)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| conflict_or(e, "email_taken"))?;
+                        new.id
+                    }
+                };
+                insert_member(&mut tx, i.org_id, user, i.role, unix(at)).await?;
+                tx.commit().await.map_err(db_err)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_orgs;
