@@ -178,9 +178,36 @@ pub async fn database_checks(config: &Config) -> Vec<Check> {
                     r.current_user, r.superuser, r.bypass_rls
                 ),
             ));
+            out.push(rls_check(&r.org_tables, config.is_production()));
         }
     }
     out
+}
+
+/// Row-level security enabled and forced on every table with an `org_id` column.
+fn rls_check(tables: &[(String, bool, bool)], production: bool) -> Check {
+    let strict = if production { Level::Fail } else { Level::Warn };
+    let wrong: Vec<&str> = tables
+        .iter()
+        .filter(|(_, enabled, forced)| !(*enabled && *forced))
+        .map(|(name, _, _)| name.as_str())
+        .collect();
+    if tables.is_empty() {
+        check(strict, "rls", "no org tables found: migrations missing?")
+    } else if wrong.is_empty() {
+        let names: Vec<&str> = tables.iter().map(|(n, _, _)| n.as_str()).collect();
+        check(
+            Level::Ok,
+            "rls",
+            format!("enabled and forced on {}", names.join(", ")),
+        )
+    } else {
+        check(
+            strict,
+            "rls",
+            format!("not enabled and forced on {}", wrong.join(", ")),
+        )
+    }
 }
 
 /// Prints the report; non-zero exit on any failure.

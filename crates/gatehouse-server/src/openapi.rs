@@ -15,133 +15,289 @@ pub struct Op {
     pub errors: &'static [u16],
 }
 
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    auth: bool,
+    success: u16,
+    body: &'static [&'static str],
+    errors: &'static [u16],
+) -> Op {
+    Op {
+        method,
+        path,
+        summary,
+        auth,
+        success,
+        body,
+        errors,
+    }
+}
+
+/// Request fields ending in `[]` are arrays of strings; the others strings.
 pub const ROUTES: &[Op] = &[
-    Op {
-        method: "get",
-        path: "/healthz",
-        summary: "Liveness (no database)",
-        auth: false,
-        success: 200,
-        body: &[],
-        errors: &[],
-    },
-    Op {
-        method: "get",
-        path: "/readyz",
-        summary: "Readiness: 503 while the database is unreachable",
-        auth: false,
-        success: 200,
-        body: &[],
-        errors: &[503],
-    },
-    Op {
-        method: "get",
-        path: "/metrics",
-        summary: "Prometheus metrics (loopback only)",
-        auth: false,
-        success: 200,
-        body: &[],
-        errors: &[403],
-    },
-    Op {
-        method: "get",
-        path: "/openapi.json",
-        summary: "This document",
-        auth: false,
-        success: 200,
-        body: &[],
-        errors: &[],
-    },
-    Op {
-        method: "post",
-        path: "/v1/setup",
-        summary: "First-run setup with the printed setup token",
-        auth: false,
-        success: 201,
-        body: &["token", "email", "password", "org_name"],
-        errors: &[400, 401, 404, 415, 422],
-    },
-    Op {
-        method: "post",
-        path: "/v1/auth/signup",
-        summary: "Create an account (when signup is open)",
-        auth: false,
-        success: 201,
-        body: &["email", "password", "name"],
-        errors: &[400, 403, 409, 415, 422],
-    },
-    Op {
-        method: "post",
-        path: "/v1/auth/login",
-        summary: "Sign in; sets the session cookie",
-        auth: false,
-        success: 200,
-        body: &["email", "password", "otp"],
-        errors: &[400, 401, 403, 415, 429],
-    },
-    Op {
-        method: "post",
-        path: "/v1/auth/logout",
-        summary: "End this session",
-        auth: true,
-        success: 204,
-        body: &[],
-        errors: &[401, 403],
-    },
-    Op {
-        method: "post",
-        path: "/v1/auth/logout-all",
-        summary: "End every session and credential of the user",
-        auth: true,
-        success: 204,
-        body: &[],
-        errors: &[401, 403],
-    },
-    Op {
-        method: "get",
-        path: "/v1/auth/me",
-        summary: "The caller, their orgs and how they authenticated",
-        auth: true,
-        success: 200,
-        body: &[],
-        errors: &[401],
-    },
-    Op {
-        method: "get",
-        path: "/v1/auth/csrf",
-        summary: "The CSRF token of this session",
-        auth: true,
-        success: 200,
-        body: &[],
-        errors: &[401],
-    },
-    Op {
-        method: "get",
-        path: "/v1/auth/sessions",
-        summary: "The caller's live sessions",
-        auth: true,
-        success: 200,
-        body: &[],
-        errors: &[401],
-    },
-    Op {
-        method: "delete",
-        path: "/v1/auth/sessions/{id}",
-        summary: "Revoke one of the caller's sessions",
-        auth: true,
-        success: 204,
-        body: &[],
-        errors: &[401, 403, 404],
-    },
-    Op {
-        method: "post",
-        path: "/v1/auth/password",
-        summary: "Change password; other sessions are revoked",
-        auth: true,
-        success: 204,
-        body: &["current_password", "new_password"],
-        errors: &[401, 403, 415, 422],
-    },
+    op(
+        "get",
+        "/healthz",
+        "Liveness (no database)",
+        false,
+        200,
+        &[],
+        &[],
+    ),
+    op(
+        "get",
+        "/readyz",
+        "Readiness: 503 while the database is unreachable",
+        false,
+        200,
+        &[],
+        &[503],
+    ),
+    op(
+        "get",
+        "/metrics",
+        "Prometheus metrics (loopback only)",
+        false,
+        200,
+        &[],
+        &[403],
+    ),
+    op(
+        "get",
+        "/openapi.json",
+        "This document",
+        false,
+        200,
+        &[],
+        &[],
+    ),
+    op(
+        "post",
+        "/v1/setup",
+        "First-run setup with the printed setup token",
+        false,
+        201,
+        &["token", "email", "password", "org_name"],
+        &[400, 401, 404, 415, 422],
+    ),
+    op(
+        "post",
+        "/v1/auth/signup",
+        "Create an account (when signup is open)",
+        false,
+        201,
+        &["email", "password", "name"],
+        &[400, 403, 409, 415, 422],
+    ),
+    op(
+        "post",
+        "/v1/auth/login",
+        "Sign in; sets the session cookie",
+        false,
+        200,
+        &["email", "password", "otp"],
+        &[400, 401, 403, 415, 429],
+    ),
+    op(
+        "post",
+        "/v1/auth/logout",
+        "End this session",
+        true,
+        204,
+        &[],
+        &[401, 403],
+    ),
+    op(
+        "post",
+        "/v1/auth/logout-all",
+        "End every session and credential of the user",
+        true,
+        204,
+        &[],
+        &[401, 403],
+    ),
+    op(
+        "get",
+        "/v1/auth/me",
+        "The caller, their orgs and how they authenticated",
+        true,
+        200,
+        &[],
+        &[401],
+    ),
+    op(
+        "get",
+        "/v1/auth/csrf",
+        "The CSRF token of this session",
+        true,
+        200,
+        &[],
+        &[401, 403],
+    ),
+    op(
+        "get",
+        "/v1/auth/sessions",
+        "The caller's live sessions",
+        true,
+        200,
+        &[],
+        &[401, 403],
+    ),
+    op(
+        "delete",
+        "/v1/auth/sessions/{id}",
+        "Revoke one of the caller's sessions",
+        true,
+        204,
+        &[],
+        &[401, 403, 404],
+    ),
+    op(
+        "post",
+        "/v1/auth/password",
+        "Change password; other sessions are revoked",
+        true,
+        204,
+        &["current_password", "new_password"],
+        &[401, 403, 415, 422],
+    ),
+    op(
+        "post",
+        "/v1/orgs",
+        "Create an org; the caller owns it",
+        true,
+        201,
+        &["name"],
+        &[401, 403, 415, 422],
+    ),
+    op(
+        "get",
+        "/v1/orgs",
+        "The caller's orgs",
+        true,
+        200,
+        &[],
+        &[401],
+    ),
+    op(
+        "get",
+        "/v1/orgs/{org}",
+        "An org (owner or admin)",
+        true,
+        200,
+        &[],
+        &[401, 403, 404],
+    ),
+    op(
+        "patch",
+        "/v1/orgs/{org}",
+        "Rename an org (owner or admin)",
+        true,
+        200,
+        &["name"],
+        &[401, 403, 404, 422],
+    ),
+    op(
+        "delete",
+        "/v1/orgs/{org}",
+        "Delete an org and everything it owns (owner)",
+        true,
+        204,
+        &[],
+        &[401, 403, 404],
+    ),
+    op(
+        "get",
+        "/v1/orgs/{org}/members",
+        "Members with roles (members, or keys with members:read)",
+        true,
+        200,
+        &[],
+        &[401, 403, 404],
+    ),
+    op(
+        "patch",
+        "/v1/orgs/{org}/members/{user_id}",
+        "Change a member's role",
+        true,
+        200,
+        &["role"],
+        &[401, 403, 404, 409, 422],
+    ),
+    op(
+        "delete",
+        "/v1/orgs/{org}/members/{user_id}",
+        "Remove a member (or leave)",
+        true,
+        204,
+        &[],
+        &[401, 403, 404, 409],
+    ),
+    op(
+        "post",
+        "/v1/orgs/{org}/invitations",
+        "Invite an email with a role; the token is shown once",
+        true,
+        201,
+        &["email", "role"],
+        &[401, 403, 404, 422],
+    ),
+    op(
+        "post",
+        "/v1/invitations/accept",
+        "Accept an invitation (creates the account when new)",
+        false,
+        200,
+        &["token", "password", "name"],
+        &[401, 403, 404, 409, 422],
+    ),
+    op(
+        "post",
+        "/v1/orgs/{org}/api-keys",
+        "Create an API key; the key is shown once",
+        true,
+        201,
+        &["name", "scopes[]", "expires_at"],
+        &[401, 403, 404, 422],
+    ),
+    op(
+        "get",
+        "/v1/orgs/{org}/api-keys",
+        "An org's API keys (never the keys themselves)",
+        true,
+        200,
+        &[],
+        &[401, 403, 404],
+    ),
+    op(
+        "post",
+        "/v1/orgs/{org}/api-keys/{id}/revoke",
+        "Revoke an API key (the record stays)",
+        true,
+        200,
+        &[],
+        &[401, 403, 404],
+    ),
+    op(
+        "delete",
+        "/v1/orgs/{org}/api-keys/{id}",
+        "Delete an API key",
+        true,
+        204,
+        &[],
+        &[401, 403, 404],
+    ),
+    op(
+        "post",
+        "/v1/introspect",
+        "RFC 7662 introspection (API key with the introspect scope)",
+        true,
+        200,
+        &["token"],
+        &[401, 403, 415],
+    ),
 ];
 
 /// The document, with `server_url` as its server.
@@ -158,21 +314,33 @@ pub fn document(server_url: &str) -> Value {
         }
         let mut operation = json!({ "summary": op.summary, "responses": responses });
         if op.auth {
-            operation["security"] = json!([{ "session": [] }]);
+            operation["security"] = json!([{ "session": [] }, { "bearer": [] }]);
         }
         if !op.body.is_empty() {
             let props: Map<String, Value> = op
                 .body
                 .iter()
-                .map(|f| (f.to_string(), json!({ "type": "string" })))
+                .map(|f| match f.strip_suffix("[]") {
+                    Some(name) => (
+                        name.to_owned(),
+                        json!({ "type": "array", "items": { "type": "string" } }),
+                    ),
+                    None => (f.to_string(), json!({ "type": "string" })),
+                })
                 .collect();
             operation["requestBody"] = json!({
                 "required": true,
                 "content": { "application/json": { "schema": { "type": "object", "properties": props } } }
             });
         }
-        if op.path.contains('{') {
-            operation["parameters"] = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }]);
+        let params: Vec<Value> = op
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }))
+            .collect();
+        if !params.is_empty() {
+            operation["parameters"] = json!(params);
         }
         let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
         entry[op.method] = operation;
@@ -184,7 +352,8 @@ pub fn document(server_url: &str) -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "session": { "type": "apiKey", "in": "cookie", "name": "gatehouse_session" }
+                "session": { "type": "apiKey", "in": "cookie", "name": "gatehouse_session" },
+                "bearer": { "type": "http", "scheme": "bearer", "description": "An API key (gk_...)" }
             },
             "schemas": {
                 "Error": {

@@ -4,6 +4,10 @@
 
 mod harness;
 
+mod api_keys;
 mod identity;
+mod invitations;
+mod orgs;
+mod rls;
 mod sessions;
 mod system;

@@ -1,0 +1,143 @@
+//! PostgreSQL row-level security, proven with queries that forget their org filter. These run
+//! on PostgreSQL only: SQLite has no RLS, and its isolation is the filters the other tests check.
+
+use gatehouse_core::role::Role;
+use gatehouse_store::postgres::PgStore;
+use sqlx::Row;
+
+use crate::harness::{Fresh, at};
+use crate::orgs::{org_with, user};
+
+async fn fresh_pg() -> Option<Fresh> {
+    Fresh::new(gatehouse_store::Backend::Postgres).await
+}
+
+/// Runs `sql` as the server's role, in a transaction with `settings` applied, returning the
+/// first column of every row.
+async fn as_app(url: &str, settings: &[(&str, &str)], sql: &str) -> Vec<String> {
+    let (store, _) = PgStore::open(url).await.unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    for (k, v) in settings {
+        sqlx::query("SELECT set_config($1, $2, true)")
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    let rows = sqlx::query(sql).fetch_all(&mut *tx).await.unwrap();
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_query_without_its_org_filter_sees_only_its_org() {
+    let Some(f) = fresh_pg().await else { return };
+    let ann = user(&f, "ann@example.com").await;
+    let bob = user(&f, "bob@example.com").await;
+    let a = org_with(&f, "A", ann, &[]).await;
+    let b = org_with(&f, "B", bob, &[(ann, Role::Member)]).await;
+    for (org, name) in [(a, "key-a"), (b, "key-b")] {
+        f.store
+            .create_api_key(&crate::api_keys::key(org, name))
+            .await
+            .unwrap();
+    }
+    let a_text = a.to_string();
+    let only_a = [("gatehouse.org_id", a_text.as_str())];
+    for table in ["api_keys", "org_members"] {
+        let seen = as_app(&f.url, &only_a, &format!("SELECT org_id FROM {table}")).await;
+        assert!(
+            !seen.is_empty() && seen.iter().all(|o| *o == a_text),
+            "{table}: {seen:?}"
+        );
+        let none = as_app(&f.url, &[], &format!("SELECT org_id FROM {table}")).await;
+        assert!(none.is_empty(), "{table} without a setting: {none:?}");
+    }
+    // Writes are held to the org too: an UPDATE without a filter touches only org A.
+    let renamed = as_app(
+        &f.url,
+        &only_a,
+        "UPDATE api_keys SET name = 'x' RETURNING org_id",
+    )
+    .await;
+    assert_eq!(renamed, vec![a_text.clone()]);
+    let b_keys = f.store.api_keys(b).await.unwrap();
+    assert_eq!(b_keys[0].name, "key-b", "org B's row was not touched");
+    // The user setting lists one user's memberships across orgs, nobody else's.
+    let ann_text = ann.to_string();
+    let mine = as_app(
+        &f.url,
+        &[("gatehouse.user_id", ann_text.as_str())],
+        "SELECT user_id FROM org_members",
+    )
+    .await;
+    assert_eq!(mine.len(), 2);
+    assert!(mine.iter().all(|u| *u == ann_text));
+}
+
+#[tokio::test]
+async fn inserting_into_another_org_is_refused() {
+    let Some(f) = fresh_pg().await else { return };
+    let ann = user(&f, "ann@example.com").await;
+    let a = org_with(&f, "A", ann, &[]).await;
+    let b = org_with(&f, "B", ann, &[]).await;
+    let (store, _) = PgStore::open(&f.url).await.unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT set_config('gatehouse.org_id', $1, true)")
+        .bind(a.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let err = sqlx::query(
+        "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
+    )
+    .bind(b.to_string())
+    .bind(ann.to_string())
+    .bind(at(0).unix_timestamp())
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("row-level security"), "{err}");
+}
+
+#[tokio::test]
+async fn every_org_table_has_forced_rls_and_the_role_cannot_bypass_it() {
+    let Some(f) = fresh_pg().await else { return };
+    let report = f.store.role_report().await.unwrap().unwrap();
+    assert!(!report.superuser && !report.bypass_rls, "{report:?}");
+    let names: Vec<&str> = report
+        .org_tables
+        .iter()
+        .map(|(n, _, _)| n.as_str())
+        .collect();
+    for table in ["api_keys", "invitations", "org_members"] {
+        assert!(names.contains(&table), "{table} in {names:?}");
+    }
+    for (name, enabled, forced) in &report.org_tables {
+        assert!(
+            *enabled && *forced,
+            "{name}: enabled={enabled} forced={forced}"
+        );
+    }
+    // The role can neither switch the policies off for itself nor drop them.
+    let (store, _) = PgStore::open(&f.url).await.unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    sqlx::query("SET LOCAL row_security = off")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let off = sqlx::query("SELECT org_id FROM api_keys")
+        .fetch_all(&mut *tx)
+        .await;
+    assert!(
+        off.is_err(),
+        "row_security=off must fail for a role without BYPASSRLS"
+    );
+    drop(tx);
+    let disabled = sqlx::query("ALTER TABLE api_keys DISABLE ROW LEVEL SECURITY")
+        .execute(store.pool())
+        .await;
+    assert!(disabled.is_err(), "the app role does not own the tables");
+}
