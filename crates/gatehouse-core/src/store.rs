@@ -141,6 +141,7 @@ pub trait OrgStore: Send + Sync {
     async fn rename_org(&self, org: OrgId, name: &str) -> Result<Option<Org>>;
     /// Deletes the org and everything it owns, if `actor` is still an owner (`Forbidden` else).
     async fn delete_org(&self, org: OrgId, actor: UserId) -> Result<bool>;
+    /// Members, owners first, then admins, then members, each by email.
     async fn members(&self, org: OrgId) -> Result<Vec<Member>>;
     /// Judges the change with [`check_role_change`](crate::role::check_role_change) on the
     /// roles as they stand inside the transaction, then applies it; `None` when `target` (or

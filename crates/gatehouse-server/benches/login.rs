@@ -1,6 +1,7 @@
 //! Sign-in cost against the Argon2id hash alone, in one run, at production parameters
 //! (m=19456,t=2,p=1): the ratio shows what sign-in adds on top of the deliberate hashing cost
 //! (user lookup, session insert with a durable commit, token and CSRF derivation).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Session validation, cookie value to principal, in-process on SQLite and PostgreSQL: the work
 //! every cookie-authenticated request does (shape check, SHA-256, one indexed join, expiry).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

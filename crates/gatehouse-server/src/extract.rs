@@ -137,9 +137,9 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match credential(parts, state)? {
             Credential::Bearer(token) => Ok(Authenticated(bearer(parts, state, token).await?)),
-            Credential::Cookie(token) => Ok(Authenticated(Principal::Session(
+            Credential::Cookie(token) => Ok(Authenticated(Principal::Session(Box::new(
                 session(parts, state, token).await?,
-            ))),
+            )))),
             Credential::None => Err(ApiError(unauthenticated())),
         }
     }
@@ -154,7 +154,7 @@ impl FromRequestParts<AppState> for SessionAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Authenticated::from_request_parts(parts, state).await?.0 {
-            Principal::Session(s) => Ok(SessionAuth(s)),
+            Principal::Session(s) => Ok(SessionAuth(*s)),
             Principal::ApiKey(_) => Err(ApiError(insufficient_scope())),
         }
     }
@@ -194,7 +194,7 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
                 Ok(MaybeAuthenticated(Some(bearer(parts, state, token).await?)))
             }
             Credential::Cookie(token) => match session(parts, state, token).await {
-                Ok(p) => Ok(MaybeAuthenticated(Some(Principal::Session(p)))),
+                Ok(p) => Ok(MaybeAuthenticated(Some(Principal::Session(Box::new(p))))),
                 Err(ApiError(Error::Unauthenticated(_))) => {
                     Anonymous::from_request_parts(parts, state).await?;
                     Ok(MaybeAuthenticated(None))

@@ -32,7 +32,7 @@ impl KeyPrincipal {
 /// Any authenticated caller.
 #[derive(Debug, Clone)]
 pub enum Principal {
-    Session(SessionPrincipal),
+    Session(Box<SessionPrincipal>),
     ApiKey(KeyPrincipal),
 }
 

@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::error::AuthFailure;
 use crate::ids::ApiKeyId;
 use crate::scope::Scopes;
-use crate::service::access::{KeyPrincipal, Manager, unauthenticated};
+use crate::service::access::{KeyPrincipal, Manager, OrgAccess, unauthenticated};
 use crate::service::auth::MAX_NAME_CHARS;
 use crate::service::key_cache::KeyCache;
 use crate::store::{ApiKey, Store};
@@ -88,6 +88,14 @@ impl ApiKeyService {
         };
         self.store.create_api_key(&record).await?;
         Ok((record, key))
+    }
+
+    /// `404` unless the key belongs to the org (checked before any permission check).
+    pub async fn target(&self, access: &OrgAccess, id: ApiKeyId) -> Result<()> {
+        match self.store.api_key(access.org().id, id).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound),
+        }
     }
 
     pub async fn list(&self, manager: &Manager<'_>) -> Result<Vec<ApiKey>> {

@@ -14,7 +14,7 @@ use crate::token;
 #[derive(Debug)]
 pub enum Introspection {
     Inactive,
-    Session(SessionPrincipal),
+    Session(Box<SessionPrincipal>),
     ApiKey(KeyPrincipal),
 }
 
@@ -43,7 +43,7 @@ pub async fn introspect(
     if token::looks_like_token(token) {
         return match auth.authenticate_session(token).await {
             Ok(s) if store.org_for_member(org, s.user.id).await?.is_some() => {
-                Ok(Introspection::Session(s))
+                Ok(Introspection::Session(Box::new(s)))
             }
             Ok(_) | Err(Error::Unauthenticated(_)) => Ok(Introspection::Inactive),
             Err(e) => Err(e),

@@ -113,6 +113,15 @@ impl OrgService {
         self.store.members(access.org().id).await
     }
 
+    /// `404` unless `target` is a member of the org: object ids are resolved inside the caller's
+    /// org before any permission check, so another org's ids are never even "forbidden".
+    pub async fn target_member(&self, access: &OrgAccess, target: UserId) -> Result<()> {
+        match self.store.org_for_member(access.org().id, target).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound),
+        }
+    }
+
     /// `PATCH /v1/orgs/{org}/members/{user}`.
     pub async fn set_role(
         &self,

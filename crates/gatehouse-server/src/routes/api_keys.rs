@@ -68,6 +68,7 @@ pub async fn revoke(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let id: ApiKeyId = id.parse()?;
+    state.keys.target(&access, id).await?;
     let key = state.keys.revoke(&access.manager()?, id).await?;
     Ok(axum::Json(views::api_key(&key)).into_response())
 }
@@ -79,6 +80,7 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let id: ApiKeyId = id.parse()?;
+    state.keys.target(&access, id).await?;
     state.keys.delete(&access.manager()?, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -107,6 +107,7 @@ pub async fn set_role(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let target: UserId = user.parse()?;
+    state.orgs.target_member(&access, target).await?;
     let member = state
         .orgs
         .set_role(&access.manager()?, target, &b.role)
@@ -121,6 +122,7 @@ pub async fn remove_member(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let target: UserId = user.parse()?;
+    state.orgs.target_member(&access, target).await?;
     state.orgs.remove(&access, target).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -3,10 +3,14 @@
 
 mod support;
 
+mod api_keys;
 mod cli;
 mod config;
 mod conventions;
 mod identity;
+mod invitations;
+mod isolation;
 mod operations;
+mod orgs;
 mod secrets;
 mod sessions;

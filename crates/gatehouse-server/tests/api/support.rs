@@ -348,6 +348,8 @@ pub struct Client {
     pub base: String,
     pub cookie: Option<String>,
     pub csrf: Option<String>,
+    /// Sent as `Authorization: Bearer …` (an API key).
+    pub bearer: Option<String>,
 }
 
 pub struct Reply {
@@ -380,6 +382,7 @@ impl Client {
             base: base.to_owned(),
             cookie: None,
             csrf: None,
+            bearer: None,
         }
     }
 
@@ -392,6 +395,9 @@ impl Client {
         }
         if let (Some(t), true) = (&self.csrf, method != Method::GET) {
             rb = rb.header("x-csrf-token", t);
+        }
+        if let Some(key) = &self.bearer {
+            rb = rb.header("authorization", format!("Bearer {key}"));
         }
         rb
     }
@@ -424,6 +430,55 @@ impl Client {
 
     pub async fn delete(&self, path: &str) -> Reply {
         Client::send(self.request(Method::DELETE, path)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        Client::send(self.request(Method::PATCH, path).json(&body)).await
+    }
+
+    /// A client that authenticates with an API key only.
+    pub fn with_key(&self, key: &str) -> Client {
+        Client {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            cookie: None,
+            csrf: None,
+            bearer: Some(key.to_owned()),
+        }
+    }
+
+    /// Creates an org; its id.
+    pub async fn create_org(&self, name: &str) -> String {
+        let r = self.post("/v1/orgs", json!({ "name": name })).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates an API key in `org` with `scopes`; (key id, key).
+    pub async fn create_key(&self, org: &str, scopes: &[&str]) -> (String, String) {
+        let r = self
+            .post(
+                &format!("/v1/orgs/{org}/api-keys"),
+                json!({ "name": "test key", "scopes": scopes }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        (
+            r.body["id"].as_str().unwrap().to_owned(),
+            r.body["key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Invites `email` into `org` with `role`; the invitation token.
+    pub async fn invite(&self, org: &str, email: &str, role: &str) -> String {
+        let r = self
+            .post(
+                &format!("/v1/orgs/{org}/invitations"),
+                json!({ "email": email, "role": role }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.body["token"].as_str().unwrap().to_owned()
     }
 
     /// Signs in; keeps the cookie and CSRF token on success.
@@ -528,4 +583,36 @@ impl CuttableProxy {
     pub fn restore(&self) {
         let _ = self.up.send(true);
     }
+}
+
+impl Server {
+    /// A new user in `org` with `role` (invited by `inviter`, accepted with a new account),
+    /// signed in; (client, user id).
+    pub async fn member(
+        &self,
+        inviter: &Client,
+        org: &str,
+        email: &str,
+        role: &str,
+    ) -> (Client, String) {
+        let token = inviter.invite(org, email, role).await;
+        let r = self
+            .client()
+            .post(
+                "/v1/invitations/accept",
+                json!({ "token": token, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let mut c = self.client();
+        assert_eq!(c.login(email, PASSWORD).await.status, StatusCode::OK);
+        (c, r.body["user"]["id"].as_str().unwrap().to_owned())
+    }
+}
+
+/// The id of the first org `c` belongs to.
+pub async fn first_org(c: &Client) -> String {
+    let r = c.get("/v1/orgs").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["orgs"][0]["id"].as_str().unwrap().to_owned()
 }

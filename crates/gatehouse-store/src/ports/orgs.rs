@@ -183,7 +183,10 @@ macro_rules! impl_orgs {
 
             async fn members(&self, org: OrgId) -> Result<Vec<Member>> {
                 let mut tx = self.org_tx(org, false).await?;
-                let sql = format!("{MEMBER_SELECT} WHERE m.org_id = $1 ORDER BY m.created_at, u.email_key");
+                let sql = format!(
+                    "{MEMBER_SELECT} WHERE m.org_id = $1 ORDER BY \
+                     CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.email_key"
+                );
                 let rows = sqlx::query(&sql).bind(org.to_string()).fetch_all(&mut *tx).await.map_err(db_err)?;
                 tx.commit().await.map_err(db_err)?;
                 rows.iter().map(member_row).collect()
