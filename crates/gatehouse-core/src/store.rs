@@ -138,6 +138,7 @@ pub trait OrgStore: Send + Sync {
     /// member (the caller cannot tell which).
     async fn org_for_member(&self, org: OrgId, user: UserId) -> Result<Option<Membership>>;
     async fn org(&self, org: OrgId) -> Result<Option<Org>>;
+    /// Renames the org and tells every instance (cached keys carry their org's name).
     async fn rename_org(&self, org: OrgId, name: &str) -> Result<Option<Org>>;
     /// Deletes the org and everything it owns, if `actor` is still an owner (`Forbidden` else).
     async fn delete_org(&self, org: OrgId, actor: UserId) -> Result<bool>;
@@ -215,8 +216,8 @@ pub trait ApiKeyStore: Send + Sync {
     async fn create_api_key(&self, key: &ApiKey) -> Result<()>;
     async fn api_keys(&self, org: OrgId) -> Result<Vec<ApiKey>>;
     async fn api_key(&self, org: OrgId, id: ApiKeyId) -> Result<Option<ApiKey>>;
-    /// The one cross-org read: the key whose public id was presented.
-    async fn api_key_by_public_id(&self, public_id: &str) -> Result<Option<ApiKey>>;
+    /// The one cross-org read: the key whose public id was presented, with its org.
+    async fn api_key_by_public_id(&self, public_id: &str) -> Result<Option<(ApiKey, Org)>>;
     /// Marks the key revoked (first time kept) and tells every instance; `None` if absent.
     async fn revoke_api_key(
         &self,

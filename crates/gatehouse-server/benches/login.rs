@@ -7,7 +7,9 @@ mod common;
 
 use common::{BenchDb, PASSWORD, signed_in};
 use criterion::{Criterion, criterion_group, criterion_main};
-use gatehouse_core::password::{Argon2Params, hash_blocking, normalize};
+use gatehouse_core::password::{
+    Argon2Params, PasswordHasherPool, hash_blocking, normalize, verify_blocking,
+};
 use gatehouse_core::service::ClientInfo;
 
 fn login(c: &mut Criterion) {
@@ -18,6 +20,15 @@ fn login(c: &mut Criterion) {
     let password = normalize(PASSWORD);
     group.bench_function("argon2id_hash_alone", |b| {
         b.iter(|| hash_blocking(params, &password).expect("hash"))
+    });
+    let stored = hash_blocking(params, &password).expect("hash");
+    group.bench_function("argon2id_verify_inline", |b| {
+        b.iter(|| verify_blocking(params, &password, &stored))
+    });
+    let pool = PasswordHasherPool::new(params, 2).expect("pool");
+    group.bench_function("argon2id_verify_on_pool", |b| {
+        b.to_async(&rt)
+            .iter(|| async { pool.verify(PASSWORD, &stored).await.expect("verify") })
     });
     let sqlite = rt.block_on(BenchDb::sqlite());
     let postgres = rt.block_on(BenchDb::postgres());

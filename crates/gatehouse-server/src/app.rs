@@ -108,13 +108,15 @@ impl Application {
         let opened = open_database(&config).await?;
         let auth = Arc::new(auth_service(&config, &opened)?);
         let clock = Arc::new(SystemClock);
+        let key_cache = opened.key_cache();
         let orgs = OrgService::new(
             opened.store.clone(),
             clock.clone(),
             auth.clone(),
+            key_cache.clone(),
             config.invitation_ttl,
         );
-        let keys = ApiKeyService::new(opened.store.clone(), clock, opened.key_cache());
+        let keys = ApiKeyService::new(opened.store.clone(), clock, key_cache);
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError::Listen(e.to_string()))?;

@@ -2,7 +2,8 @@
 //! key from its cache the moment a revocation or deletion commits anywhere. A heartbeat sent
 //! through the pool every second proves the feed alive; when it goes quiet, or the listening
 //! connection drops, the cache is cleared and bypassed (every key read from the database) until
-//! the feed is back, so a missed notification can never keep a revoked key working.
+//! the feed is back, so a missed notification can never keep a revoked key working. Payloads:
+//! a key's public id; `*` for every key (an org renamed or deleted); empty for the heartbeat.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,12 +61,11 @@ async fn listen(url: &str) -> Result<PgListener, sqlx::Error> {
 async fn follow(listener: &mut PgListener, cache: &KeyCache) {
     loop {
         match tokio::time::timeout(SILENCE_LIMIT, listener.try_recv()).await {
-            Ok(Ok(Some(notification))) => {
-                let public_id = notification.payload();
-                if !public_id.is_empty() {
-                    cache.invalidate(public_id);
-                }
-            }
+            Ok(Ok(Some(notification))) => match notification.payload() {
+                "" => {}
+                crate::ports::ALL_KEYS => cache.clear(),
+                public_id => cache.invalidate(public_id),
+            },
             Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return,
         }
     }

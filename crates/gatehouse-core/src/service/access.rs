@@ -16,6 +16,8 @@ use crate::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct KeyPrincipal {
     pub key: Arc<ApiKey>,
+    /// The key's org as of the lookup (the cache drops it when the org is renamed or deleted).
+    pub org: Arc<Org>,
     pub scopes: Scopes,
 }
 
@@ -106,16 +108,13 @@ impl OrgAccess {
                     },
                 })
             }
-            Principal::ApiKey(k) if k.org_id() == org => {
-                let org = store.org(org).await?.ok_or(Error::NotFound)?;
-                Ok(OrgAccess {
-                    org,
-                    actor: OrgActor::Key {
-                        id: k.id(),
-                        scopes: k.scopes.clone(),
-                    },
-                })
-            }
+            Principal::ApiKey(k) if k.org_id() == org => Ok(OrgAccess {
+                org: (*k.org).clone(),
+                actor: OrgActor::Key {
+                    id: k.id(),
+                    scopes: k.scopes.clone(),
+                },
+            }),
             Principal::ApiKey(_) => Err(Error::NotFound),
         }
     }

@@ -131,12 +131,12 @@ impl ApiKeyService {
             Some(hit) => hit,
             None => {
                 let generation = self.cache.generation();
-                let key = self
+                let (key, org) = self
                     .store
                     .api_key_by_public_id(public_id)
                     .await?
                     .ok_or_else(unauthenticated)?;
-                self.cache.insert(generation, Arc::new(key))
+                self.cache.insert(generation, key, org)
             }
         };
         let key = &cached.key;
@@ -153,6 +153,7 @@ impl ApiKeyService {
         self.note_use(&cached.last_touch, key, now);
         Ok(KeyPrincipal {
             key: key.clone(),
+            org: cached.org.clone(),
             scopes: Scopes::from_stored(key.scopes.clone()),
         })
     }

@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::store::ApiKey;
+use crate::store::{ApiKey, Org};
 
-/// A cached key, with the last `last_used_at` written for it (unix seconds).
+/// A cached key and its org, with the last `last_used_at` written for it (unix seconds).
 #[derive(Debug, Clone)]
 pub struct CachedKey {
     pub key: Arc<ApiKey>,
+    pub org: Arc<Org>,
     pub last_touch: Arc<AtomicI64>,
 }
 
@@ -61,10 +62,11 @@ impl KeyCache {
     }
 
     /// Caches `key` read at `generation`, unless an invalidation happened since.
-    pub fn insert(&self, generation: u64, key: Arc<ApiKey>) -> CachedKey {
+    pub fn insert(&self, generation: u64, key: ApiKey, org: Org) -> CachedKey {
         let last = key.last_used_at.map(|t| t.unix_timestamp()).unwrap_or(0);
         let cached = CachedKey {
-            key,
+            key: Arc::new(key),
+            org: Arc::new(org),
             last_touch: Arc::new(AtomicI64::new(last)),
         };
         if !self.live.load(Ordering::SeqCst) {
@@ -123,10 +125,16 @@ impl KeyCache {
 mod tests {
     use super::*;
     use crate::ids::{ApiKeyId, OrgId};
+    use crate::store::Org;
     use time::OffsetDateTime;
 
-    fn key(public_id: &str) -> Arc<ApiKey> {
-        Arc::new(ApiKey {
+    fn key(public_id: &str) -> (ApiKey, Org) {
+        let org = Org {
+            id: OrgId::new(),
+            name: "o".into(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let key = ApiKey {
             id: ApiKeyId::new(),
             org_id: OrgId::new(),
             name: "k".into(),
@@ -138,36 +146,43 @@ mod tests {
             expires_at: None,
             last_used_at: None,
             revoked_at: None,
-        })
+        };
+        (key, org)
+    }
+
+    impl KeyCache {
+        fn insert_pair(&self, generation: u64, (key, org): (ApiKey, Org)) -> CachedKey {
+            self.insert(generation, key, org)
+        }
     }
 
     #[test]
     fn hit_invalidate_and_race() {
         let cache = KeyCache::new(true, Duration::from_secs(60), 10);
         let g = cache.generation();
-        cache.insert(g, key("aaa"));
+        cache.insert_pair(g, key("aaa"));
         assert!(cache.get("aaa").is_some());
         cache.invalidate("aaa");
         assert!(cache.get("aaa").is_none());
         // A read that started before an invalidation is not cached.
         let before = cache.generation();
         cache.invalidate("other");
-        cache.insert(before, key("bbb"));
+        cache.insert_pair(before, key("bbb"));
         assert!(cache.get("bbb").is_none());
     }
 
     #[test]
     fn not_live_bypasses_and_capacity_bounds() {
         let cache = KeyCache::new(false, Duration::from_secs(60), 2);
-        cache.insert(cache.generation(), key("a"));
+        cache.insert_pair(cache.generation(), key("a"));
         assert!(cache.get("a").is_none() && cache.is_empty());
         cache.set_live(true);
         for id in ["a", "b", "c"] {
-            cache.insert(cache.generation(), key(id));
+            cache.insert_pair(cache.generation(), key(id));
         }
         assert!(cache.len() <= 2);
         let expired = KeyCache::new(true, Duration::ZERO, 2);
-        expired.insert(expired.generation(), key("a"));
+        expired.insert_pair(expired.generation(), key("a"));
         assert!(
             expired.get("a").is_none(),
             "entries older than the ttl are not served"

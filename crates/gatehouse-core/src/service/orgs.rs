@@ -12,6 +12,7 @@ use crate::ids::{InvitationId, OrgId, UserId};
 use crate::role::{self, Role};
 use crate::service::access::{Manager, OrgAccess, Principal, insufficient_scope};
 use crate::service::auth::{AuthService, new_org};
+use crate::service::key_cache::KeyCache;
 use crate::store::{Invitation, Invitee, Member, Membership, Org, Store, User};
 use crate::token;
 use crate::{Error, Result};
@@ -36,6 +37,9 @@ pub struct OrgService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     auth: Arc<AuthService>,
+    /// Cached keys carry their org: renaming or deleting an org drops them here at once (other
+    /// instances hear it from the store's change feed).
+    key_cache: Arc<KeyCache>,
     invitation_ttl: Duration,
 }
 
@@ -44,12 +48,14 @@ impl OrgService {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         auth: Arc<AuthService>,
+        key_cache: Arc<KeyCache>,
         invitation_ttl: Duration,
     ) -> Self {
         OrgService {
             store,
             clock,
             auth,
+            key_cache,
             invitation_ttl,
         }
     }
@@ -77,13 +83,7 @@ impl OrgService {
                 .into_iter()
                 .map(|m| (m.org, Some(m.role)))
                 .collect()),
-            Principal::ApiKey(k) => Ok(self
-                .store
-                .org(k.org_id())
-                .await?
-                .into_iter()
-                .map(|o| (o, None))
-                .collect()),
+            Principal::ApiKey(k) => Ok(vec![((*k.org).clone(), None)]),
         }
     }
 
@@ -93,14 +93,15 @@ impl OrgService {
 
     pub async fn rename(&self, manager: &Manager<'_>, name: &str) -> Result<Org> {
         let org = new_org("name", name, self.clock.now())?;
-        self.store
-            .rename_org(manager.org.id, &org.name)
-            .await?
-            .ok_or(Error::NotFound)
+        let renamed = self.store.rename_org(manager.org.id, &org.name).await?;
+        self.key_cache.clear();
+        renamed.ok_or(Error::NotFound)
     }
 
     pub async fn delete(&self, owner: &Manager<'_>) -> Result<()> {
-        if self.store.delete_org(owner.org.id, owner.user).await? {
+        let deleted = self.store.delete_org(owner.org.id, owner.user).await?;
+        self.key_cache.clear();
+        if deleted {
             Ok(())
         } else {
             Err(Error::NotFound)

@@ -78,8 +78,6 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     state.orgs.delete(&access.owner()?).await?;
-    // Keys of a deleted org must stop at once here too (other instances hear it from the feed).
-    state.keys.cache().clear();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -238,8 +238,16 @@ async fn keys_authenticate_and_never_manage(db: Db) {
     }
     assert_eq!(
         owner.get(&format!("/v1/orgs/{org}")).await.body["name"],
-        "Acme"
+        "Acme",
+        "nothing the key tried changed the org"
     );
+
+    // A key sees its org as it is now, also right after a rename.
+    assert_eq!(k.get("/v1/orgs").await.body["orgs"][0]["name"], "Acme");
+    owner
+        .patch(&format!("/v1/orgs/{org}"), json!({ "name": "Acme Two" }))
+        .await;
+    assert_eq!(k.get("/v1/orgs").await.body["orgs"][0]["name"], "Acme Two");
 
     // Malformed or unknown keys, and keys in the query string, are not credentials.
     let bad_secret = format!("{}{}", &key[..16], "A".repeat(43));
@@ -519,5 +527,37 @@ async fn postgres_revocation_reaches_every_instance_within_a_second() {
             a.client().with_key(&key).get("/v1/auth/me").await.status,
             StatusCode::UNAUTHORIZED
         );
+    }
+
+    // Renaming or deleting the org reaches B's cache too.
+    let (_, key) = owner.create_key(&org, &["check"]).await;
+    let on_b = b.client().with_key(&key);
+    assert_eq!(on_b.get("/v1/orgs").await.body["orgs"][0]["name"], "Acme");
+    owner
+        .patch(&format!("/v1/orgs/{org}"), json!({ "name": "Renamed" }))
+        .await;
+    let done = Instant::now();
+    while on_b.get("/v1/orgs").await.body["orgs"][0]["name"] != "Renamed" {
+        assert!(
+            done.elapsed() < Duration::from_secs(1),
+            "rename not seen by B within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let doomed = owner.create_org("Doomed").await;
+    let (_, doomed_key) = owner.create_key(&doomed, &["check"]).await;
+    let on_b = b.client().with_key(&doomed_key);
+    assert_eq!(on_b.get("/v1/auth/me").await.status, StatusCode::OK);
+    assert_eq!(
+        owner.delete(&format!("/v1/orgs/{doomed}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let done = Instant::now();
+    while on_b.get("/v1/auth/me").await.status != StatusCode::UNAUTHORIZED {
+        assert!(
+            done.elapsed() < Duration::from_secs(1),
+            "org deletion not seen by B within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

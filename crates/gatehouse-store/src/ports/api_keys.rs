@@ -6,6 +6,9 @@ macro_rules! impl_api_keys {
     ($store:ty, $db:ty) => {
         const KEY_COLUMNS: &str = "id, org_id, name, public_id, digest, scopes, created_by, created_at, \
                                    expires_at, last_used_at, revoked_at";
+        /// The same columns, qualified, for the join with `orgs`.
+        const KEY_COLUMNS_K: &str = "k.id, k.org_id, k.name, k.public_id, k.digest, k.scopes, k.created_by, \
+                                     k.created_at, k.expires_at, k.last_used_at, k.revoked_at";
 
         fn key_row(r: &DbRow) -> Result<ApiKey> {
             let scopes: String = r.try_get("scopes").map_err(db_err)?;
@@ -68,13 +71,16 @@ macro_rules! impl_api_keys {
                 row.as_ref().map(key_row).transpose()
             }
 
-            async fn api_key_by_public_id(&self, public_id: &str) -> Result<Option<ApiKey>> {
+            async fn api_key_by_public_id(&self, public_id: &str) -> Result<Option<(ApiKey, Org)>> {
                 let mut tx = self.read_tx().await?;
                 Self::set_local(&mut tx, API_KEY_SETTING, public_id).await?;
-                let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE public_id = $1");
+                let sql = format!(
+                    "SELECT {KEY_COLUMNS_K}, o.id AS o_id, o.name AS o_name, o.created_at AS o_created_at \
+                     FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.public_id = $1"
+                );
                 let row = sqlx::query(&sql).bind(public_id).fetch_optional(&mut *tx).await.map_err(db_err)?;
                 tx.commit().await.map_err(db_err)?;
-                row.as_ref().map(key_row).transpose()
+                row.map(|r| Ok((key_row(&r)?, org_row(&r)?))).transpose()
             }
 
             async fn revoke_api_key(&self, org: OrgId, id: ApiKeyId, at: OffsetDateTime) -> Result<Option<ApiKey>> {

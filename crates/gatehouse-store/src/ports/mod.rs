@@ -20,6 +20,9 @@ pub(crate) use identity::impl_identity;
 pub(crate) use orgs::impl_orgs;
 pub(crate) use system::impl_system;
 
+/// The change-feed payload that drops every cached key (an org renamed or deleted).
+pub const ALL_KEYS: &str = "*";
+
 /// The org a transaction may see (`current_setting('gatehouse.org_id')` in the policies).
 pub const ORG_SETTING: &str = "gatehouse.org_id";
 /// The user whose memberships a transaction may list across orgs.
@@ -42,7 +45,9 @@ macro_rules! impl_ports {
         use gatehouse_core::{Error, Result};
         use sqlx::Row as _;
         use time::OffsetDateTime;
-        use $crate::ports::{API_KEY_SETTING, INVITATION_SETTING, ORG_SETTING, USER_SETTING};
+        use $crate::ports::{
+            ALL_KEYS, API_KEY_SETTING, INVITATION_SETTING, ORG_SETTING, USER_SETTING,
+        };
         use $crate::rows::*;
 
         type DbRow = <$db as sqlx::Database>::Row;

@@ -146,15 +146,21 @@ macro_rules! impl_orgs {
             }
 
             async fn rename_org(&self, org: OrgId, name: &str) -> Result<Option<Org>> {
+                let mut tx = self.org_tx(org, true).await?;
                 let row = sqlx::query(
                     "UPDATE orgs SET name = $1 WHERE id = $2 RETURNING id AS o_id, name AS o_name, created_at AS o_created_at",
                 )
                 .bind(name)
                 .bind(org.to_string())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                row.as_ref().map(org_row).transpose()
+                let Some(renamed) = row.as_ref().map(org_row).transpose()? else {
+                    return Ok(None);
+                };
+                Self::notify_key_change(&mut tx, ALL_KEYS).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(Some(renamed))
             }
 
             async fn delete_org(&self, org: OrgId, actor: UserId) -> Result<bool> {
@@ -168,14 +174,7 @@ macro_rules! impl_orgs {
                     Some(Role::Owner) => {}
                     Some(_) => return Err(Error::Forbidden(gatehouse_core::error::ForbiddenReason::Forbidden)),
                 }
-                let keys = sqlx::query("SELECT public_id FROM api_keys WHERE org_id = $1")
-                    .bind(org.to_string())
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                for k in &keys {
-                    Self::notify_key_change(&mut tx, &k.try_get::<String, _>("public_id").map_err(db_err)?).await?;
-                }
+                Self::notify_key_change(&mut tx, ALL_KEYS).await?;
                 sqlx::query("DELETE FROM orgs WHERE id = $1").bind(org.to_string()).execute(&mut *tx).await.map_err(db_err)?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(true)

@@ -36,12 +36,13 @@ async fn create_and_read(f: Fresh) {
     let mut k = key(org, "ci");
     k.created_by = Some(owner);
     f.store.create_api_key(&k).await.unwrap();
-    let found = f
+    let (found, found_org) = f
         .store
         .api_key_by_public_id(&k.public_id)
         .await
         .unwrap()
         .unwrap();
+    assert_eq!((found_org.id, found_org.name.as_str()), (org, "Org"));
     assert_eq!(
         (found.id, found.org_id, found.name.as_str()),
         (k.id, org, "ci")

@@ -244,7 +244,11 @@ async fn role_rules_hold_inside_the_store(f: Fresh) {
         .iter()
         .map(|m| m.role)
         .collect();
-    assert_eq!(roles, vec![Role::Owner, Role::Member], "owners are listed first");
+    assert_eq!(
+        roles,
+        vec![Role::Owner, Role::Member],
+        "owners are listed first"
+    );
 }
 
 async fn last_owner_survives_concurrent_demotions(f: Fresh) {
