@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Load over real HTTP with wrk: session validation (GET /v1/auth/me with a cookie) next to
-# GET /healthz, and sign-in throughput, against a release build on SQLite or PostgreSQL.
+# Load over real HTTP with wrk, in one run against a release build on SQLite or PostgreSQL:
+# GET /healthz, GET /v1/auth/me with an API key and with a session cookie, and sign-in.
 #   bench/http.sh [sqlite|postgres] [duration, default 10s] [connections, default 16]
 # Needs wrk (apt-get install wrk), curl, and for postgres psql on 127.0.0.1:5432.
 set -euo pipefail
@@ -42,16 +42,25 @@ done
 BASE=$(sed -n 's/^gatehouse listening on //p' "$WORK/stderr.log")
 echo "# gatehouse $DB at $BASE, wrk -t1 -c$CONNS -d$DURATION, $(nproc) cores"
 
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 curl -sf "$BASE/v1/auth/signup" -H 'content-type: application/json' \
     -d '{"email":"bench@example.com","password":"correct horse battery staple"}' >/dev/null
-COOKIE=$(curl -sf -D - -o /dev/null "$BASE/v1/auth/login" -H 'content-type: application/json' \
-    -d '{"email":"bench@example.com","password":"correct horse battery staple"}' \
-    | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\);.*/\1/p')
+LOGIN=$(curl -sf -D "$WORK/login.headers" "$BASE/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"correct horse battery staple"}')
+COOKIE=$(sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\);.*/\1/p' "$WORK/login.headers")
+CSRF=$(echo "$LOGIN" | json '["csrf_token"]')
 [ -n "$COOKIE" ] || { echo "login failed" >&2; exit 1; }
+ORG=$(curl -sf "$BASE/v1/orgs" -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" \
+    -H 'content-type: application/json' -d '{"name":"Bench"}' | json '["id"]')
+KEY=$(curl -sf "$BASE/v1/orgs/$ORG/api-keys" -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" \
+    -H 'content-type: application/json' -d '{"name":"bench","scopes":["tasks:read"]}' | json '["key"]')
 
-echo "## GET /healthz"
-wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$BASE/healthz"
-echo "## GET /v1/auth/me (session cookie)"
-wrk -t1 -c"$CONNS" -d"$DURATION" --latency -H "Cookie: $COOKIE" "$BASE/v1/auth/me"
-echo "## POST /v1/auth/login (Argon2id m=19456,t=2,p=1)"
-wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s bench/login.lua "$BASE/v1/auth/login"
+run() {
+    local title=$1; shift
+    echo "## $title"
+    wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@" | tee "$WORK/wrk.txt" | grep -E "Requests/sec|  50%|  99%|Non-2xx"
+}
+run "GET /healthz" "$BASE/healthz"
+run "GET /v1/auth/me (API key)" -H "Authorization: Bearer $KEY" "$BASE/v1/auth/me"
+run "GET /v1/auth/me (session cookie)" -H "Cookie: $COOKIE" "$BASE/v1/auth/me"
+run "POST /v1/auth/login (Argon2id m=19456,t=2,p=1)" -s bench/login.lua "$BASE/v1/auth/login"

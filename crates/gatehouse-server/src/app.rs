@@ -95,6 +95,29 @@ pub fn auth_service(config: &Config, opened: &Opened) -> Result<AuthService, Sta
     ))
 }
 
+/// The use cases the server runs, over one open store.
+pub struct Services {
+    pub auth: Arc<AuthService>,
+    pub orgs: OrgService,
+    pub keys: ApiKeyService,
+}
+
+/// Builds every service as `serve` does (benchmarks build them the same way).
+pub fn services(config: &Config, opened: &Opened) -> Result<Services, StartError> {
+    let auth = Arc::new(auth_service(config, opened)?);
+    let clock = Arc::new(SystemClock);
+    let key_cache = opened.key_cache();
+    let orgs = OrgService::new(
+        opened.store.clone(),
+        clock.clone(),
+        auth.clone(),
+        key_cache.clone(),
+        config.invitation_ttl,
+    );
+    let keys = ApiKeyService::new(opened.store.clone(), clock, key_cache);
+    Ok(Services { auth, orgs, keys })
+}
+
 /// A bound, ready-to-serve application.
 pub struct Application {
     listener: TcpListener,
@@ -106,17 +129,7 @@ impl Application {
     pub async fn build(mut config: Config) -> Result<Application, StartError> {
         check_config(&mut config)?;
         let opened = open_database(&config).await?;
-        let auth = Arc::new(auth_service(&config, &opened)?);
-        let clock = Arc::new(SystemClock);
-        let key_cache = opened.key_cache();
-        let orgs = OrgService::new(
-            opened.store.clone(),
-            clock.clone(),
-            auth.clone(),
-            key_cache.clone(),
-            config.invitation_ttl,
-        );
-        let keys = ApiKeyService::new(opened.store.clone(), clock, key_cache);
+        let Services { auth, orgs, keys } = services(&config, &opened)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError::Listen(e.to_string()))?;

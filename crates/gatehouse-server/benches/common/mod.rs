@@ -2,7 +2,11 @@
 //! database) and the auth service built exactly as `serve` builds it.
 #![allow(dead_code)]
 
-use gatehouse_core::service::{AuthService, ClientInfo};
+use std::sync::Arc;
+
+use gatehouse_core::service::api_keys::NewKeyRequest;
+use gatehouse_core::service::{AuthService, ClientInfo, Principal};
+use gatehouse_server::app::Services;
 use gatehouse_server::config::{Config, Overrides};
 use sqlx::Connection;
 
@@ -64,8 +68,8 @@ impl BenchDb {
         }
     }
 
-    /// The auth service over this database, with `argon2` parameters (default: production's).
-    pub async fn auth(&self, argon2: Option<&str>) -> AuthService {
+    /// Every service over this database, with `argon2` parameters (default: production's).
+    pub async fn services(&self, argon2: Option<&str>) -> Services {
         let mut env = vec![
             ("GATEHOUSE_DATABASE_URL".to_owned(), self.url.clone()),
             ("GATEHOUSE_SECRET".to_owned(), "b".repeat(43)),
@@ -79,7 +83,12 @@ impl BenchDb {
         let opened = gatehouse_server::app::open_database(&config)
             .await
             .expect("database");
-        gatehouse_server::app::auth_service(&config, &opened).expect("auth service")
+        gatehouse_server::app::services(&config, &opened).expect("services")
+    }
+
+    /// The auth service alone.
+    pub async fn auth(&self, argon2: Option<&str>) -> Arc<AuthService> {
+        self.services(argon2).await.auth
     }
 }
 
@@ -90,4 +99,37 @@ pub async fn signed_in(auth: &AuthService, email: &str) -> String {
         .await
         .expect("login")
         .token
+}
+
+/// A user, an org they own, and an API key of that org with `scopes`: the key.
+pub async fn api_key(services: &Services, email: &str, scopes: &[&str]) -> String {
+    let token = signed_in(&services.auth, email).await;
+    let session = services
+        .auth
+        .authenticate_session(&token)
+        .await
+        .expect("session");
+    let principal = Principal::Session(Box::new(session));
+    let org = services
+        .orgs
+        .create(&principal, "Bench Org")
+        .await
+        .expect("org");
+    let access = services
+        .orgs
+        .access(&principal, org.id)
+        .await
+        .expect("access");
+    let manager = access.manager().expect("owner");
+    let request = NewKeyRequest {
+        name: "bench".into(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        expires_at: None,
+    };
+    services
+        .keys
+        .create(&manager, request)
+        .await
+        .expect("key")
+        .1
 }
