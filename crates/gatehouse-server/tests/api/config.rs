@@ -116,6 +116,8 @@ async fn doctor_reports(db: Db) {
     let Some(db) = TestDb::new(db).await else {
         return;
     };
+    // doctor never migrates; the database it checks is one serve has used.
+    assert_eq!(run_cli(&db, &[], &["migrate"], None).0, 0);
     let (code, out, err) = run_cli(&db, &[], &["doctor"], None);
     assert_eq!(code, 0, "development passes with warnings: {out}{err}");
     assert!(
@@ -143,6 +145,27 @@ async fn doctor_reports(db: Db) {
             out.lines().any(|l| l.starts_with("ok")
                 && l.contains("bypass_rls")
                 && l.contains("superuser=false")),
+            "{out}"
+        );
+        let rls = out
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some("rls"))
+            .unwrap_or_default();
+        assert!(
+            rls.starts_with("ok") && rls.contains("api_keys") && rls.contains("org_members"),
+            "{out}"
+        );
+        // Row-level security switched off behind gatehouse's back fails the check in production.
+        db.query_strings("ALTER TABLE api_keys NO FORCE ROW LEVEL SECURITY")
+            .await;
+        let (code, out, _) = run_cli(&db, &prod, &["doctor"], None);
+        assert_eq!(code, 1);
+        let rls = out
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some("rls"))
+            .unwrap_or_default();
+        assert!(
+            rls.starts_with("FAIL") && rls.contains("api_keys") && !rls.contains("org_members"),
             "{out}"
         );
     } else {
