@@ -286,22 +286,37 @@ async fn keys_authenticate_and_never_manage(db: Db) {
     );
 
     // Use is recorded (in the background, at most once a minute per key).
+    let last_used = || {
+        let owner = owner.clone();
+        let path = format!("/v1/orgs/{org}/api-keys");
+        let key_id = key_id.clone();
+        async move {
+            let list = owner.get(&path).await;
+            let mine = list.body["api_keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["id"] == key_id.as_str())
+                .cloned();
+            mine.unwrap()["last_used_at"].clone()
+        }
+    };
     let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let list = owner.get(&format!("/v1/orgs/{org}/api-keys")).await;
-        let mine = list.body["api_keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["id"] == key_id.as_str())
-            .unwrap()
-            .clone();
-        if mine["last_used_at"].is_string() {
-            break;
+    let first = loop {
+        let at = last_used().await;
+        if at.is_string() {
+            break at;
         }
         assert!(Instant::now() < deadline, "last_used_at never written");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Not a write per request: uses a second later leave it as it was.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..5 {
+        assert_eq!(k.get("/v1/auth/me").await.status, StatusCode::OK);
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(last_used().await, first);
 }
 
 async fn revoke_delete_and_expiry(db: Db) {
