@@ -1,11 +1,13 @@
 //! gatehouse-core: what gatehouse is — domain types, rules, storage ports and use cases, with no
 //! web or SQL framework.
 
+pub mod audit;
 pub mod clock;
 pub mod email;
 pub mod error;
 pub mod ids;
 pub mod password;
+pub mod paths;
 pub mod role;
 pub mod scope;
 pub mod secret;

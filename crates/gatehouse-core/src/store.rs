@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::Result;
+use crate::audit::{Category, Chain, NewEvent, StoredEvent};
 use crate::ids::{ApiKeyId, InvitationId, OrgId, SessionId, UserId};
 use crate::role::Role;
 
@@ -71,9 +72,9 @@ pub struct Membership {
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Inserts a user; `Error::Conflict("email_taken")` when the email key exists.
-    async fn create_user(&self, user: &NewUser) -> Result<()>;
+    async fn create_user(&self, user: &NewUser, audit: &[NewEvent]) -> Result<()>;
     /// Inserts every user in one transaction, or none; conflicts name the 0-based index.
-    async fn import_users(&self, users: &[NewUser]) -> Result<(), ImportError>;
+    async fn import_users(&self, users: &[NewUser], audit: &[NewEvent]) -> Result<(), ImportError>;
     async fn user_by_email_key(&self, email_key: &str) -> Result<Option<User>>;
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>>;
     async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<()>;
@@ -90,21 +91,27 @@ pub enum ImportError {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    async fn create_session(&self, new: &NewSession) -> Result<()>;
+    async fn create_session(&self, new: &NewSession, audit: &[NewEvent]) -> Result<()>;
     /// The session whose token has this digest, with its user.
     async fn session_by_digest(&self, digest: &[u8]) -> Result<Option<(Session, User)>>;
     async fn touch_session(&self, id: SessionId, at: OffsetDateTime) -> Result<()>;
     /// Sessions of a user that are neither revoked nor past their absolute expiry.
     async fn list_sessions(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<Session>>;
     /// Revokes one session of `user`; false when no such live session belongs to `user`.
-    async fn revoke_session(&self, user: UserId, id: SessionId, at: OffsetDateTime)
-    -> Result<bool>;
+    async fn revoke_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        at: OffsetDateTime,
+        audit: &[NewEvent],
+    ) -> Result<bool>;
     /// Revokes every session of `user` but `keep`, and voids credentials issued before `at`.
     async fn revoke_all_sessions(
         &self,
         user: UserId,
         keep: Option<SessionId>,
         at: OffsetDateTime,
+        audit: &[NewEvent],
     ) -> Result<()>;
     /// Sets a new password hash and revokes every other session, atomically.
     async fn change_password(
@@ -113,6 +120,7 @@ pub trait SessionStore: Send + Sync {
         hash: &str,
         keep: SessionId,
         at: OffsetDateTime,
+        audit: &[NewEvent],
     ) -> Result<()>;
 }
 
@@ -133,15 +141,15 @@ pub trait OrgStore: Send + Sync {
     /// Every org `user` belongs to, with the role held.
     async fn memberships(&self, user: UserId) -> Result<Vec<Membership>>;
     /// Inserts `org` with `owner` as its first owner.
-    async fn create_org(&self, org: &Org, owner: UserId) -> Result<()>;
+    async fn create_org(&self, org: &Org, owner: UserId, audit: &[NewEvent]) -> Result<()>;
     /// The org, with `user`'s role in it; `None` when the org does not exist or `user` is not a
     /// member (the caller cannot tell which).
     async fn org_for_member(&self, org: OrgId, user: UserId) -> Result<Option<Membership>>;
     async fn org(&self, org: OrgId) -> Result<Option<Org>>;
     /// Renames the org and tells every instance (cached keys carry their org's name).
-    async fn rename_org(&self, org: OrgId, name: &str) -> Result<Option<Org>>;
+    async fn rename_org(&self, org: OrgId, name: &str, audit: &[NewEvent]) -> Result<Option<Org>>;
     /// Deletes the org and everything it owns, if `actor` is still an owner (`Forbidden` else).
-    async fn delete_org(&self, org: OrgId, actor: UserId) -> Result<bool>;
+    async fn delete_org(&self, org: OrgId, actor: UserId, audit: &[NewEvent]) -> Result<bool>;
     /// Members, owners first, then admins, then members, each by email.
     async fn members(&self, org: OrgId) -> Result<Vec<Member>>;
     /// Judges the change with [`check_role_change`](crate::role::check_role_change) on the
@@ -153,10 +161,17 @@ pub trait OrgStore: Send + Sync {
         actor: UserId,
         target: UserId,
         role: Role,
+        audit: &[NewEvent],
     ) -> Result<Option<Member>>;
     /// Judges the removal with [`check_removal`](crate::role::check_removal) inside the
     /// transaction, then applies it; `false` when `target` (or `actor`) is not a member.
-    async fn remove_member(&self, org: OrgId, actor: UserId, target: UserId) -> Result<bool>;
+    async fn remove_member(
+        &self,
+        org: OrgId,
+        actor: UserId,
+        target: UserId,
+        audit: &[NewEvent],
+    ) -> Result<bool>;
 }
 
 /// An invitation as stored (its token only as SHA-256).
@@ -182,7 +197,12 @@ pub enum Invitee {
 
 #[async_trait]
 pub trait InvitationStore: Send + Sync {
-    async fn create_invitation(&self, invitation: &Invitation, token_digest: &[u8]) -> Result<()>;
+    async fn create_invitation(
+        &self,
+        invitation: &Invitation,
+        token_digest: &[u8],
+        audit: &[NewEvent],
+    ) -> Result<()>;
     /// The invitation whose token has this digest, with its org (any state: the caller judges).
     async fn invitation_by_digest(&self, digest: &[u8]) -> Result<Option<(Invitation, Org)>>;
     /// Spends the invitation (still pending and unexpired at `at`, else `NotFound`), creates the
@@ -192,6 +212,7 @@ pub trait InvitationStore: Send + Sync {
         invitation: &Invitation,
         invitee: &Invitee,
         at: OffsetDateTime,
+        audit: &[NewEvent],
     ) -> Result<()>;
 }
 
@@ -213,7 +234,7 @@ pub struct ApiKey {
 
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
-    async fn create_api_key(&self, key: &ApiKey) -> Result<()>;
+    async fn create_api_key(&self, key: &ApiKey, audit: &[NewEvent]) -> Result<()>;
     async fn api_keys(&self, org: OrgId) -> Result<Vec<ApiKey>>;
     async fn api_key(&self, org: OrgId, id: ApiKeyId) -> Result<Option<ApiKey>>;
     /// The one cross-org read: the key whose public id was presented, with its org.
@@ -224,11 +245,41 @@ pub trait ApiKeyStore: Send + Sync {
         org: OrgId,
         id: ApiKeyId,
         at: OffsetDateTime,
+        audit: &[NewEvent],
     ) -> Result<Option<ApiKey>>;
     /// Removes the key and tells every instance; the removed key, or `None` if absent.
-    async fn delete_api_key(&self, org: OrgId, id: ApiKeyId) -> Result<Option<ApiKey>>;
+    async fn delete_api_key(
+        &self,
+        org: OrgId,
+        id: ApiKeyId,
+        audit: &[NewEvent],
+    ) -> Result<Option<ApiKey>>;
     /// Records use, never moving `last_used_at` backwards.
     async fn touch_api_key(&self, org: OrgId, id: ApiKeyId, at: OffsetDateTime) -> Result<()>;
+}
+
+/// The audit log. Mutating methods of the other ports take the events describing the change
+/// and append them in the same transaction (no acknowledged change without its event); this
+/// port appends events that accompany no change, and reads chains.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends `events` in one transaction (one durable commit for the batch), each chain's
+    /// appends serialized; returns them sealed, in order.
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<StoredEvent>>;
+    /// Events of `chain` with `seq > after`, in `seq` order, at most `limit`.
+    async fn chain_events(
+        &self,
+        chain: Chain,
+        after: i64,
+        limit: u32,
+        category: Option<Category>,
+    ) -> Result<Vec<StoredEvent>>;
+    /// The head the chain's last append recorded: (seq, hash); `None` for an empty chain.
+    async fn chain_head(&self, chain: Chain) -> Result<Option<(i64, String)>>;
+    /// Security events concerning `user`, newest first.
+    async fn user_events(&self, user: UserId, limit: u32) -> Result<Vec<StoredEvent>>;
+    /// Every chain that has events.
+    async fn chains(&self) -> Result<Vec<Chain>>;
 }
 
 /// First-run state: setup tokens and the platform's first admin.
@@ -249,7 +300,12 @@ pub trait SystemStore: Send + Sync {
     /// Creates a platform admin owning a new org. With `token_digest`, consumes that setup token
     /// first (`NotFound` when setup is over, `Unauthenticated(InvalidCredentials)` for an unknown
     /// token); either way setup is over afterwards.
-    async fn create_admin(&self, admin: &FirstAdmin, token_digest: Option<&[u8]>) -> Result<()>;
+    async fn create_admin(
+        &self,
+        admin: &FirstAdmin,
+        token_digest: Option<&[u8]>,
+        audit: &[NewEvent],
+    ) -> Result<()>;
     /// What the database role may do (PostgreSQL; SQLite answers `None`).
     async fn role_report(&self) -> Result<Option<RoleReport>>;
 }
@@ -267,10 +323,16 @@ pub struct RoleReport {
 
 /// Every port together: what the server holds.
 pub trait Store:
-    UserStore + SessionStore + OrgStore + InvitationStore + ApiKeyStore + SystemStore
+    UserStore + SessionStore + OrgStore + InvitationStore + ApiKeyStore + AuditStore + SystemStore
 {
 }
 impl<T> Store for T where
-    T: UserStore + SessionStore + OrgStore + InvitationStore + ApiKeyStore + SystemStore
+    T: UserStore
+        + SessionStore
+        + OrgStore
+        + InvitationStore
+        + ApiKeyStore
+        + AuditStore
+        + SystemStore
 {
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use gatehouse_core::clock::SystemClock;
 use gatehouse_core::password::PasswordHasherPool;
-use gatehouse_core::service::{ApiKeyService, AuthService, AuthSettings, OrgService};
+use gatehouse_core::service::{
+    ApiKeyService, AuditService, AuditWriter, AuthService, AuthSettings, OrgService,
+};
 use gatehouse_store::{Backend, Opened};
 use tokio::net::TcpListener;
 
@@ -70,7 +72,11 @@ pub async fn open_database(config: &Config) -> Result<Opened, StartError> {
 }
 
 /// The auth service over an open store.
-pub fn auth_service(config: &Config, opened: &Opened) -> Result<AuthService, StartError> {
+pub fn auth_service(
+    config: &Config,
+    opened: &Opened,
+    audit: AuditWriter,
+) -> Result<AuthService, StartError> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -92,6 +98,7 @@ pub fn auth_service(config: &Config, opened: &Opened) -> Result<AuthService, Sta
             signup_open: config.signup_open,
         },
         secret.derive("csrf/v1"),
+        audit,
     ))
 }
 
@@ -100,11 +107,13 @@ pub struct Services {
     pub auth: Arc<AuthService>,
     pub orgs: OrgService,
     pub keys: ApiKeyService,
+    pub audit: AuditService,
 }
 
 /// Builds every service as `serve` does (benchmarks build them the same way).
 pub fn services(config: &Config, opened: &Opened) -> Result<Services, StartError> {
-    let auth = Arc::new(auth_service(config, opened)?);
+    let writer = AuditWriter::start(opened.store.clone());
+    let auth = Arc::new(auth_service(config, opened, writer.clone())?);
     let clock = Arc::new(SystemClock);
     let key_cache = opened.key_cache();
     let orgs = OrgService::new(
@@ -114,8 +123,14 @@ pub fn services(config: &Config, opened: &Opened) -> Result<Services, StartError
         key_cache.clone(),
         config.invitation_ttl,
     );
-    let keys = ApiKeyService::new(opened.store.clone(), clock, key_cache);
-    Ok(Services { auth, orgs, keys })
+    let keys = ApiKeyService::new(opened.store.clone(), clock.clone(), key_cache);
+    let audit = AuditService::new(opened.store.clone(), clock, writer);
+    Ok(Services {
+        auth,
+        orgs,
+        keys,
+        audit,
+    })
 }
 
 /// A bound, ready-to-serve application.
@@ -129,7 +144,13 @@ impl Application {
     pub async fn build(mut config: Config) -> Result<Application, StartError> {
         check_config(&mut config)?;
         let opened = open_database(&config).await?;
-        let Services { auth, orgs, keys } = services(&config, &opened)?;
+        let Services {
+            auth,
+            orgs,
+            keys,
+            audit,
+        } = services(&config, &opened)?;
+        crate::audit_tasks::spawn(opened.store.clone(), audit.writer().clone(), &config);
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError::Listen(e.to_string()))?;
@@ -152,6 +173,7 @@ impl Application {
                 auth,
                 orgs,
                 keys,
+                audit,
                 config,
             }),
         };

@@ -59,6 +59,28 @@ pub enum Command {
     Secret(SecretCommand),
     /// Check the live configuration against the production checklist
     Doctor,
+    /// The audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Verify hash chains: exit 0 when valid, 1 when broken (the first bad seq is printed)
+    Verify {
+        /// Only this org's chain (`system` for the system chain)
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Write a chain as JSON lines with hashes, verifiable without gatehouse
+    Export {
+        /// The org (`system` for the system chain)
+        #[arg(long)]
+        org: String,
+        /// Output file (mode 0600); standard output when absent
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -131,10 +153,16 @@ pub async fn run(cli: Cli) -> i32 {
             0
         }
         Command::Doctor => crate::doctor::run(config).await,
+        Command::Audit(AuditCommand::Verify { org }) => {
+            crate::audit_cli::verify(config, org.as_deref()).await
+        }
+        Command::Audit(AuditCommand::Export { org, out }) => {
+            crate::audit_cli::export(config, &org, out.as_deref()).await
+        }
     }
 }
 
-fn fail(e: &StartError) -> i32 {
+pub(crate) fn fail(e: &StartError) -> i32 {
     eprintln!("error: {e}");
     e.exit_code()
 }
@@ -151,7 +179,9 @@ async fn serve(config: Config) -> i32 {
 }
 
 /// Opens the database as `serve` would (checks, migrations, role).
-async fn open_for_cli(mut config: Config) -> Result<(Config, gatehouse_store::Opened), StartError> {
+pub(crate) async fn open_for_cli(
+    mut config: Config,
+) -> Result<(Config, gatehouse_store::Opened), StartError> {
     app::check_config(&mut config)?;
     let opened = app::open_database(&config).await?;
     Ok((config, opened))
@@ -172,11 +202,13 @@ async fn admin_create(config: Config, email: &str, org: &str) -> i32 {
         Ok(x) => x,
         Err(e) => return fail(&e),
     };
-    let auth = match app::auth_service(&config, &opened) {
+    let writer = gatehouse_core::service::AuditWriter::start(opened.store.clone());
+    let auth = match app::auth_service(&config, &opened, writer) {
         Ok(a) => a,
         Err(e) => return fail(&e),
     };
-    match auth.create_admin(email, password, org, None).await {
+    let client = gatehouse_core::service::ClientInfo::default();
+    match auth.create_admin(email, password, org, None, &client).await {
         Ok((user, org)) => {
             println!(
                 "{}",

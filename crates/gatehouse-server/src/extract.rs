@@ -56,16 +56,26 @@ pub fn cross_site(headers: &HeaderMap, state: &AppState) -> bool {
 }
 
 pub fn client_info(parts: &Parts) -> ClientInfo {
+    let ctx = parts.extensions.get::<RequestContext>();
     ClientInfo {
-        ip: parts
-            .extensions
-            .get::<RequestContext>()
-            .map(|c| c.client_ip.to_string()),
+        ip: ctx.map(|c| c.client_ip.to_string()),
         user_agent: parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        request_id: ctx.map(|c| c.request_id.clone()),
+    }
+}
+
+/// Where the request came from (IP, user agent, request id), for sessions and audit events.
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Client(client_info(parts)))
     }
 }
 
@@ -128,20 +138,31 @@ async fn bearer(parts: &Parts, state: &AppState, token: &str) -> Result<Principa
     Ok(Principal::ApiKey(key))
 }
 
-/// Any authenticated caller: a session (CSRF-checked) or an API key.
-pub struct Authenticated(pub Principal);
+/// Any authenticated caller: a session (CSRF-checked) or an API key, with the request's context.
+pub struct Authenticated(pub Principal, pub Option<RequestContext>);
+
+impl Authenticated {
+    /// Notes the org the caller was shown to belong to (audit events of the request go there).
+    pub fn entered_org(&self, org: gatehouse_core::ids::OrgId) {
+        if let Some(ctx) = &self.1 {
+            let _ = ctx.org.set(org);
+        }
+    }
+}
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match credential(parts, state)? {
-            Credential::Bearer(token) => Ok(Authenticated(bearer(parts, state, token).await?)),
-            Credential::Cookie(token) => Ok(Authenticated(Principal::Session(Box::new(
-                session(parts, state, token).await?,
-            )))),
-            Credential::None => Err(ApiError(unauthenticated())),
-        }
+        let principal = match credential(parts, state)? {
+            Credential::Bearer(token) => bearer(parts, state, token).await?,
+            Credential::Cookie(token) => {
+                Principal::Session(Box::new(session(parts, state, token).await?))
+            }
+            Credential::None => return Err(ApiError(unauthenticated())),
+        };
+        let ctx = parts.extensions.get::<RequestContext>().cloned();
+        Ok(Authenticated(principal, ctx))
     }
 }
 

@@ -10,7 +10,9 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::ids::{ApiKeyId, UserId};
+use gatehouse_core::audit::{Actor, Chain};
+use gatehouse_core::ids::{ApiKeyId, OrgId, UserId};
+use gatehouse_core::service::{ClientInfo, events};
 
 use crate::error::{ErrorBody, body_for_status};
 use crate::net::client_ip;
@@ -24,6 +26,18 @@ pub struct RequestContext {
     pub client_ip: IpAddr,
     pub user: Arc<OnceLock<UserId>>,
     pub api_key: Arc<OnceLock<ApiKeyId>>,
+    /// The org the caller was shown to belong to (set by org routes), for audit events.
+    pub org: Arc<OnceLock<OrgId>>,
+}
+
+impl RequestContext {
+    fn actor(&self) -> Actor {
+        match (self.user.get(), self.api_key.get()) {
+            (Some(u), _) => Actor::User(*u),
+            (None, Some(k)) => Actor::ApiKey(*k),
+            (None, None) => Actor::Anonymous,
+        }
+    }
 }
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -78,12 +92,19 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
     let ip = client_ip(peer, &forwarded, &state.config.trusted_proxies);
     let user = Arc::new(OnceLock::new());
     let api_key = Arc::new(OnceLock::new());
-    req.extensions_mut().insert(RequestContext {
+    let ctx = RequestContext {
         request_id: id.clone(),
         client_ip: ip,
         user: user.clone(),
         api_key: api_key.clone(),
-    });
+        org: Arc::new(OnceLock::new()),
+    };
+    req.extensions_mut().insert(ctx.clone());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let cors_origin = allowed_cors_origin(&state, req.headers());
     let is_preflight = method == Method::OPTIONS
         && req.headers().contains_key(header::ORIGIN)
@@ -107,7 +128,20 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
             .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
         (status.as_u16() >= 400 && !is_json).then(|| body_for_status(status))
     });
-    if let Some(body) = &error {
+    if let Some(body) = &error
+        && status == StatusCode::FORBIDDEN
+        && !is_preflight
+        && let Err(e) = record_denial(&state, &ctx, body.code, &method, &path, user_agent).await
+    {
+        tracing::error!(request_id = %id, error = %e, "recording a denial failed; answering 503");
+        response = StatusCode::SERVICE_UNAVAILABLE.into_response();
+        response = render_error(
+            response,
+            &body_for_status(StatusCode::SERVICE_UNAVAILABLE),
+            &id,
+            true,
+        );
+    } else if let Some(body) = &error {
         if let Some(detail) = &body.detail {
             tracing::error!(request_id = %id, status = status.as_u16(), detail = %detail, "request failed");
         }
@@ -150,6 +184,45 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         api_key_id = api_key.get().map(|k| k.to_string()).unwrap_or_default(),
     );
     response
+}
+
+/// `authz.denied` for `forbidden` / `insufficient_scope`, `csrf.rejected` for `csrf_failed`;
+/// durable before the `403` goes out.
+async fn record_denial(
+    state: &AppState,
+    ctx: &RequestContext,
+    code: &str,
+    method: &Method,
+    path: &str,
+    user_agent: Option<String>,
+) -> gatehouse_core::Result<()> {
+    let client = ClientInfo {
+        ip: Some(ctx.client_ip.to_string()),
+        user_agent,
+        request_id: Some(ctx.request_id.clone()),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let event = match code {
+        "forbidden" | "insufficient_scope" => {
+            let chain = ctx
+                .org
+                .get()
+                .map(|o| Chain::Org(*o))
+                .unwrap_or(Chain::System);
+            events::authz_denied(
+                chain,
+                ctx.actor(),
+                code,
+                method.as_str(),
+                path,
+                &client,
+                now,
+            )
+        }
+        "csrf_failed" => events::csrf_rejected(ctx.actor(), method.as_str(), path, &client, now),
+        _ => return Ok(()),
+    };
+    state.audit.writer().append(vec![event]).await.map(|_| ())
 }
 
 fn preflight(origin: Option<HeaderValue>) -> Response {

@@ -1,6 +1,8 @@
 //! gatehouse-server: HTTP, configuration and the CLI around the core and the store.
 
 pub mod app;
+pub mod audit_cli;
+pub mod audit_tasks;
 pub mod cli;
 pub mod config;
 pub mod doctor;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_core::service::{ApiKeyService, AuthService, OrgService};
+use gatehouse_core::service::{ApiKeyService, AuditService, AuthService, OrgService};
 use gatehouse_core::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -18,6 +18,7 @@ pub struct Inner {
     pub auth: Arc<AuthService>,
     pub orgs: OrgService,
     pub keys: ApiKeyService,
+    pub audit: AuditService,
     pub store: Arc<dyn Store>,
     pub metrics: PrometheusHandle,
     /// `https://host` or `http://host:port`, lowercase: the origin CSRF checks accept.

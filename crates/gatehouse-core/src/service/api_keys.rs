@@ -11,8 +11,10 @@ use crate::clock::Clock;
 use crate::error::AuthFailure;
 use crate::ids::ApiKeyId;
 use crate::scope::Scopes;
+use crate::service::ClientInfo;
 use crate::service::access::{KeyPrincipal, Manager, OrgAccess, unauthenticated};
 use crate::service::auth::MAX_NAME_CHARS;
+use crate::service::events;
 use crate::service::key_cache::KeyCache;
 use crate::store::{ApiKey, Store};
 use crate::token;
@@ -53,6 +55,7 @@ impl ApiKeyService {
         &self,
         manager: &Manager<'_>,
         req: NewKeyRequest,
+        client: &ClientInfo,
     ) -> Result<(ApiKey, String)> {
         let now = self.clock.now();
         let mut fields = std::collections::BTreeMap::new();
@@ -86,7 +89,8 @@ impl ApiKeyService {
             last_used_at: None,
             revoked_at: None,
         };
-        self.store.create_api_key(&record).await?;
+        let event = events::api_key_created(&record, manager.user, client);
+        self.store.create_api_key(&record, &[event]).await?;
         Ok((record, key))
     }
 
@@ -103,20 +107,47 @@ impl ApiKeyService {
     }
 
     /// Revokes; the record stays. Revoking twice keeps the first time.
-    pub async fn revoke(&self, manager: &Manager<'_>, id: ApiKeyId) -> Result<ApiKey> {
+    pub async fn revoke(
+        &self,
+        manager: &Manager<'_>,
+        id: ApiKeyId,
+        client: &ClientInfo,
+    ) -> Result<ApiKey> {
+        let now = self.clock.now();
+        let event = events::api_key_changed(
+            "api_key.revoked",
+            manager.org.id,
+            id,
+            manager.user,
+            client,
+            now,
+        );
         let key = self
             .store
-            .revoke_api_key(manager.org.id, id, self.clock.now())
+            .revoke_api_key(manager.org.id, id, now, &[event])
             .await?
             .ok_or(Error::NotFound)?;
         self.cache.invalidate(&key.public_id);
         Ok(key)
     }
 
-    pub async fn delete(&self, manager: &Manager<'_>, id: ApiKeyId) -> Result<()> {
+    pub async fn delete(
+        &self,
+        manager: &Manager<'_>,
+        id: ApiKeyId,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        let event = events::api_key_changed(
+            "api_key.deleted",
+            manager.org.id,
+            id,
+            manager.user,
+            client,
+            self.clock.now(),
+        );
         let key = self
             .store
-            .delete_api_key(manager.org.id, id)
+            .delete_api_key(manager.org.id, id, &[event])
             .await?
             .ok_or(Error::NotFound)?;
         self.cache.invalidate(&key.public_id);

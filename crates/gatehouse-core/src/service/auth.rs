@@ -5,12 +5,15 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::audit::Actor;
 use crate::clock::Clock;
 use crate::email::Email;
 use crate::error::{AuthFailure, ForbiddenReason};
 use crate::ids::{OrgId, SessionId, UserId};
 use crate::password::{self, MAX_PASSWORD_BYTES, PasswordHasherPool, Verified};
 use crate::secret::DerivedKey;
+use crate::service::audit_writer::AuditWriter;
+use crate::service::events;
 use crate::store::{FirstAdmin, Membership, NewSession, NewUser, Org, Session, Store, User};
 use crate::token;
 use crate::{Error, Result};
@@ -31,11 +34,12 @@ pub struct AuthSettings {
     pub signup_open: bool,
 }
 
-/// Where a request came from, recorded on sessions.
+/// Where a request came from: recorded on sessions and in audit events.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub request_id: Option<String>,
 }
 
 /// A successful sign-in. `token` goes into the cookie and nowhere else.
@@ -60,6 +64,7 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     settings: AuthSettings,
     csrf_key: DerivedKey,
+    audit: AuditWriter,
 }
 
 impl AuthService {
@@ -69,6 +74,7 @@ impl AuthService {
         clock: Arc<dyn Clock>,
         settings: AuthSettings,
         csrf_key: DerivedKey,
+        audit: AuditWriter,
     ) -> Self {
         AuthService {
             store,
@@ -76,6 +82,7 @@ impl AuthService {
             clock,
             settings,
             csrf_key,
+            audit,
         }
     }
 
@@ -164,6 +171,7 @@ impl AuthService {
         email: &str,
         password: &str,
         org_name: &str,
+        client: &ClientInfo,
     ) -> Result<(User, Org)> {
         if !self.store.setup_pending().await? {
             return Err(Error::NotFound);
@@ -171,7 +179,7 @@ impl AuthService {
         if !token::looks_like_token(token) {
             return Err(Error::Unauthenticated(AuthFailure::InvalidCredentials));
         }
-        self.create_admin(email, password, org_name, Some(token))
+        self.create_admin(email, password, org_name, Some(token), client)
             .await
     }
 
@@ -182,6 +190,7 @@ impl AuthService {
         password: &str,
         org_name: &str,
         setup_token: Option<&str>,
+        client: &ClientInfo,
     ) -> Result<(User, Org)> {
         let org = self.new_org(org_name);
         let user = self.new_user(email, password, None, true).await;
@@ -195,17 +204,39 @@ impl AuthService {
         };
         let digest = setup_token.map(token::digest);
         let admin = FirstAdmin { user, org };
-        self.store.create_admin(&admin, digest.as_deref()).await?;
+        let now = self.clock.now();
+        // Setup is done by the new admin; `admin create` by the operator (system).
+        let actor = match setup_token {
+            Some(_) => Actor::User(admin.user.id),
+            None => Actor::System,
+        };
+        let mut audit = vec![
+            events::user_created(&admin.user, actor, client, now),
+            events::org_created(&admin.org, actor, client, now),
+        ];
+        if setup_token.is_some() {
+            audit.push(events::setup_completed(&admin.org, actor, client, now));
+        }
+        self.store
+            .create_admin(&admin, digest.as_deref(), &audit)
+            .await?;
         Ok((stored_user(&admin.user), admin.org))
     }
 
     /// `POST /v1/auth/signup`.
-    pub async fn signup(&self, email: &str, password: &str, name: Option<&str>) -> Result<User> {
+    pub async fn signup(
+        &self,
+        email: &str,
+        password: &str,
+        name: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<User> {
         if !self.settings.signup_open {
             return Err(Error::Forbidden(ForbiddenReason::SignupDisabled));
         }
         let user = self.new_user(email, password, name, false).await?;
-        self.store.create_user(&user).await?;
+        let event = events::user_created(&user, Actor::User(user.id), client, self.clock.now());
+        self.store.create_user(&user, &[event]).await?;
         Ok(stored_user(&user))
     }
 
@@ -228,6 +259,7 @@ impl AuthService {
         };
         let Some(user) = user else {
             self.hasher.verify_dummy(password).await?;
+            self.login_failed(None, "unknown_email", &client).await?;
             return Err(invalid);
         };
         let verified = match &user.password_hash {
@@ -238,6 +270,12 @@ impl AuthService {
             }
         };
         if verified == Verified::No || user.disabled {
+            let reason = if user.disabled {
+                "disabled"
+            } else {
+                "wrong_password"
+            };
+            self.login_failed(Some(user.id), reason, &client).await?;
             return Err(invalid);
         }
         if verified == Verified::YesRehash {
@@ -245,8 +283,10 @@ impl AuthService {
             self.store.set_password_hash(user.id, &fresh).await?;
         }
         if let Some(old) = replaces {
+            let now = self.clock.now();
+            let event = events::session_revoked(user.id, old, "replaced_by_login", &client, now);
             self.store
-                .revoke_session(user.id, old, self.clock.now())
+                .revoke_session(user.id, old, now, &[event])
                 .await?;
         }
         let now = self.clock.now();
@@ -257,15 +297,22 @@ impl AuthService {
             last_seen_at: now,
             expires_at: now + self.settings.session_ttl,
             revoked_at: None,
-            ip: client.ip,
-            user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
+            ip: client.ip.clone(),
+            user_agent: client
+                .user_agent
+                .clone()
+                .map(|ua| ua.chars().take(512).collect()),
         };
         let token = token::random_token();
+        let event = events::login_succeeded(user.id, session.id, &client, now);
         self.store
-            .create_session(&NewSession {
-                session: session.clone(),
-                token_digest: token::digest(&token),
-            })
+            .create_session(
+                &NewSession {
+                    session: session.clone(),
+                    token_digest: token::digest(&token),
+                },
+                &[event],
+            )
             .await?;
         let csrf_token = self.csrf_token(session.id);
         Ok(LoginOutcome {
@@ -305,17 +352,33 @@ impl AuthService {
         token::csrf_matches(&self.csrf_key, session, presented)
     }
 
-    pub async fn logout(&self, principal: &SessionPrincipal) -> Result<()> {
+    /// `auth.login_failed`, durable before the `401` goes out.
+    async fn login_failed(
+        &self,
+        user: Option<UserId>,
+        reason: &str,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        let event = events::login_failed(user, reason, client, self.clock.now());
+        self.audit.append(vec![event]).await.map(|_| ())
+    }
+
+    pub async fn logout(&self, principal: &SessionPrincipal, client: &ClientInfo) -> Result<()> {
+        let (user, session) = (principal.user.id, principal.session.id);
+        let now = self.clock.now();
+        let event = events::logout(user, Some(session), client, now);
         self.store
-            .revoke_session(principal.user.id, principal.session.id, self.clock.now())
+            .revoke_session(user, session, now, &[event])
             .await?;
         Ok(())
     }
 
     /// Every session (and, later, token) of the user stops working.
-    pub async fn logout_all(&self, user: UserId) -> Result<()> {
+    pub async fn logout_all(&self, user: UserId, client: &ClientInfo) -> Result<()> {
+        let now = self.clock.now();
+        let event = events::logout(user, None, client, now);
         self.store
-            .revoke_all_sessions(user, None, self.clock.now())
+            .revoke_all_sessions(user, None, now, &[event])
             .await
     }
 
@@ -330,12 +393,15 @@ impl AuthService {
     }
 
     /// Revokes one of the caller's own sessions; another user's id is `NotFound`.
-    pub async fn revoke_session(&self, user: UserId, id: SessionId) -> Result<()> {
-        if self
-            .store
-            .revoke_session(user, id, self.clock.now())
-            .await?
-        {
+    pub async fn revoke_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let event = events::session_revoked(user, id, "revoked_by_user", client, now);
+        if self.store.revoke_session(user, id, now, &[event]).await? {
             Ok(())
         } else {
             Err(Error::NotFound)
@@ -349,6 +415,7 @@ impl AuthService {
         principal: &SessionPrincipal,
         current: &str,
         new: &str,
+        client: &ClientInfo,
     ) -> Result<()> {
         let user = &principal.user;
         let verified = match &user.password_hash {
@@ -358,6 +425,8 @@ impl AuthService {
             _ => Verified::No,
         };
         if verified == Verified::No {
+            let event = events::password_change_failed(user.id, client, self.clock.now());
+            self.audit.append(vec![event]).await?;
             return Err(Error::Unauthenticated(AuthFailure::InvalidCredentials));
         }
         let email = Email::parse(&user.email).ok();
@@ -368,8 +437,10 @@ impl AuthService {
             email.as_ref(),
         )?;
         let hash = self.hasher.hash(new).await?;
+        let now = self.clock.now();
+        let event = events::password_changed(user.id, client, now);
         self.store
-            .change_password(user.id, &hash, principal.session.id, self.clock.now())
+            .change_password(user.id, &hash, principal.session.id, now, &[event])
             .await
     }
 

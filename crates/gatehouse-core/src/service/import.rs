@@ -96,7 +96,8 @@ pub async fn import_users(
 ) -> Result<usize, Vec<BadLine>> {
     let users = parse_import(text, now)?;
     let lines: Vec<usize> = line_numbers(text);
-    match store.import_users(&users).await {
+    let event = crate::service::events::users_imported(users.len(), now);
+    match store.import_users(&users, &[event]).await {
         Ok(()) => Ok(users.len()),
         Err(ImportError::EmailTaken(i)) => Err(vec![BadLine {
             line: lines.get(i).copied().unwrap_or(0),

@@ -2,7 +2,10 @@
 
 pub mod access;
 pub mod api_keys;
+pub mod audit;
+pub mod audit_writer;
 pub mod auth;
+pub mod events;
 pub mod import;
 pub mod introspect;
 pub mod key_cache;
@@ -10,6 +13,8 @@ pub mod orgs;
 
 pub use access::{KeyPrincipal, Manager, OrgAccess, OrgActor, Principal};
 pub use api_keys::ApiKeyService;
+pub use audit::AuditService;
+pub use audit_writer::AuditWriter;
 pub use auth::{AuthService, AuthSettings, ClientInfo, LoginOutcome, SessionPrincipal};
 pub use key_cache::KeyCache;
 pub use orgs::OrgService;

@@ -5,13 +5,16 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::audit::Actor;
 use crate::clock::Clock;
 use crate::email::Email;
 use crate::error::{AuthFailure, ForbiddenReason};
 use crate::ids::{InvitationId, OrgId, UserId};
 use crate::role::{self, Role};
+use crate::service::ClientInfo;
 use crate::service::access::{Manager, OrgAccess, Principal, insufficient_scope};
 use crate::service::auth::{AuthService, new_org};
+use crate::service::events;
 use crate::service::key_cache::KeyCache;
 use crate::store::{Invitation, Invitee, Member, Membership, Org, Store, User};
 use crate::token;
@@ -66,10 +69,16 @@ impl OrgService {
     }
 
     /// `POST /v1/orgs`: any signed-in user creates an org and owns it.
-    pub async fn create(&self, principal: &Principal, name: &str) -> Result<Org> {
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        name: &str,
+        client: &ClientInfo,
+    ) -> Result<Org> {
         let user = principal.user()?;
         let org = new_org("name", name, self.clock.now())?;
-        self.store.create_org(&org, user.id).await?;
+        let event = events::org_created(&org, Actor::User(user.id), client, org.created_at);
+        self.store.create_org(&org, user.id, &[event]).await?;
         Ok(org)
     }
 
@@ -91,15 +100,34 @@ impl OrgService {
         self.store.memberships(user).await
     }
 
-    pub async fn rename(&self, manager: &Manager<'_>, name: &str) -> Result<Org> {
+    pub async fn rename(
+        &self,
+        manager: &Manager<'_>,
+        name: &str,
+        client: &ClientInfo,
+    ) -> Result<Org> {
         let org = new_org("name", name, self.clock.now())?;
-        let renamed = self.store.rename_org(manager.org.id, &org.name).await?;
+        let event = events::org_renamed(
+            manager.org.id,
+            &org.name,
+            manager.user,
+            client,
+            org.created_at,
+        );
+        let renamed = self
+            .store
+            .rename_org(manager.org.id, &org.name, &[event])
+            .await?;
         self.key_cache.clear();
         renamed.ok_or(Error::NotFound)
     }
 
-    pub async fn delete(&self, owner: &Manager<'_>) -> Result<()> {
-        let deleted = self.store.delete_org(owner.org.id, owner.user).await?;
+    pub async fn delete(&self, owner: &Manager<'_>, client: &ClientInfo) -> Result<()> {
+        let audit = events::org_deleted(owner.org.id, owner.user, client, self.clock.now());
+        let deleted = self
+            .store
+            .delete_org(owner.org.id, owner.user, &audit)
+            .await?;
         self.key_cache.clear();
         if deleted {
             Ok(())
@@ -129,20 +157,36 @@ impl OrgService {
         manager: &Manager<'_>,
         target: UserId,
         role: &str,
+        client: &ClientInfo,
     ) -> Result<Member> {
         let role = Role::parse(role).ok_or_else(|| Error::field("role", "invalid"))?;
+        let event = events::member_role_changed(
+            manager.org.id,
+            target,
+            role,
+            manager.user,
+            client,
+            self.clock.now(),
+        );
         self.store
-            .set_member_role(manager.org.id, manager.user, target, role)
+            .set_member_role(manager.org.id, manager.user, target, role, &[event])
             .await?
             .ok_or(Error::NotFound)
     }
 
     /// `DELETE /v1/orgs/{org}/members/{user}`: managers remove, and anyone may leave.
-    pub async fn remove(&self, access: &OrgAccess, target: UserId) -> Result<()> {
+    pub async fn remove(
+        &self,
+        access: &OrgAccess,
+        target: UserId,
+        client: &ClientInfo,
+    ) -> Result<()> {
         let (actor, _) = access.user()?;
+        let event =
+            events::member_removed(access.org().id, target, actor, client, self.clock.now());
         if self
             .store
-            .remove_member(access.org().id, actor, target)
+            .remove_member(access.org().id, actor, target, &[event])
             .await?
         {
             Ok(())
@@ -157,6 +201,7 @@ impl OrgService {
         manager: &Manager<'_>,
         email: &str,
         role: &str,
+        client: &ClientInfo,
     ) -> Result<IssuedInvitation> {
         let email = Email::parse(email);
         let role_parsed = Role::parse(role);
@@ -184,8 +229,9 @@ impl OrgService {
             accepted_at: None,
         };
         let token = token::random_token();
+        let event = events::invitation_created(&invitation, client);
         self.store
-            .create_invitation(&invitation, &token::digest(&token))
+            .create_invitation(&invitation, &token::digest(&token), &[event])
             .await?;
         Ok(IssuedInvitation { invitation, token })
     }
@@ -199,6 +245,7 @@ impl OrgService {
         token: &str,
         password: Option<&str>,
         name: Option<&str>,
+        client: &ClientInfo,
     ) -> Result<Joined> {
         if let Some(p) = principal {
             p.user().map_err(|_| insufficient_scope())?;
@@ -216,6 +263,7 @@ impl OrgService {
         if invitation.expires_at <= now {
             return Err(Error::Unauthenticated(AuthFailure::Expired));
         }
+        let mut audit = Vec::new();
         let (invitee, user, created_user) = match principal {
             Some(p) => {
                 let user = p.user()?.clone();
@@ -249,11 +297,20 @@ impl OrgService {
                     created_at: new.created_at,
                     credentials_valid_after: new.created_at,
                 };
+                audit.push(events::user_created(&new, Actor::User(new.id), client, now));
                 (Invitee::New(new), user, true)
             }
         };
+        audit.push(events::invitation_accepted(
+            invitation.org_id,
+            invitation.id,
+            user.id,
+            invitation.role,
+            client,
+            now,
+        ));
         self.store
-            .accept_invitation(&invitation, &invitee, now)
+            .accept_invitation(&invitation, &invitee, now, &audit)
             .await?;
         Ok(Joined {
             user,

@@ -94,7 +94,9 @@ impl BenchDb {
 
 /// Signs up `email` and signs in: the session token a browser would hold.
 pub async fn signed_in(auth: &AuthService, email: &str) -> String {
-    auth.signup(email, PASSWORD, None).await.expect("signup");
+    auth.signup(email, PASSWORD, None, &ClientInfo::default())
+        .await
+        .expect("signup");
     auth.login(email, PASSWORD, ClientInfo::default(), None)
         .await
         .expect("login")
@@ -112,7 +114,7 @@ pub async fn api_key(services: &Services, email: &str, scopes: &[&str]) -> Strin
     let principal = Principal::Session(Box::new(session));
     let org = services
         .orgs
-        .create(&principal, "Bench Org")
+        .create(&principal, "Bench Org", &ClientInfo::default())
         .await
         .expect("org");
     let access = services
@@ -128,7 +130,7 @@ pub async fn api_key(services: &Services, email: &str, scopes: &[&str]) -> Strin
     };
     services
         .keys
-        .create(&manager, request)
+        .create(&manager, request, &ClientInfo::default())
         .await
         .expect("key")
         .1

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::orgs::access;
 use super::views;
 use crate::error::ApiResult;
-use crate::extract::Authenticated;
+use crate::extract::{Authenticated, Client};
 use crate::json::Json;
 use crate::state::AppState;
 
@@ -27,6 +27,7 @@ pub struct CreateBody {
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
+    Client(client): Client,
     Path(org): Path<String>,
     Json(b): Json<CreateBody>,
 ) -> ApiResult<Response> {
@@ -44,7 +45,7 @@ pub async fn create(
         scopes: b.scopes,
         expires_at,
     };
-    let (record, key) = state.keys.create(&manager, request).await?;
+    let (record, key) = state.keys.create(&manager, request, &client).await?;
     let mut body = views::api_key(&record);
     body["key"] = json!(key);
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
@@ -64,23 +65,25 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     auth: Authenticated,
+    Client(client): Client,
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let id: ApiKeyId = id.parse()?;
     state.keys.target(&access, id).await?;
-    let key = state.keys.revoke(&access.manager()?, id).await?;
+    let key = state.keys.revoke(&access.manager()?, id, &client).await?;
     Ok(axum::Json(views::api_key(&key)).into_response())
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     auth: Authenticated,
+    Client(client): Client,
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let id: ApiKeyId = id.parse()?;
     state.keys.target(&access, id).await?;
-    state.keys.delete(&access.manager()?, id).await?;
+    state.keys.delete(&access.manager()?, id, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

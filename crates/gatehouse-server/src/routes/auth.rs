@@ -12,7 +12,7 @@ use serde_json::json;
 use super::views;
 use crate::config::SameSite;
 use crate::error::ApiResult;
-use crate::extract::{Anonymous, Authenticated, SessionAuth};
+use crate::extract::{Anonymous, Authenticated, Client, SessionAuth};
 use crate::json::Json;
 use crate::state::AppState;
 
@@ -26,12 +26,12 @@ pub struct SetupBody {
 
 pub async fn setup(
     State(state): State<AppState>,
-    _anon: Anonymous,
+    anon: Anonymous,
     Json(b): Json<SetupBody>,
 ) -> ApiResult<Response> {
     let (user, org) = state
         .auth
-        .setup(&b.token, &b.email, &b.password, &b.org_name)
+        .setup(&b.token, &b.email, &b.password, &b.org_name, &anon.client)
         .await?;
     let body = json!({ "user": views::user(&user), "org": { "id": org.id, "name": org.name, "role": "owner" } });
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
@@ -46,12 +46,12 @@ pub struct SignupBody {
 
 pub async fn signup(
     State(state): State<AppState>,
-    _anon: Anonymous,
+    anon: Anonymous,
     Json(b): Json<SignupBody>,
 ) -> ApiResult<Response> {
     let user = state
         .auth
-        .signup(&b.email, &b.password, b.name.as_deref())
+        .signup(&b.email, &b.password, b.name.as_deref(), &anon.client)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -125,22 +125,24 @@ fn cleared(state: &AppState) -> Response {
 pub async fn logout(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,
+    Client(client): Client,
 ) -> ApiResult<Response> {
-    state.auth.logout(&p).await?;
+    state.auth.logout(&p, &client).await?;
     Ok(cleared(&state))
 }
 
 pub async fn logout_all(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,
+    Client(client): Client,
 ) -> ApiResult<Response> {
-    state.auth.logout_all(p.user.id).await?;
+    state.auth.logout_all(p.user.id, &client).await?;
     Ok(cleared(&state))
 }
 
 pub async fn me(
     State(state): State<AppState>,
-    Authenticated(p): Authenticated,
+    Authenticated(p, _): Authenticated,
 ) -> ApiResult<Response> {
     let body = match &p {
         Principal::Session(s) => {
@@ -190,10 +192,11 @@ pub async fn sessions(
 pub async fn revoke_session(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,
+    Client(client): Client,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id: SessionId = id.parse()?;
-    state.auth.revoke_session(p.user.id, id).await?;
+    state.auth.revoke_session(p.user.id, id, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -206,11 +209,12 @@ pub struct PasswordBody {
 pub async fn change_password(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,
+    Client(client): Client,
     Json(b): Json<PasswordBody>,
 ) -> ApiResult<Response> {
     state
         .auth
-        .change_password(&p, &b.current_password, &b.new_password)
+        .change_password(&p, &b.current_password, &b.new_password, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::orgs::access;
 use super::views;
 use crate::error::ApiResult;
-use crate::extract::{Authenticated, MaybeAuthenticated};
+use crate::extract::{Authenticated, Client, MaybeAuthenticated};
 use crate::json::Json;
 use crate::state::AppState;
 
@@ -28,13 +28,14 @@ fn member_role() -> String {
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
+    Client(client): Client,
     Path(org): Path<String>,
     Json(b): Json<InviteBody>,
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let issued = state
         .orgs
-        .invite(&access.manager()?, &b.email, &b.role)
+        .invite(&access.manager()?, &b.email, &b.role, &client)
         .await?;
     let i = &issued.invitation;
     let body = json!({
@@ -57,6 +58,7 @@ pub struct AcceptBody {
 pub async fn accept(
     State(state): State<AppState>,
     MaybeAuthenticated(principal): MaybeAuthenticated,
+    Client(client): Client,
     Json(b): Json<AcceptBody>,
 ) -> ApiResult<Response> {
     let joined = state
@@ -66,6 +68,7 @@ pub async fn accept(
             &b.token,
             b.password.as_deref(),
             b.name.as_deref(),
+            &client,
         )
         .await?;
     let status = if joined.created_user {

@@ -1,6 +1,7 @@
 //! The router: every route gatehouse serves, and the layers around them.
 
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod introspect;
 pub mod invitations;
@@ -55,6 +56,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/orgs/{org}/api-keys/{id}", delete(api_keys::delete))
         .route("/v1/introspect", post(introspect::handle))
+        .route("/v1/orgs/{org}/audit", get(audit::list))
+        .route("/v1/orgs/{org}/audit/verify", get(audit::verify))
+        .route("/v1/orgs/{org}/audit/events", post(audit::append))
+        .route("/v1/auth/events", get(audit::my_events))
+        .route("/v1/system/audit", get(audit::system_list))
+        .route("/v1/system/audit/verify", get(audit::system_verify))
         .fallback(ops::not_found)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::views;
 use crate::error::ApiResult;
-use crate::extract::Authenticated;
+use crate::extract::{Authenticated, Client};
 use crate::json::Json;
 use crate::state::AppState;
 
@@ -22,7 +22,9 @@ pub async fn access(
     org: &str,
 ) -> ApiResult<OrgAccess> {
     let org: OrgId = org.parse()?;
-    Ok(state.orgs.access(&principal.0, org).await?)
+    let access = state.orgs.access(&principal.0, org).await?;
+    principal.entered_org(org);
+    Ok(access)
 }
 
 #[derive(Deserialize)]
@@ -33,9 +35,10 @@ pub struct NameBody {
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
+    Client(client): Client,
     Json(b): Json<NameBody>,
 ) -> ApiResult<Response> {
-    let org = state.orgs.create(&auth.0, &b.name).await?;
+    let org = state.orgs.create(&auth.0, &b.name, &client).await?;
     let body = views::org_with_role(&org, Some(gatehouse_core::role::Role::Owner));
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
@@ -62,22 +65,24 @@ pub async fn get(
 pub async fn rename(
     State(state): State<AppState>,
     auth: Authenticated,
+    Client(client): Client,
     Path(org): Path<String>,
     Json(b): Json<NameBody>,
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let manager = access.manager()?;
-    let org = state.orgs.rename(&manager, &b.name).await?;
+    let org = state.orgs.rename(&manager, &b.name, &client).await?;
     Ok(axum::Json(views::org_with_role(&org, Some(manager.role))).into_response())
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     auth: Authenticated,
+    Client(client): Client,
     Path(org): Path<String>,
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
-    state.orgs.delete(&access.owner()?).await?;
+    state.orgs.delete(&access.owner()?, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -100,6 +105,7 @@ pub struct RoleBody {
 pub async fn set_role(
     State(state): State<AppState>,
     auth: Authenticated,
+    Client(client): Client,
     Path((org, user)): Path<(String, String)>,
     Json(b): Json<RoleBody>,
 ) -> ApiResult<Response> {
@@ -108,7 +114,7 @@ pub async fn set_role(
     state.orgs.target_member(&access, target).await?;
     let member = state
         .orgs
-        .set_role(&access.manager()?, target, &b.role)
+        .set_role(&access.manager()?, target, &b.role, &client)
         .await?;
     Ok(axum::Json(views::member(&member)).into_response())
 }
@@ -116,11 +122,12 @@ pub async fn set_role(
 pub async fn remove_member(
     State(state): State<AppState>,
     auth: Authenticated,
+    Client(client): Client,
     Path((org, user)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let target: UserId = user.parse()?;
     state.orgs.target_member(&access, target).await?;
-    state.orgs.remove(&access, target).await?;
+    state.orgs.remove(&access, target, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -29,7 +29,7 @@ macro_rules! impl_api_keys {
 
         #[async_trait]
         impl ApiKeyStore for $store {
-            async fn create_api_key(&self, k: &ApiKey) -> Result<()> {
+            async fn create_api_key(&self, k: &ApiKey, audit: &[NewEvent]) -> Result<()> {
                 let mut tx = self.org_tx(k.org_id, true).await?;
                 sqlx::query(
                     "INSERT INTO api_keys (id, org_id, name, public_id, digest, scopes, created_by, created_at, expires_at) \
@@ -47,6 +47,7 @@ macro_rules! impl_api_keys {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict_or(e, "key_collision"))?;
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)
             }
 
@@ -83,7 +84,7 @@ macro_rules! impl_api_keys {
                 row.map(|r| Ok((key_row(&r)?, org_row(&r)?))).transpose()
             }
 
-            async fn revoke_api_key(&self, org: OrgId, id: ApiKeyId, at: OffsetDateTime) -> Result<Option<ApiKey>> {
+            async fn revoke_api_key(&self, org: OrgId, id: ApiKeyId, at: OffsetDateTime, audit: &[NewEvent]) -> Result<Option<ApiKey>> {
                 let mut tx = self.org_tx(org, true).await?;
                 let sql = format!(
                     "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE org_id = $2 AND id = $3 \
@@ -100,11 +101,12 @@ macro_rules! impl_api_keys {
                     return Ok(None);
                 };
                 Self::notify_key_change(&mut tx, &key.public_id).await?;
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(Some(key))
             }
 
-            async fn delete_api_key(&self, org: OrgId, id: ApiKeyId) -> Result<Option<ApiKey>> {
+            async fn delete_api_key(&self, org: OrgId, id: ApiKeyId, audit: &[NewEvent]) -> Result<Option<ApiKey>> {
                 let mut tx = self.org_tx(org, true).await?;
                 let sql = format!("DELETE FROM api_keys WHERE org_id = $1 AND id = $2 RETURNING {KEY_COLUMNS}");
                 let row = sqlx::query(&sql)
@@ -117,6 +119,7 @@ macro_rules! impl_api_keys {
                     return Ok(None);
                 };
                 Self::notify_key_change(&mut tx, &key.public_id).await?;
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(Some(key))
             }

@@ -53,21 +53,24 @@ macro_rules! impl_identity {
 
         #[async_trait]
         impl UserStore for $store {
-            async fn create_user(&self, user: &NewUser) -> Result<()> {
+            async fn create_user(&self, user: &NewUser, audit: &[NewEvent]) -> Result<()> {
+                let mut tx = self.write_tx().await?;
                 bind_user(sqlx::query(INSERT_USER), user)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(|e| conflict_or(e, "email_taken"))?;
-                Ok(())
+                append_in(&mut tx, audit).await?;
+                tx.commit().await.map_err(db_err)
             }
 
-            async fn import_users(&self, users: &[NewUser]) -> Result<(), ImportError> {
+            async fn import_users(&self, users: &[NewUser], audit: &[NewEvent]) -> Result<(), ImportError> {
                 let mut tx = self.write_tx().await?;
                 for (i, user) in users.iter().enumerate() {
                     if let Err(e) = bind_user(sqlx::query(INSERT_USER), user).execute(&mut *tx).await {
                         return Err(if is_unique(&e) { ImportError::EmailTaken(i) } else { db_err(e).into() });
                     }
                 }
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(())
             }
@@ -97,8 +100,9 @@ macro_rules! impl_identity {
 
         #[async_trait]
         impl SessionStore for $store {
-            async fn create_session(&self, new: &NewSession) -> Result<()> {
+            async fn create_session(&self, new: &NewSession, audit: &[NewEvent]) -> Result<()> {
                 let s = &new.session;
+                let mut tx = self.write_tx().await?;
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, token_digest, created_at, last_seen_at, expires_at, ip, user_agent) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -111,10 +115,11 @@ macro_rules! impl_identity {
                 .bind(unix(s.expires_at))
                 .bind(&s.ip)
                 .bind(&s.user_agent)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                Ok(())
+                append_in(&mut tx, audit).await?;
+                tx.commit().await.map_err(db_err)
             }
 
             async fn session_by_digest(&self, digest: &[u8]) -> Result<Option<(Session, User)>> {
@@ -154,26 +159,33 @@ macro_rules! impl_identity {
                 rows.iter().map(session_row).collect()
             }
 
-            async fn revoke_session(&self, user: UserId, id: SessionId, at: OffsetDateTime) -> Result<bool> {
+            async fn revoke_session(&self, user: UserId, id: SessionId, at: OffsetDateTime, audit: &[NewEvent]) -> Result<bool> {
+                let mut tx = self.write_tx().await?;
                 let done = sqlx::query(
                     "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
                 )
                 .bind(unix(at))
                 .bind(id.to_string())
                 .bind(user.to_string())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                append_in(&mut tx, audit).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(true)
             }
 
-            async fn revoke_all_sessions(&self, user: UserId, keep: Option<SessionId>, at: OffsetDateTime) -> Result<()> {
+            async fn revoke_all_sessions(&self, user: UserId, keep: Option<SessionId>, at: OffsetDateTime, audit: &[NewEvent]) -> Result<()> {
                 let mut tx = self.write_tx().await?;
                 revoke_others(&mut tx, user, keep, at).await?;
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)
             }
 
-            async fn change_password(&self, user: UserId, hash: &str, keep: SessionId, at: OffsetDateTime) -> Result<()> {
+            async fn change_password(&self, user: UserId, hash: &str, keep: SessionId, at: OffsetDateTime, audit: &[NewEvent]) -> Result<()> {
                 let mut tx = self.write_tx().await?;
                 sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
                     .bind(hash)
@@ -182,6 +194,7 @@ macro_rules! impl_identity {
                     .await
                     .map_err(db_err)?;
                 revoke_others(&mut tx, user, Some(keep), at).await?;
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)
             }
         }

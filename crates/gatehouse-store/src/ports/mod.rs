@@ -11,11 +11,13 @@
 //! PostgreSQL a query that forgot its `org_id` filter still sees only that org.
 
 mod api_keys;
+mod audit;
 mod identity;
 mod orgs;
 mod system;
 
 pub(crate) use api_keys::impl_api_keys;
+pub(crate) use audit::impl_audit;
 pub(crate) use identity::impl_identity;
 pub(crate) use orgs::impl_orgs;
 pub(crate) use system::impl_system;
@@ -27,6 +29,8 @@ pub const ALL_KEYS: &str = "*";
 pub const ORG_SETTING: &str = "gatehouse.org_id";
 /// The user whose memberships a transaction may list across orgs.
 pub const USER_SETTING: &str = "gatehouse.user_id";
+/// Lets a transaction see and write the `system` audit chain.
+pub const SYSTEM_SETTING: &str = "gatehouse.system";
 /// The one API key a lookup by public id may see.
 pub const API_KEY_SETTING: &str = "gatehouse.api_key";
 /// The one invitation (hex digest of its token) a lookup may see.
@@ -46,7 +50,8 @@ macro_rules! impl_ports {
         use sqlx::Row as _;
         use time::OffsetDateTime;
         use $crate::ports::{
-            ALL_KEYS, API_KEY_SETTING, INVITATION_SETTING, ORG_SETTING, USER_SETTING,
+            ALL_KEYS, API_KEY_SETTING, INVITATION_SETTING, ORG_SETTING, SYSTEM_SETTING,
+            USER_SETTING,
         };
         use $crate::rows::*;
 
@@ -74,6 +79,7 @@ macro_rules! impl_ports {
             }
         }
 
+        $crate::ports::impl_audit!($store, $db);
         $crate::ports::impl_identity!($store, $db);
         $crate::ports::impl_orgs!($store, $db);
         $crate::ports::impl_api_keys!($store, $db);

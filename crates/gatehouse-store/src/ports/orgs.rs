@@ -109,7 +109,7 @@ macro_rules! impl_orgs {
                     .collect()
             }
 
-            async fn create_org(&self, org: &Org, owner: UserId) -> Result<()> {
+            async fn create_org(&self, org: &Org, owner: UserId, audit: &[NewEvent]) -> Result<()> {
                 let mut tx = self.org_tx(org.id, true).await?;
                 sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
                     .bind(org.id.to_string())
@@ -119,6 +119,7 @@ macro_rules! impl_orgs {
                     .await
                     .map_err(db_err)?;
                 insert_member(&mut tx, org.id, owner, Role::Owner, unix(org.created_at)).await?;
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)
             }
 
@@ -145,7 +146,7 @@ macro_rules! impl_orgs {
                 row.as_ref().map(org_row).transpose()
             }
 
-            async fn rename_org(&self, org: OrgId, name: &str) -> Result<Option<Org>> {
+            async fn rename_org(&self, org: OrgId, name: &str, audit: &[NewEvent]) -> Result<Option<Org>> {
                 let mut tx = self.org_tx(org, true).await?;
                 let row = sqlx::query(
                     "UPDATE orgs SET name = $1 WHERE id = $2 RETURNING id AS o_id, name AS o_name, created_at AS o_created_at",
@@ -159,11 +160,12 @@ macro_rules! impl_orgs {
                     return Ok(None);
                 };
                 Self::notify_key_change(&mut tx, ALL_KEYS).await?;
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(Some(renamed))
             }
 
-            async fn delete_org(&self, org: OrgId, actor: UserId) -> Result<bool> {
+            async fn delete_org(&self, org: OrgId, actor: UserId, audit: &[NewEvent]) -> Result<bool> {
                 let mut tx = self.org_tx(org, true).await?;
                 let lock = format!("SELECT id FROM orgs WHERE id = $1{}", Self::FOR_UPDATE);
                 if sqlx::query(&lock).bind(org.to_string()).fetch_optional(&mut *tx).await.map_err(db_err)?.is_none() {
@@ -176,6 +178,7 @@ macro_rules! impl_orgs {
                 }
                 Self::notify_key_change(&mut tx, ALL_KEYS).await?;
                 sqlx::query("DELETE FROM orgs WHERE id = $1").bind(org.to_string()).execute(&mut *tx).await.map_err(db_err)?;
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(true)
             }
@@ -191,7 +194,7 @@ macro_rules! impl_orgs {
                 rows.iter().map(member_row).collect()
             }
 
-            async fn set_member_role(&self, org: OrgId, actor: UserId, target: UserId, role: Role) -> Result<Option<Member>> {
+            async fn set_member_role(&self, org: OrgId, actor: UserId, target: UserId, role: Role, audit: &[NewEvent]) -> Result<Option<Member>> {
                 let mut tx = self.org_tx(org, true).await?;
                 let Some(facts) = change_facts(&mut tx, org, actor, target).await? else {
                     return Ok(None);
@@ -212,11 +215,12 @@ macro_rules! impl_orgs {
                     .await
                     .map_err(db_err)?;
                 let member = member_row(&row)?;
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(Some(member))
             }
 
-            async fn remove_member(&self, org: OrgId, actor: UserId, target: UserId) -> Result<bool> {
+            async fn remove_member(&self, org: OrgId, actor: UserId, target: UserId, audit: &[NewEvent]) -> Result<bool> {
                 let mut tx = self.org_tx(org, true).await?;
                 let Some(facts) = change_facts(&mut tx, org, actor, target).await? else {
                     return Ok(false);
@@ -228,6 +232,7 @@ macro_rules! impl_orgs {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(true)
             }
@@ -235,7 +240,7 @@ macro_rules! impl_orgs {
 
         #[async_trait]
         impl InvitationStore for $store {
-            async fn create_invitation(&self, i: &Invitation, token_digest: &[u8]) -> Result<()> {
+            async fn create_invitation(&self, i: &Invitation, token_digest: &[u8], audit: &[NewEvent]) -> Result<()> {
                 let mut tx = self.org_tx(i.org_id, true).await?;
                 sqlx::query(
                     "INSERT INTO invitations (id, org_id, email, email_key, role, token_digest, created_by, created_at, expires_at) \
@@ -253,6 +258,7 @@ macro_rules! impl_orgs {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)
             }
 
@@ -269,7 +275,7 @@ macro_rules! impl_orgs {
                 row.map(|r| Ok((invitation_row(&r)?, org_row(&r)?))).transpose()
             }
 
-            async fn accept_invitation(&self, i: &Invitation, invitee: &Invitee, at: OffsetDateTime) -> Result<()> {
+            async fn accept_invitation(&self, i: &Invitation, invitee: &Invitee, at: OffsetDateTime, audit: &[NewEvent]) -> Result<()> {
                 let mut tx = self.org_tx(i.org_id, true).await?;
                 let spent = sqlx::query(
                     "UPDATE invitations SET accepted_at = $1 \
@@ -295,6 +301,7 @@ macro_rules! impl_orgs {
                     }
                 };
                 insert_member(&mut tx, i.org_id, user, i.role, unix(at)).await?;
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)
             }
         }

@@ -28,7 +28,7 @@ macro_rules! impl_system {
                 Ok(())
             }
 
-            async fn create_admin(&self, admin: &FirstAdmin, token_digest: Option<&[u8]>) -> Result<()> {
+            async fn create_admin(&self, admin: &FirstAdmin, token_digest: Option<&[u8]>, audit: &[NewEvent]) -> Result<()> {
                 let mut tx = self.org_tx(admin.org.id, true).await?;
                 let at = unix(admin.user.created_at);
                 // Claim "setup is over" first: it is the write that serializes concurrent setups.
@@ -71,6 +71,7 @@ macro_rules! impl_system {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
+                append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)
             }
 

@@ -35,7 +35,7 @@ async fn create_and_read(f: Fresh) {
     let org = org_with(&f, "Org", owner, &[]).await;
     let mut k = key(org, "ci");
     k.created_by = Some(owner);
-    f.store.create_api_key(&k).await.unwrap();
+    f.store.create_api_key(&k, &[]).await.unwrap();
     let (found, found_org) = f
         .store
         .api_key_by_public_id(&k.public_id)
@@ -66,7 +66,7 @@ async fn create_and_read(f: Fresh) {
     let mut twin = key(org, "twin");
     twin.public_id = k.public_id.clone();
     assert!(
-        f.store.create_api_key(&twin).await.is_err(),
+        f.store.create_api_key(&twin, &[]).await.is_err(),
         "public ids are unique"
     );
 }
@@ -76,7 +76,7 @@ async fn scoped_to_their_org(f: Fresh) {
     let a = org_with(&f, "A", owner, &[]).await;
     let b = org_with(&f, "B", owner, &[]).await;
     let ka = key(a, "a");
-    f.store.create_api_key(&ka).await.unwrap();
+    f.store.create_api_key(&ka, &[]).await.unwrap();
     assert!(
         f.store.api_key(b, ka.id).await.unwrap().is_none(),
         "B cannot read A's key by id"
@@ -84,12 +84,18 @@ async fn scoped_to_their_org(f: Fresh) {
     assert!(f.store.api_keys(b).await.unwrap().is_empty());
     assert!(
         f.store
-            .revoke_api_key(b, ka.id, at(1))
+            .revoke_api_key(b, ka.id, at(1), &[])
             .await
             .unwrap()
             .is_none()
     );
-    assert!(f.store.delete_api_key(b, ka.id).await.unwrap().is_none());
+    assert!(
+        f.store
+            .delete_api_key(b, ka.id, &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
     let still = f.store.api_key(a, ka.id).await.unwrap().unwrap();
     assert!(still.revoked_at.is_none(), "B's attempts changed nothing");
 }
@@ -98,7 +104,7 @@ async fn revoke_delete_and_touch(f: Fresh) {
     let owner = user(&f, "o@example.com").await;
     let org = org_with(&f, "Org", owner, &[]).await;
     let k = key(org, "k");
-    f.store.create_api_key(&k).await.unwrap();
+    f.store.create_api_key(&k, &[]).await.unwrap();
     f.store.touch_api_key(org, k.id, at(20)).await.unwrap();
     f.store.touch_api_key(org, k.id, at(10)).await.unwrap();
     assert_eq!(
@@ -112,14 +118,14 @@ async fn revoke_delete_and_touch(f: Fresh) {
     );
     let revoked = f
         .store
-        .revoke_api_key(org, k.id, at(30))
+        .revoke_api_key(org, k.id, at(30), &[])
         .await
         .unwrap()
         .unwrap();
     assert_eq!(revoked.revoked_at, Some(at(30)));
     let again = f
         .store
-        .revoke_api_key(org, k.id, at(40))
+        .revoke_api_key(org, k.id, at(40), &[])
         .await
         .unwrap()
         .unwrap();
@@ -128,7 +134,12 @@ async fn revoke_delete_and_touch(f: Fresh) {
         Some(at(30)),
         "the first revocation time is kept"
     );
-    let gone = f.store.delete_api_key(org, k.id).await.unwrap().unwrap();
+    let gone = f
+        .store
+        .delete_api_key(org, k.id, &[])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(gone.public_id, k.public_id);
     assert!(
         f.store
@@ -137,5 +148,11 @@ async fn revoke_delete_and_touch(f: Fresh) {
             .unwrap()
             .is_none()
     );
-    assert!(f.store.delete_api_key(org, k.id).await.unwrap().is_none());
+    assert!(
+        f.store
+            .delete_api_key(org, k.id, &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -28,7 +28,7 @@ conformance!(
 
 async fn create_and_find_users(f: Fresh) {
     let u = new_user("Ann@Example.com");
-    f.store.create_user(&u).await.unwrap();
+    f.store.create_user(&u, &[]).await.unwrap();
     let by_key = f
         .store
         .user_by_email_key("ann@example.com")
@@ -59,19 +59,19 @@ async fn create_and_find_users(f: Fresh) {
 
 async fn email_key_is_unique(f: Fresh) {
     f.store
-        .create_user(&new_user("bob@example.com"))
+        .create_user(&new_user("bob@example.com"), &[])
         .await
         .unwrap();
     let twin = new_user("BOB@example.com");
     assert!(matches!(
-        f.store.create_user(&twin).await,
+        f.store.create_user(&twin, &[]).await,
         Err(Error::Conflict("email_taken"))
     ));
 }
 
 async fn password_hash_updates(f: Fresh) {
     let u = new_user("carol@example.com");
-    f.store.create_user(&u).await.unwrap();
+    f.store.create_user(&u, &[]).await.unwrap();
     f.store.set_password_hash(u.id, "$2b$04$new").await.unwrap();
     let stored = f.store.user_by_id(u.id).await.unwrap().unwrap();
     assert_eq!(stored.password_hash.as_deref(), Some("$2b$04$new"));
@@ -79,7 +79,7 @@ async fn password_hash_updates(f: Fresh) {
 
 async fn import_is_all_or_nothing(f: Fresh) {
     f.store
-        .create_user(&new_user("taken@example.com"))
+        .create_user(&new_user("taken@example.com"), &[])
         .await
         .unwrap();
     let batch = vec![
@@ -87,7 +87,7 @@ async fn import_is_all_or_nothing(f: Fresh) {
         new_user("two@example.com"),
         new_user("TAKEN@example.com"),
     ];
-    match f.store.import_users(&batch).await {
+    match f.store.import_users(&batch, &[]).await {
         Err(ImportError::EmailTaken(2)) => {}
         other => panic!("expected EmailTaken(2), got {other:?}"),
     }
@@ -100,7 +100,7 @@ async fn import_is_all_or_nothing(f: Fresh) {
         "nothing of a failed batch stays"
     );
     let good = vec![new_user("one@example.com"), new_user("two@example.com")];
-    f.store.import_users(&good).await.unwrap();
+    f.store.import_users(&good, &[]).await.unwrap();
     assert!(
         f.store
             .user_by_email_key("two@example.com")

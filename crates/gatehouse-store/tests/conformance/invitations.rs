@@ -34,7 +34,10 @@ async fn found_by_digest_only(f: Fresh) {
     let owner = user(&f, "o@example.com").await;
     let org = org_with(&f, "Org", owner, &[]).await;
     let inv = invitation(org, "New@Example.com", Role::Admin, owner);
-    f.store.create_invitation(&inv, &[9; 32]).await.unwrap();
+    f.store
+        .create_invitation(&inv, &[9; 32], &[])
+        .await
+        .unwrap();
     let (found, found_org) = f
         .store
         .invitation_by_digest(&[9; 32])
@@ -60,10 +63,13 @@ async fn accept_creates_user_once(f: Fresh) {
     let owner = user(&f, "o@example.com").await;
     let org = org_with(&f, "Org", owner, &[]).await;
     let inv = invitation(org, "new@example.com", Role::Member, owner);
-    f.store.create_invitation(&inv, &[1; 32]).await.unwrap();
+    f.store
+        .create_invitation(&inv, &[1; 32], &[])
+        .await
+        .unwrap();
     let new = new_user("new@example.com");
     f.store
-        .accept_invitation(&inv, &Invitee::New(new.clone()), at(10))
+        .accept_invitation(&inv, &Invitee::New(new.clone()), at(10), &[])
         .await
         .unwrap();
     let stored = f
@@ -84,7 +90,7 @@ async fn accept_creates_user_once(f: Fresh) {
     assert_eq!(spent.accepted_at, Some(at(10)));
     let again = f
         .store
-        .accept_invitation(&inv, &Invitee::Existing(owner), at(11))
+        .accept_invitation(&inv, &Invitee::Existing(owner), at(11), &[])
         .await;
     assert!(
         matches!(again, Err(Error::NotFound)),
@@ -97,10 +103,13 @@ async fn accept_existing_and_expiry(f: Fresh) {
     let bob = user(&f, "bob@example.com").await;
     let org = org_with(&f, "Org", owner, &[]).await;
     let late = invitation(org, "bob@example.com", Role::Member, owner);
-    f.store.create_invitation(&late, &[2; 32]).await.unwrap();
+    f.store
+        .create_invitation(&late, &[2; 32], &[])
+        .await
+        .unwrap();
     let expired = f
         .store
-        .accept_invitation(&late, &Invitee::Existing(bob), at(100))
+        .accept_invitation(&late, &Invitee::Existing(bob), at(100), &[])
         .await;
     assert!(
         matches!(expired, Err(Error::NotFound)),
@@ -109,9 +118,12 @@ async fn accept_existing_and_expiry(f: Fresh) {
     assert!(f.store.org_for_member(org, bob).await.unwrap().is_none());
 
     let inv = invitation(org, "bob@example.com", Role::Admin, owner);
-    f.store.create_invitation(&inv, &[3; 32]).await.unwrap();
     f.store
-        .accept_invitation(&inv, &Invitee::Existing(bob), at(5))
+        .create_invitation(&inv, &[3; 32], &[])
+        .await
+        .unwrap();
+    f.store
+        .accept_invitation(&inv, &Invitee::Existing(bob), at(5), &[])
         .await
         .unwrap();
     assert_eq!(
@@ -125,10 +137,13 @@ async fn accept_existing_and_expiry(f: Fresh) {
     );
 
     let twice = invitation(org, "bob@example.com", Role::Member, owner);
-    f.store.create_invitation(&twice, &[4; 32]).await.unwrap();
+    f.store
+        .create_invitation(&twice, &[4; 32], &[])
+        .await
+        .unwrap();
     let dup = f
         .store
-        .accept_invitation(&twice, &Invitee::Existing(bob), at(6))
+        .accept_invitation(&twice, &Invitee::Existing(bob), at(6), &[])
         .await;
     assert!(
         matches!(dup, Err(Error::Conflict("already_member"))),

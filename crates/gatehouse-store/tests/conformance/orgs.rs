@@ -12,7 +12,7 @@ use crate::identity::new_user;
 
 pub async fn user(f: &Fresh, email: &str) -> UserId {
     let u = new_user(email);
-    f.store.create_user(&u).await.unwrap();
+    f.store.create_user(&u, &[]).await.unwrap();
     u.id
 }
 
@@ -23,7 +23,7 @@ pub async fn org_with(f: &Fresh, name: &str, owner: UserId, others: &[(UserId, R
         name: name.into(),
         created_at: at(0),
     };
-    f.store.create_org(&org, owner).await.unwrap();
+    f.store.create_org(&org, owner, &[]).await.unwrap();
     for (user, role) in others {
         add_member(f, org.id, *user, *role).await;
     }
@@ -47,9 +47,9 @@ pub async fn add_member(f: &Fresh, org: OrgId, user: UserId, role: Role) {
         accepted_at: None,
     };
     let digest = gatehouse_core::token::digest(&inv.id.to_string());
-    f.store.create_invitation(&inv, &digest).await.unwrap();
+    f.store.create_invitation(&inv, &digest, &[]).await.unwrap();
     f.store
-        .accept_invitation(&inv, &Invitee::Existing(user), at(1))
+        .accept_invitation(&inv, &Invitee::Existing(user), at(1), &[])
         .await
         .unwrap();
 }
@@ -111,28 +111,36 @@ async fn rename_and_delete_cascade(f: Fresh) {
     let bob = user(&f, "bob@example.com").await;
     let a = org_with(&f, "Alpha", ann, &[(bob, Role::Admin)]).await;
     let keep = org_with(&f, "Keep", bob, &[]).await;
-    let renamed = f.store.rename_org(a, "Alpha Two").await.unwrap().unwrap();
+    let renamed = f
+        .store
+        .rename_org(a, "Alpha Two", &[])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(renamed.name, "Alpha Two");
     assert!(
         f.store
-            .rename_org(OrgId::new(), "x")
+            .rename_org(OrgId::new(), "x", &[])
             .await
             .unwrap()
             .is_none()
     );
     let key = crate::api_keys::key(a, "k");
-    f.store.create_api_key(&key).await.unwrap();
+    f.store.create_api_key(&key, &[]).await.unwrap();
 
     assert!(
-        matches!(f.store.delete_org(a, bob).await, Err(Error::Forbidden(_))),
+        matches!(
+            f.store.delete_org(a, bob, &[]).await,
+            Err(Error::Forbidden(_))
+        ),
         "admins cannot delete"
     );
     assert!(f.store.org(a).await.unwrap().is_some());
     assert!(
-        !f.store.delete_org(keep, ann).await.unwrap(),
+        !f.store.delete_org(keep, ann, &[]).await.unwrap(),
         "non-members delete nothing"
     );
-    assert!(f.store.delete_org(a, ann).await.unwrap());
+    assert!(f.store.delete_org(a, ann, &[]).await.unwrap());
     assert!(f.store.org(a).await.unwrap().is_none());
     assert!(
         f.store
@@ -168,7 +176,7 @@ async fn role_rules_hold_inside_the_store(f: Fresh) {
     assert!(
         forbidden(
             f.store
-                .set_member_role(org, member, admin, Role::Member)
+                .set_member_role(org, member, admin, Role::Member, &[])
                 .await
         ),
         "members manage nothing"
@@ -176,7 +184,7 @@ async fn role_rules_hold_inside_the_store(f: Fresh) {
     assert!(
         forbidden(
             f.store
-                .set_member_role(org, admin, owner, Role::Member)
+                .set_member_role(org, admin, owner, Role::Member, &[])
                 .await
         ),
         "admins cannot demote owners"
@@ -184,56 +192,62 @@ async fn role_rules_hold_inside_the_store(f: Fresh) {
     assert!(
         forbidden(
             f.store
-                .set_member_role(org, admin, admin, Role::Owner)
+                .set_member_role(org, admin, admin, Role::Owner, &[])
                 .await
         ),
         "no self-promotion"
     );
     assert!(
-        forbidden(f.store.remove_member(org, admin, owner).await),
+        forbidden(f.store.remove_member(org, admin, owner, &[]).await),
         "admins cannot remove owners"
     );
     let last = f
         .store
-        .set_member_role(org, owner, owner, Role::Admin)
+        .set_member_role(org, owner, owner, Role::Admin, &[])
         .await;
     assert!(
         matches!(last, Err(Error::Conflict("last_owner"))),
         "{last:?}"
     );
     assert!(matches!(
-        f.store.remove_member(org, owner, owner).await,
+        f.store.remove_member(org, owner, owner, &[]).await,
         Err(Error::Conflict("last_owner"))
     ));
 
     let m = f
         .store
-        .set_member_role(org, admin, member, Role::Admin)
+        .set_member_role(org, admin, member, Role::Admin, &[])
         .await
         .unwrap()
         .unwrap();
     assert_eq!((m.user_id, m.role), (member, Role::Admin));
     assert!(
         f.store
-            .set_member_role(org, owner, UserId::new(), Role::Member)
+            .set_member_role(org, owner, UserId::new(), Role::Member, &[])
             .await
             .unwrap()
             .is_none()
     );
     f.store
-        .set_member_role(org, owner, admin, Role::Owner)
+        .set_member_role(org, owner, admin, Role::Owner, &[])
         .await
         .unwrap();
     f.store
-        .set_member_role(org, admin, owner, Role::Member)
+        .set_member_role(org, admin, owner, Role::Member, &[])
         .await
         .unwrap();
     assert!(
-        f.store.remove_member(org, member, member).await.unwrap(),
+        f.store
+            .remove_member(org, member, member, &[])
+            .await
+            .unwrap(),
         "anyone may leave"
     );
     assert!(
-        !f.store.remove_member(org, admin, member).await.unwrap(),
+        !f.store
+            .remove_member(org, admin, member, &[])
+            .await
+            .unwrap(),
         "gone already"
     );
     let roles: Vec<Role> = f
@@ -258,8 +272,10 @@ async fn last_owner_survives_concurrent_demotions(f: Fresh) {
     // Each owner demotes the other at the same moment: at most one may succeed.
     for _ in 0..5 {
         let (s1, s2) = (f.store.clone(), f.store.clone());
-        let one = tokio::spawn(async move { s1.set_member_role(org, a, b, Role::Member).await });
-        let two = tokio::spawn(async move { s2.set_member_role(org, b, a, Role::Member).await });
+        let one =
+            tokio::spawn(async move { s1.set_member_role(org, a, b, Role::Member, &[]).await });
+        let two =
+            tokio::spawn(async move { s2.set_member_role(org, b, a, Role::Member, &[]).await });
         let (one, two) = (one.await.unwrap(), two.await.unwrap());
         assert!(!(one.is_ok() && two.is_ok()), "both demotions went through");
         let owners = f
@@ -275,7 +291,7 @@ async fn last_owner_survives_concurrent_demotions(f: Fresh) {
         let owner = if one.is_ok() { a } else { b };
         let other = if owner == a { b } else { a };
         f.store
-            .set_member_role(org, owner, other, Role::Owner)
+            .set_member_role(org, owner, other, Role::Owner, &[])
             .await
             .unwrap();
     }

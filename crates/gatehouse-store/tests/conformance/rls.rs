@@ -40,7 +40,7 @@ async fn a_query_without_its_org_filter_sees_only_its_org() {
     let b = org_with(&f, "B", bob, &[(ann, Role::Member)]).await;
     for (org, name) in [(a, "key-a"), (b, "key-b")] {
         f.store
-            .create_api_key(&crate::api_keys::key(org, name))
+            .create_api_key(&crate::api_keys::key(org, name), &[])
             .await
             .unwrap();
     }

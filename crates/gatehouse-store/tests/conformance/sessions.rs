@@ -25,12 +25,12 @@ async fn add(f: &Fresh, s: &Session, digest: u8) {
         session: s.clone(),
         token_digest: vec![digest; 32],
     };
-    f.store.create_session(&new).await.unwrap();
+    f.store.create_session(&new, &[]).await.unwrap();
 }
 
 async fn user(f: &Fresh, email: &str) -> UserId {
     let u = new_user(email);
-    f.store.create_user(&u).await.unwrap();
+    f.store.create_user(&u, &[]).await.unwrap();
     u.id
 }
 
@@ -77,7 +77,12 @@ async fn list_shows_live_sessions_only(f: Fresh) {
     add(&f, &expired, 2).await;
     add(&f, &revoked, 3).await;
     add(&f, &session(other, 0, 1000), 4).await;
-    assert!(f.store.revoke_session(u, revoked.id, at(5)).await.unwrap());
+    assert!(
+        f.store
+            .revoke_session(u, revoked.id, at(5), &[])
+            .await
+            .unwrap()
+    );
     let list = f.store.list_sessions(u, at(100)).await.unwrap();
     let ids: Vec<SessionId> = list.iter().map(|s| s.id).collect();
     assert_eq!(ids, vec![live.id]);
@@ -89,7 +94,7 @@ async fn revoke_is_scoped_to_the_owner(f: Fresh) {
     let s = session(u, 0, 100);
     add(&f, &s, 1).await;
     assert!(
-        !f.store.revoke_session(eve, s.id, at(1)).await.unwrap(),
+        !f.store.revoke_session(eve, s.id, at(1), &[]).await.unwrap(),
         "not another user's session"
     );
     assert!(
@@ -102,9 +107,9 @@ async fn revoke_is_scoped_to_the_owner(f: Fresh) {
             .revoked_at
             .is_none()
     );
-    assert!(f.store.revoke_session(u, s.id, at(2)).await.unwrap());
+    assert!(f.store.revoke_session(u, s.id, at(2), &[]).await.unwrap());
     assert!(
-        !f.store.revoke_session(u, s.id, at(3)).await.unwrap(),
+        !f.store.revoke_session(u, s.id, at(3), &[]).await.unwrap(),
         "already revoked"
     );
     let (found, _) = f.store.session_by_digest(&[1; 32]).await.unwrap().unwrap();
@@ -124,7 +129,7 @@ async fn revoke_all_keeps_one_and_voids_credentials(f: Fresh) {
         add(&f, s, d).await;
     }
     f.store
-        .revoke_all_sessions(u, Some(keep.id), at(10))
+        .revoke_all_sessions(u, Some(keep.id), at(10), &[])
         .await
         .unwrap();
     let live: Vec<SessionId> = f
@@ -143,10 +148,16 @@ async fn revoke_all_keeps_one_and_voids_credentials(f: Fresh) {
     );
     let stored = f.store.user_by_id(u).await.unwrap().unwrap();
     assert_eq!(stored.credentials_valid_after, at(10));
-    f.store.revoke_all_sessions(u, None, at(20)).await.unwrap();
+    f.store
+        .revoke_all_sessions(u, None, at(20), &[])
+        .await
+        .unwrap();
     assert!(f.store.list_sessions(u, at(21)).await.unwrap().is_empty());
     // The cut-off never moves backwards.
-    f.store.revoke_all_sessions(u, None, at(15)).await.unwrap();
+    f.store
+        .revoke_all_sessions(u, None, at(15), &[])
+        .await
+        .unwrap();
     assert_eq!(
         f.store
             .user_by_id(u)
@@ -164,7 +175,7 @@ async fn change_password_is_atomic_with_revocation(f: Fresh) {
     add(&f, &current, 1).await;
     add(&f, &other, 2).await;
     f.store
-        .change_password(u, "$argon2id$new", current.id, at(30))
+        .change_password(u, "$argon2id$new", current.id, at(30), &[])
         .await
         .unwrap();
     let stored = f.store.user_by_id(u).await.unwrap().unwrap();

@@ -41,7 +41,7 @@ async fn setup_token_is_single_use(f: Fresh) {
     f.store.add_setup_token(&[7; 32], at(0)).await.unwrap();
     let wrong = f
         .store
-        .create_admin(&first_admin("w@example.com", "W"), Some(&[8; 32]))
+        .create_admin(&first_admin("w@example.com", "W"), Some(&[8; 32]), &[])
         .await;
     assert!(matches!(
         wrong,
@@ -53,11 +53,14 @@ async fn setup_token_is_single_use(f: Fresh) {
     );
 
     let admin = first_admin("root@example.com", "Root");
-    f.store.create_admin(&admin, Some(&[7; 32])).await.unwrap();
+    f.store
+        .create_admin(&admin, Some(&[7; 32]), &[])
+        .await
+        .unwrap();
     assert!(!f.store.setup_pending().await.unwrap());
     let again = f
         .store
-        .create_admin(&first_admin("x@example.com", "X"), Some(&[7; 32]))
+        .create_admin(&first_admin("x@example.com", "X"), Some(&[7; 32]), &[])
         .await;
     assert!(
         matches!(again, Err(Error::NotFound)),
@@ -82,13 +85,13 @@ async fn setup_token_is_single_use(f: Fresh) {
 async fn admin_without_token_ends_setup(f: Fresh) {
     f.store.add_setup_token(&[1; 32], at(0)).await.unwrap();
     f.store
-        .create_admin(&first_admin("cli@example.com", "Ops"), None)
+        .create_admin(&first_admin("cli@example.com", "Ops"), None, &[])
         .await
         .unwrap();
     assert!(!f.store.setup_pending().await.unwrap());
     let late = f
         .store
-        .create_admin(&first_admin("late@example.com", "L"), Some(&[1; 32]))
+        .create_admin(&first_admin("late@example.com", "L"), Some(&[1; 32]), &[])
         .await;
     assert!(
         matches!(late, Err(Error::NotFound)),
@@ -96,25 +99,29 @@ async fn admin_without_token_ends_setup(f: Fresh) {
     );
     // More admins can still be created from the CLI.
     f.store
-        .create_admin(&first_admin("second@example.com", "Two"), None)
+        .create_admin(&first_admin("second@example.com", "Two"), None, &[])
         .await
         .unwrap();
     let twin = f
         .store
-        .create_admin(&first_admin("SECOND@example.com", "Three"), None)
+        .create_admin(&first_admin("SECOND@example.com", "Three"), None, &[])
         .await;
     assert!(matches!(twin, Err(Error::Conflict("email_taken"))));
 }
 
 async fn failed_setup_changes_nothing(f: Fresh) {
     f.store
-        .create_user(&new_user("exists@example.com"))
+        .create_user(&new_user("exists@example.com"), &[])
         .await
         .unwrap();
     f.store.add_setup_token(&[3; 32], at(0)).await.unwrap();
     let clash = f
         .store
-        .create_admin(&first_admin("EXISTS@example.com", "Org"), Some(&[3; 32]))
+        .create_admin(
+            &first_admin("EXISTS@example.com", "Org"),
+            Some(&[3; 32]),
+            &[],
+        )
         .await;
     assert!(matches!(clash, Err(Error::Conflict(_))));
     assert!(
@@ -122,7 +129,11 @@ async fn failed_setup_changes_nothing(f: Fresh) {
         "the transaction rolled back"
     );
     f.store
-        .create_admin(&first_admin("fresh@example.com", "Org"), Some(&[3; 32]))
+        .create_admin(
+            &first_admin("fresh@example.com", "Org"),
+            Some(&[3; 32]),
+            &[],
+        )
         .await
         .unwrap();
 }

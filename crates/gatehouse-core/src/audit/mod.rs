@@ -1,0 +1,267 @@
+//! The tamper-evident audit log (SPEC §9): events, their chains, and the public hashing
+//! algorithm. One chain per org plus `system`; `hash = hex(SHA-256(prev_hash + "\n" +
+//! JCS(event without "hash")))`, with 64 zeros before the first event.
+
+pub mod chain;
+pub mod jcs;
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::ids::{ApiKeyId, OrgId, UserId};
+use crate::service::ClientInfo;
+
+/// The name of the chain that belongs to no org.
+pub const SYSTEM_CHAIN: &str = "system";
+
+/// Which chain an event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Chain {
+    Org(OrgId),
+    System,
+}
+
+impl Chain {
+    /// The `chain` field: the org id, or `system`.
+    pub fn name(&self) -> String {
+        match self {
+            Chain::Org(org) => org.to_string(),
+            Chain::System => SYSTEM_CHAIN.to_owned(),
+        }
+    }
+
+    pub fn org(&self) -> Option<OrgId> {
+        match self {
+            Chain::Org(org) => Some(*org),
+            Chain::System => None,
+        }
+    }
+
+    /// Back from a `chain` field.
+    pub fn parse(name: &str) -> Option<Chain> {
+        if name == SYSTEM_CHAIN {
+            Some(Chain::System)
+        } else {
+            name.parse().ok().map(Chain::Org)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    Audit,
+    Security,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Audit => "audit",
+            Category::Security => "security",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        match s {
+            "audit" => Some(Category::Audit),
+            "security" => Some(Category::Security),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        match s {
+            "success" => Some(Outcome::Success),
+            "failure" => Some(Outcome::Failure),
+            "denied" => Some(Outcome::Denied),
+            _ => None,
+        }
+    }
+}
+
+/// Who did it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    User(UserId),
+    ApiKey(ApiKeyId),
+    /// gatehouse itself, the CLI, or nobody known (an anonymous request).
+    System,
+    Anonymous,
+}
+
+impl Actor {
+    fn to_json(self) -> Value {
+        match self {
+            Actor::User(id) => json!({ "type": "user", "id": id }),
+            Actor::ApiKey(id) => json!({ "type": "api_key", "id": id }),
+            Actor::System => json!({ "type": "system", "id": null }),
+            Actor::Anonymous => json!({ "type": "anonymous", "id": null }),
+        }
+    }
+}
+
+/// What it was done to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub kind: String,
+    pub id: String,
+}
+
+impl Target {
+    pub fn new(kind: &'static str, id: impl ToString) -> Self {
+        Target {
+            kind: kind.to_owned(),
+            id: id.to_string(),
+        }
+    }
+
+    /// A target named by an app (validated by the caller).
+    pub fn dynamic(kind: &str, id: &str) -> Self {
+        Target {
+            kind: kind.to_owned(),
+            id: id.to_owned(),
+        }
+    }
+}
+
+/// An event before it is sealed into its chain (the store assigns `seq` and `prev_hash`).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: uuid::Uuid,
+    pub chain: Chain,
+    pub at: OffsetDateTime,
+    pub category: Category,
+    pub action: String,
+    pub outcome: Outcome,
+    pub actor: Actor,
+    pub target: Option<Target>,
+    pub source: ClientInfo,
+    pub details: Value,
+    /// The user this event concerns (for `/v1/auth/events`); not part of the hashed event.
+    pub subject: Option<UserId>,
+}
+
+impl NewEvent {
+    /// An event with no target, empty details and outcome `success`.
+    pub fn new(
+        chain: Chain,
+        category: Category,
+        action: &str,
+        actor: Actor,
+        source: &ClientInfo,
+        at: OffsetDateTime,
+    ) -> Self {
+        let mut source = source.clone();
+        source.user_agent = source.user_agent.map(|ua| ua.chars().take(512).collect());
+        NewEvent {
+            id: uuid::Uuid::now_v7(),
+            chain,
+            at,
+            category,
+            action: action.to_owned(),
+            outcome: Outcome::Success,
+            actor,
+            target: None,
+            source,
+            details: json!({}),
+            subject: match actor {
+                Actor::User(u) => Some(u),
+                _ => None,
+            },
+        }
+    }
+
+    pub fn target(mut self, target: Target) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    pub fn outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+
+    pub fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn subject(mut self, user: Option<UserId>) -> Self {
+        self.subject = user;
+        self
+    }
+
+    /// The event as hashed: every field but `hash`, with its place in the chain.
+    pub fn body(&self, seq: i64, prev_hash: &str) -> Value {
+        let mut body = json!({
+            "id": self.id.to_string(),
+            "chain": self.chain.name(),
+            "seq": seq,
+            "at": timestamp(self.at),
+            "category": self.category.as_str(),
+            "action": self.action,
+            "outcome": self.outcome.as_str(),
+            "actor": self.actor.to_json(),
+            "ip": self.source.ip,
+            "user_agent": self.source.user_agent,
+            "request_id": self.source.request_id,
+            "details": self.details,
+            "prev_hash": prev_hash,
+        });
+        if let Some(t) = &self.target {
+            body["target"] = json!({ "type": t.kind, "id": t.id });
+        }
+        body
+    }
+}
+
+/// RFC 3339 UTC with milliseconds: `2026-11-23T16:45:34.123Z`.
+pub fn timestamp(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// An event as stored: its place, its canonical body (without `hash`) and its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub body: String,
+    pub hash: String,
+}
+
+impl StoredEvent {
+    /// The full event as the API and exports show it: the body plus `hash`.
+    pub fn to_json(&self) -> Value {
+        let mut v: Value = serde_json::from_str(&self.body).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut v {
+            map.insert("hash".to_owned(), Value::String(self.hash.clone()));
+        }
+        v
+    }
+}

@@ -1,0 +1,204 @@
+//! The audit log's background work: verifying every chain on a schedule, and the export sink —
+//! an append-only JSON-lines file per chain under `GATEHOUSE_AUDIT_EXPORT_DIR`. Each batch is
+//! verified (continuing from the last exported event) before it is written; a break stops that
+//! chain's export and records a security event.
+
+use std::collections::HashSet;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_core::audit::chain::{GENESIS, Verifier};
+use gatehouse_core::audit::{Actor, Category, Chain, NewEvent, Outcome};
+use gatehouse_core::service::audit::verify_chain;
+use gatehouse_core::service::{AuditWriter, ClientInfo};
+use gatehouse_core::store::Store;
+use serde_json::json;
+
+use crate::config::Config;
+
+/// Events written per export batch.
+const EXPORT_BATCH: u32 = 1_000;
+
+/// Starts the scheduled verification and, when configured, the export sink.
+pub fn spawn(store: Arc<dyn Store>, writer: AuditWriter, config: &Config) {
+    if let Some(every) = config.audit_verify_every {
+        tokio::spawn(verify_loop(store.clone(), writer.clone(), every));
+    }
+    if let Some(dir) = config.audit_export_dir.clone() {
+        tokio::spawn(export_loop(store, writer, dir, config.audit_export_every));
+    }
+}
+
+fn broken_event(action: &str, chain: Chain, first_bad: i64) -> NewEvent {
+    let at = time::OffsetDateTime::now_utc();
+    NewEvent::new(
+        Chain::System,
+        Category::Security,
+        action,
+        Actor::System,
+        &ClientInfo::default(),
+        at,
+    )
+    .outcome(Outcome::Failure)
+    .details(json!({ "chain": chain.name(), "first_bad_seq": first_bad }))
+}
+
+async fn verify_loop(store: Arc<dyn Store>, writer: AuditWriter, every: Duration) {
+    let mut reported: HashSet<(String, i64)> = HashSet::new();
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let chains = match store.chains().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "audit verification: cannot list chains");
+                continue;
+            }
+        };
+        for chain in chains {
+            match verify_chain(store.as_ref(), chain).await {
+                Ok(r) => match r.first_bad_seq {
+                    Some(bad) if reported.insert((chain.name(), bad)) => {
+                        tracing::error!(chain = %chain.name(), first_bad_seq = bad, "audit chain broken");
+                        let _ = writer
+                            .append(vec![broken_event("audit.chain_broken", chain, bad)])
+                            .await;
+                    }
+                    _ => {}
+                },
+                Err(e) => {
+                    tracing::warn!(chain = %chain.name(), error = %e, "audit verification failed")
+                }
+            }
+        }
+    }
+}
+
+async fn export_loop(store: Arc<dyn Store>, writer: AuditWriter, dir: PathBuf, every: Duration) {
+    let mut stopped: HashSet<String> = HashSet::new();
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let Ok(chains) = store.chains().await else {
+            continue;
+        };
+        for chain in chains {
+            if stopped.contains(&chain.name()) {
+                continue;
+            }
+            match export_new(store.as_ref(), chain, &dir).await {
+                Ok(ExportOutcome::Written(_)) => {}
+                Ok(ExportOutcome::Broken(bad)) => {
+                    stopped.insert(chain.name());
+                    tracing::error!(chain = %chain.name(), first_bad_seq = bad, "audit export stopped: chain broken");
+                    let _ = writer
+                        .append(vec![broken_event("audit.export_stopped", chain, bad)])
+                        .await;
+                }
+                Err(e) => tracing::warn!(chain = %chain.name(), error = %e, "audit export failed"),
+            }
+        }
+    }
+}
+
+/// What one export round did for a chain.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ExportOutcome {
+    /// This many new events were appended.
+    Written(u64),
+    /// Nothing written: the chain breaks at this `seq`.
+    Broken(i64),
+}
+
+/// `<dir>/<chain>.jsonl`, refusing unsafe names and any symlink in the way.
+pub fn export_path(dir: &Path, chain: Chain) -> Result<PathBuf, String> {
+    let name = format!("{}.jsonl", chain.name());
+    let name = gatehouse_core::paths::safe_file_name(&name).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let base = dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = base.join(name);
+    if let Ok(meta) = std::fs::symlink_metadata(&path)
+        && !meta.file_type().is_file()
+    {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    Ok(path)
+}
+
+/// The (seq, hash) of the last event already in an export file.
+fn last_exported(path: &Path) -> Result<Option<(i64, String)>, String> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut last = None;
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        if !line.trim().is_empty() {
+            last = Some(line);
+        }
+    }
+    let Some(line) = last else { return Ok(None) };
+    let v: serde_json::Value =
+        serde_json::from_str(&line).map_err(|e| format!("{}: last line: {e}", path.display()))?;
+    match (v["seq"].as_i64(), v["hash"].as_str()) {
+        (Some(seq), Some(hash)) => Ok(Some((seq, hash.to_owned()))),
+        _ => Err(format!("{}: last line has no seq/hash", path.display())),
+    }
+}
+
+/// Appends the chain's events that are not yet in its export file, after verifying them.
+pub async fn export_new(
+    store: &dyn Store,
+    chain: Chain,
+    dir: &Path,
+) -> Result<ExportOutcome, String> {
+    let path = export_path(dir, chain)?;
+    let (mut seq, hash) = last_exported(&path)?.unwrap_or((0, GENESIS.to_owned()));
+    let mut verifier = Verifier::resume(seq, &hash);
+    let mut written = 0;
+    loop {
+        let batch = store
+            .chain_events(chain, seq, EXPORT_BATCH, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        if batch.is_empty() {
+            return Ok(ExportOutcome::Written(written));
+        }
+        for e in &batch {
+            if !verifier.push_event(e) {
+                return Ok(ExportOutcome::Broken(
+                    verifier.report().first_bad_seq.unwrap_or(e.seq),
+                ));
+            }
+        }
+        let mut file = open_append(&path)?;
+        let mut text = String::new();
+        for e in &batch {
+            text.push_str(&e.to_json().to_string());
+            text.push('\n');
+        }
+        file.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+        file.sync_data().map_err(|e| e.to_string())?;
+        written += batch.len() as u64;
+        seq = batch.last().map(|e| e.seq).unwrap_or(seq);
+        if (batch.len() as u32) < EXPORT_BATCH {
+            return Ok(ExportOutcome::Written(written));
+        }
+    }
+}
+
+fn open_append(path: &Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}

@@ -1,0 +1,156 @@
+//! The audit log over HTTP: an org's chain (list, verify, apps' own events), the caller's own
+//! security events, and the `system` chain for platform admins.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::audit::StoredEvent;
+use gatehouse_core::audit::chain::Report;
+use gatehouse_core::error::ForbiddenReason;
+use gatehouse_core::service::audit::AppEvent;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::orgs::access;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authenticated, Client, SessionAuth};
+use crate::json::Json;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct Page {
+    category: Option<String>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+fn events_body(events: &[StoredEvent]) -> Value {
+    json!({ "events": events.iter().map(StoredEvent::to_json).collect::<Vec<_>>() })
+}
+
+fn report_body(r: &Report) -> Value {
+    let mut body = json!({
+        "valid": r.valid,
+        "events": r.events,
+        "head": { "seq": r.head_seq, "hash": r.head_hash },
+    });
+    if let Some(bad) = r.first_bad_seq {
+        body["first_bad_seq"] = json!(bad);
+    }
+    body
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(org): Path<String>,
+    Query(page): Query<Page>,
+) -> ApiResult<Response> {
+    let access = access(&state, &auth, &org).await?;
+    let events = state
+        .audit
+        .list(
+            &access,
+            page.category.as_deref(),
+            page.after.unwrap_or(0),
+            page.limit,
+        )
+        .await?;
+    Ok(axum::Json(events_body(&events)).into_response())
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(org): Path<String>,
+) -> ApiResult<Response> {
+    let access = access(&state, &auth, &org).await?;
+    let report = state.audit.verify_org(&access).await?;
+    Ok(axum::Json(report_body(&report)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct TargetBody {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+}
+
+#[derive(Deserialize)]
+pub struct AppEventBody {
+    action: String,
+    outcome: Option<String>,
+    target: Option<TargetBody>,
+    #[serde(default = "empty_object")]
+    details: Value,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+pub async fn append(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Client(client): Client,
+    Path(org): Path<String>,
+    Json(b): Json<AppEventBody>,
+) -> ApiResult<Response> {
+    let access = access(&state, &auth, &org).await?;
+    let event = AppEvent {
+        action: b.action,
+        outcome: b.outcome,
+        target: b.target.map(|t| (t.kind, t.id)),
+        details: b.details,
+    };
+    let stored = state
+        .audit
+        .append_app_event(&access, event, &client)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(stored.to_json())).into_response())
+}
+
+/// `GET /v1/auth/events`: the caller's own security events, newest first.
+pub async fn my_events(
+    State(state): State<AppState>,
+    SessionAuth(p): SessionAuth,
+) -> ApiResult<Response> {
+    let events = state.audit.user_events(p.user.id).await?;
+    Ok(axum::Json(events_body(&events)).into_response())
+}
+
+fn platform_admin(p: &gatehouse_core::service::SessionPrincipal) -> ApiResult<()> {
+    if p.user.is_platform_admin {
+        Ok(())
+    } else {
+        Err(ApiError(gatehouse_core::Error::Forbidden(
+            ForbiddenReason::Forbidden,
+        )))
+    }
+}
+
+pub async fn system_list(
+    State(state): State<AppState>,
+    SessionAuth(p): SessionAuth,
+    Query(page): Query<Page>,
+) -> ApiResult<Response> {
+    platform_admin(&p)?;
+    let events = state
+        .audit
+        .list_system(
+            page.category.as_deref(),
+            page.after.unwrap_or(0),
+            page.limit,
+        )
+        .await?;
+    Ok(axum::Json(events_body(&events)).into_response())
+}
+
+pub async fn system_verify(
+    State(state): State<AppState>,
+    SessionAuth(p): SessionAuth,
+) -> ApiResult<Response> {
+    platform_admin(&p)?;
+    let report = state.audit.verify_system().await?;
+    Ok(axum::Json(report_body(&report)).into_response())
+}
