@@ -152,7 +152,9 @@ fn last_exported(path: &Path) -> Result<Option<(i64, String)>, String> {
     }
 }
 
-/// Appends the chain's events that are not yet in its export file, after verifying them.
+/// Appends the chain's events that are not yet in its export file. When there is anything new,
+/// the whole chain is verified first (an edit to an event exported long ago stops the sink as
+/// surely as one to a new event), then the new events are checked to continue the file.
 pub async fn export_new(
     store: &dyn Store,
     chain: Chain,
@@ -160,6 +162,16 @@ pub async fn export_new(
 ) -> Result<ExportOutcome, String> {
     let path = export_path(dir, chain)?;
     let (mut seq, hash) = last_exported(&path)?.unwrap_or((0, GENESIS.to_owned()));
+    let head = store.chain_head(chain).await.map_err(|e| e.to_string())?;
+    if head.is_none_or(|(head_seq, _)| head_seq <= seq) {
+        return Ok(ExportOutcome::Written(0));
+    }
+    let whole = verify_chain(store, chain)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(bad) = whole.first_bad_seq {
+        return Ok(ExportOutcome::Broken(bad));
+    }
     let mut verifier = Verifier::resume(seq, &hash);
     let mut written = 0;
     loop {

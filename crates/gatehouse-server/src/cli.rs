@@ -134,7 +134,7 @@ pub async fn run(cli: Cli) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(&StartError::Config(e)),
     };
-    crate::telemetry::init_logs(&config.log);
+    crate::telemetry::init_logs(&config.log, matches!(cli.command, Command::Serve));
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => match gatehouse_store::migrate(&config.database_url).await {

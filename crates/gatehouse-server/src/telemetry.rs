@@ -4,16 +4,21 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-/// Installs the JSON log subscriber once; later calls keep the first.
-pub fn init_logs(filter: &str) {
+/// Installs the JSON log subscriber once; later calls keep the first. The server logs to
+/// stdout; other commands log to stderr, so their own output (an export, a JSON answer) stays
+/// clean.
+pub fn init_logs(filter: &str, to_stdout: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(false)
-        .with_writer(std::io::stdout)
-        .try_init();
+        .with_current_span(false);
+    let _ = if to_stdout {
+        builder.with_writer(std::io::stdout).try_init()
+    } else {
+        builder.with_writer(std::io::stderr).try_init()
+    };
 }
 
 /// The process-wide Prometheus recorder (installed on first use).

@@ -74,8 +74,7 @@ async fn cross_tenant_requests_answer_404(db: Db) {
             .replace("{user_id}", user)
             .replace("{id}", key)
     };
-    let body =
-        json!({ "name": "x", "role": "member", "email": "x@example.com", "scopes": ["check"], "action": "app.thing" });
+    let body = json!({ "name": "x", "role": "member", "email": "x@example.com", "scopes": ["check"], "action": "app.thing" });
     for (who, client) in [("owner", &alice), ("admin", &a_admin), ("api key", &a_key)] {
         for (method, path) in &calls {
             let m = Method::from_bytes(method.as_bytes()).unwrap();

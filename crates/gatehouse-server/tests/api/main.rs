@@ -4,6 +4,7 @@
 mod support;
 
 mod api_keys;
+mod audit;
 mod cli;
 mod config;
 mod conventions;

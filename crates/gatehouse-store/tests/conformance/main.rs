@@ -5,6 +5,7 @@
 mod harness;
 
 mod api_keys;
+mod audit;
 mod identity;
 mod invitations;
 mod orgs;
