@@ -35,7 +35,7 @@ impl RequestContext {
         match (self.user.get(), self.api_key.get()) {
             (Some(u), _) => Actor::User(*u),
             (None, Some(k)) => Actor::ApiKey(*k),
-            (None, None) => Actor::Anonymous,
+            (None, None) => Actor::System,
         }
     }
 }

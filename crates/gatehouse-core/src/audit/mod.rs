@@ -96,14 +96,14 @@ impl Outcome {
     }
 }
 
-/// Who did it.
+/// Who did it: `user`, `api_key` or `system` (SPEC §9). `system` is gatehouse itself, the CLI,
+/// or a request that carried no credential (a failed sign-in); the event's `ip`, `user_agent`
+/// and `request_id` still say where an anonymous request came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
     User(UserId),
     ApiKey(ApiKeyId),
-    /// gatehouse itself, the CLI, or nobody known (an anonymous request).
     System,
-    Anonymous,
 }
 
 impl Actor {
@@ -112,7 +112,6 @@ impl Actor {
             Actor::User(id) => json!({ "type": "user", "id": id }),
             Actor::ApiKey(id) => json!({ "type": "api_key", "id": id }),
             Actor::System => json!({ "type": "system", "id": null }),
-            Actor::Anonymous => json!({ "type": "anonymous", "id": null }),
         }
     }
 }

@@ -171,7 +171,7 @@ pub fn login_succeeded(user: UserId, session: SessionId, client: &ClientInfo, at
 
 /// `reason`: `unknown_email`, `wrong_password`, `disabled`.
 pub fn login_failed(user: Option<UserId>, reason: &str, client: &ClientInfo, at: At) -> NewEvent {
-    let mut e = security("auth.login_failed", Actor::Anonymous, client, at)
+    let mut e = security("auth.login_failed", Actor::System, client, at)
         .outcome(Outcome::Failure)
         .details(json!({ "reason": reason }))
         .subject(user);

@@ -238,7 +238,7 @@ async fn every_change_and_security_event_is_recorded(db: Db) {
     assert!(
         failures
             .iter()
-            .all(|e| e["outcome"] == "failure" && e["actor"]["type"] == "anonymous")
+            .all(|e| e["outcome"] == "failure" && e["actor"]["type"] == "system")
     );
     // A deleted org's chain stays (read back with the CLI: the org API is gone with the org).
     let (code, exported, _) = run_cli(&db, &[], &["audit", "export", "--org", &other_org], None);
