@@ -181,7 +181,39 @@ pub async fn database_checks(config: &Config) -> Vec<Check> {
             out.push(rls_check(&r.org_tables, config.is_production()));
         }
     }
+    out.push(audit_check(opened.store.as_ref()).await);
     out
+}
+
+/// Every audit chain verifies (a broken chain fails the checklist in any environment).
+async fn audit_check(store: &dyn gatehouse_core::store::Store) -> Check {
+    let chains = match store.chains().await {
+        Ok(c) => c,
+        Err(e) => return check(Level::Fail, "audit", format!("cannot list chains: {e}")),
+    };
+    let mut events = 0;
+    for chain in &chains {
+        match gatehouse_core::service::audit::verify_chain(store, *chain).await {
+            Ok(r) if r.valid => events += r.events,
+            Ok(r) => {
+                return check(
+                    Level::Fail,
+                    "audit",
+                    format!(
+                        "chain {} is broken: first bad seq {}",
+                        chain.name(),
+                        r.first_bad_seq.unwrap_or(0)
+                    ),
+                );
+            }
+            Err(e) => return check(Level::Fail, "audit", format!("chain {}: {e}", chain.name())),
+        }
+    }
+    check(
+        Level::Ok,
+        "audit",
+        format!("{} chain(s), {events} events, all valid", chains.len()),
+    )
 }
 
 /// Row-level security enabled and forced on every table with an `org_id` column.

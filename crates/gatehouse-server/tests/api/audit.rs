@@ -478,6 +478,13 @@ async fn tampering_is_reported_at_the_exact_seq(db: Db) {
     let (code, out, _) = run_cli(&db, &[], &["audit", "verify"], None);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("chain system: valid"), "{out}");
+    let (code, out, _) = run_cli(&db, &[], &["doctor"], None);
+    assert_eq!(code, 1, "doctor fails on a broken chain: {out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("audit") && l.contains("first bad seq")),
+        "{out}"
+    );
 }
 
 async fn forty_concurrent_writers_leave_one_valid_chain(db: Db) {
