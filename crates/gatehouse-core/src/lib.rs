@@ -6,6 +6,7 @@ pub mod clock;
 pub mod email;
 pub mod error;
 pub mod ids;
+pub mod jwt;
 pub mod password;
 pub mod paths;
 pub mod role;
@@ -14,5 +15,6 @@ pub mod secret;
 pub mod service;
 pub mod store;
 pub mod token;
+pub mod vault;
 
 pub use error::{Error, Result};

@@ -35,6 +35,11 @@ impl MasterSecret {
         self.0.is_empty()
     }
 
+    /// The raw bytes, for key derivation only (HKDF in the vault).
+    pub(crate) fn expose_for_derivation(&self) -> &[u8] {
+        &self.0
+    }
+
     /// A 256-bit key for one purpose: HMAC-SHA256(secret, "gatehouse/" + purpose).
     pub fn derive(&self, purpose: &str) -> DerivedKey {
         DerivedKey(hmac_sha256(&self.0, &[b"gatehouse/", purpose.as_bytes()]))
