@@ -51,3 +51,5 @@ id_type!(OrgId);
 id_type!(SessionId);
 id_type!(InvitationId);
 id_type!(ApiKeyId);
+id_type!(FamilyId);
+id_type!(RefreshId);

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use crate::Result;
 use crate::audit::{Category, Chain, NewEvent, StoredEvent};
-use crate::ids::{ApiKeyId, InvitationId, OrgId, SessionId, UserId};
+use crate::ids::{ApiKeyId, FamilyId, InvitationId, OrgId, RefreshId, SessionId, UserId};
 use crate::role::Role;
 
 /// A user as stored.
@@ -282,6 +282,94 @@ pub trait AuditStore: Send + Sync {
     async fn chains(&self) -> Result<Vec<Chain>>;
 }
 
+/// A signing key as stored: the private half only sealed (vault), bound to its `kid`.
+#[derive(Debug, Clone)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    pub public_key: Vec<u8>,
+    pub sealed_private: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    /// When a newer key took over signing; the key stays published until its tokens expire.
+    pub retired_at: Option<OffsetDateTime>,
+}
+
+/// A refresh-token family: one sign-in's chain of rotated refresh tokens, and the access
+/// tokens issued from it (their `sid`).
+#[derive(Debug, Clone)]
+pub struct TokenFamily {
+    pub id: FamilyId,
+    pub user_id: UserId,
+    pub org_id: Option<OrgId>,
+    pub scope: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// One refresh token (only its SHA-256 is stored).
+#[derive(Debug, Clone)]
+pub struct RefreshToken {
+    pub id: RefreshId,
+    pub family_id: FamilyId,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// What decides whether an access token with a valid signature still works.
+#[derive(Debug, Clone)]
+pub struct TokenState {
+    pub family_revoked: bool,
+    pub jti_revoked: bool,
+    pub user: Option<User>,
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>>;
+    /// Adds a key that signs from now on; the previous signing key is retired at its
+    /// `created_at`.
+    async fn add_signing_key(&self, key: &StoredSigningKey, audit: &[NewEvent]) -> Result<()>;
+    async fn create_family(
+        &self,
+        family: &TokenFamily,
+        first: &RefreshToken,
+        digest: &[u8],
+        audit: &[NewEvent],
+    ) -> Result<()>;
+    /// The refresh token with this digest, and its family (any state: the caller judges).
+    async fn refresh_by_digest(&self, digest: &[u8])
+    -> Result<Option<(RefreshToken, TokenFamily)>>;
+    /// Spends `old` and adds `next` in its family, atomically; `false` when `old` was already
+    /// spent or the family is revoked (nothing changes then).
+    async fn rotate_refresh(
+        &self,
+        family: &TokenFamily,
+        old: RefreshId,
+        next: &RefreshToken,
+        digest: &[u8],
+        at: OffsetDateTime,
+        audit: &[NewEvent],
+    ) -> Result<bool>;
+    /// Revokes the family (every refresh token and access token of it); `false` if it already
+    /// was. Events are appended either way.
+    async fn revoke_family(
+        &self,
+        family: &TokenFamily,
+        at: OffsetDateTime,
+        audit: &[NewEvent],
+    ) -> Result<bool>;
+    /// Refuses one access token until it would have expired anyway.
+    async fn revoke_jti(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        audit: &[NewEvent],
+    ) -> Result<()>;
+    /// Revocation state for an access token of `family` with `jti`, and its user.
+    async fn token_state(&self, family: FamilyId, jti: &str, user: UserId) -> Result<TokenState>;
+}
+
 /// First-run state: setup tokens and the platform's first admin.
 #[derive(Debug, Clone)]
 pub struct FirstAdmin {
@@ -323,7 +411,14 @@ pub struct RoleReport {
 
 /// Every port together: what the server holds.
 pub trait Store:
-    UserStore + SessionStore + OrgStore + InvitationStore + ApiKeyStore + AuditStore + SystemStore
+    UserStore
+    + SessionStore
+    + OrgStore
+    + InvitationStore
+    + ApiKeyStore
+    + AuditStore
+    + TokenStore
+    + SystemStore
 {
 }
 impl<T> Store for T where
@@ -333,6 +428,7 @@ impl<T> Store for T where
         + InvitationStore
         + ApiKeyStore
         + AuditStore
+        + TokenStore
         + SystemStore
 {
 }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use gatehouse_core::clock::SystemClock;
 use gatehouse_core::password::PasswordHasherPool;
+use gatehouse_core::service::tokens::TokenSettings;
 use gatehouse_core::service::{
-    ApiKeyService, AuditService, AuditWriter, AuthService, AuthSettings, OrgService,
+    ApiKeyService, AuditService, AuditWriter, AuthService, AuthSettings, OrgService, TokenService,
 };
 use gatehouse_store::{Backend, Opened};
 use tokio::net::TcpListener;
@@ -108,10 +109,12 @@ pub struct Services {
     pub orgs: OrgService,
     pub keys: ApiKeyService,
     pub audit: AuditService,
+    pub tokens: Arc<TokenService>,
 }
 
 /// Builds every service as `serve` does (benchmarks build them the same way).
-pub fn services(config: &Config, opened: &Opened) -> Result<Services, StartError> {
+/// `issuer` is the public URL (the `iss` of access tokens).
+pub fn services(config: &Config, opened: &Opened, issuer: &str) -> Result<Services, StartError> {
     let writer = AuditWriter::start(opened.store.clone());
     let auth = Arc::new(auth_service(config, opened, writer.clone())?);
     let clock = Arc::new(SystemClock);
@@ -124,13 +127,41 @@ pub fn services(config: &Config, opened: &Opened) -> Result<Services, StartError
         config.invitation_ttl,
     );
     let keys = ApiKeyService::new(opened.store.clone(), clock.clone(), key_cache);
-    let audit = AuditService::new(opened.store.clone(), clock, writer);
+    let audit = AuditService::new(opened.store.clone(), clock.clone(), writer);
+    let tokens = Arc::new(token_service(config, opened, auth.clone(), issuer)?);
     Ok(Services {
         auth,
         orgs,
         keys,
         audit,
+        tokens,
     })
+}
+
+/// The token service (also used by `gatehouse keys rotate-signing`).
+pub fn token_service(
+    config: &Config,
+    opened: &Opened,
+    auth: Arc<AuthService>,
+    issuer: &str,
+) -> Result<TokenService, StartError> {
+    let secret = config
+        .secret
+        .clone()
+        .ok_or_else(|| ConfigError("GATEHOUSE_SECRET: missing".into()))?;
+    Ok(TokenService::new(
+        opened.store.clone(),
+        Arc::new(SystemClock),
+        auth,
+        secret,
+        config.previous_secrets.clone(),
+        TokenSettings {
+            issuer: issuer.to_owned(),
+            audience: config.token_audience.clone(),
+            access_ttl: config.access_ttl,
+            refresh_ttl: config.refresh_ttl,
+        },
+    ))
 }
 
 /// A bound, ready-to-serve application.
@@ -144,13 +175,6 @@ impl Application {
     pub async fn build(mut config: Config) -> Result<Application, StartError> {
         check_config(&mut config)?;
         let opened = open_database(&config).await?;
-        let Services {
-            auth,
-            orgs,
-            keys,
-            audit,
-        } = services(&config, &opened)?;
-        crate::audit_tasks::spawn(opened.store.clone(), audit.writer().clone(), &config);
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError::Listen(e.to_string()))?;
@@ -158,6 +182,19 @@ impl Application {
             .local_addr()
             .map_err(|e| StartError::Listen(e.to_string()))?;
         let public_url = config.public_url_or(bound);
+        let Services {
+            auth,
+            orgs,
+            keys,
+            audit,
+            tokens,
+        } = services(&config, &opened, &public_url)?;
+        tokens
+            .start()
+            .await
+            .map_err(|e| StartError::Database(format!("signing keys: {e}")))?;
+        spawn_key_reload(tokens.clone());
+        crate::audit_tasks::spawn(opened.store.clone(), audit.writer().clone(), &config);
         let https = public_url.starts_with("https://");
         let state = AppState {
             inner: Arc::new(Inner {
@@ -174,6 +211,7 @@ impl Application {
                 orgs,
                 keys,
                 audit,
+                tokens,
                 config,
             }),
         };
@@ -207,6 +245,21 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Picks up signing keys rotated by another instance or the CLI (tokens with an unknown `kid`
+/// also trigger a reload at once).
+fn spawn_key_reload(tokens: Arc<TokenService>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = tokens.reload_keys().await {
+                tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -62,6 +62,15 @@ pub enum Command {
     /// The audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Access-token signing keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Make a new signing key; older public keys stay in the JWKS until their tokens expire
+    RotateSigning,
 }
 
 #[derive(Subcommand, Debug)]
@@ -153,6 +162,7 @@ pub async fn run(cli: Cli) -> i32 {
             0
         }
         Command::Doctor => crate::doctor::run(config).await,
+        Command::Keys(KeysCommand::RotateSigning) => rotate_signing(config).await,
         Command::Audit(AuditCommand::Verify { org }) => {
             crate::audit_cli::verify(config, org.as_deref()).await
         }
@@ -225,6 +235,31 @@ async fn admin_create(config: Config, email: &str, org: &str) -> i32 {
         Err(gatehouse_core::Error::Conflict(_)) => {
             eprintln!("error: email: a user with this email already exists");
             1
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+async fn rotate_signing(config: Config) -> i32 {
+    let (config, opened) = match open_for_cli(config).await {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let writer = gatehouse_core::service::AuditWriter::start(opened.store.clone());
+    let issuer = config.public_url.clone().unwrap_or_default();
+    let tokens = match app::auth_service(&config, &opened, writer)
+        .and_then(|auth| app::token_service(&config, &opened, std::sync::Arc::new(auth), &issuer))
+    {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    match tokens.rotate_signing_key().await {
+        Ok(kid) => {
+            println!("{}", serde_json::json!({ "kid": kid }));
+            0
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -68,6 +68,8 @@ pub struct Config {
     pub session_samesite: SameSite,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// The `aud` of access tokens.
+    pub token_audience: String,
     pub invitation_ttl: Duration,
     /// How often every audit chain is verified in the background (`None`: never).
     pub audit_verify_every: Option<Duration>,
@@ -99,6 +101,7 @@ pub const KEYS: &[&str] = &[
     "session_samesite",
     "access_ttl",
     "refresh_ttl",
+    "token_audience",
     "invitation_ttl",
     "audit_verify_every",
     "audit_export_dir",
@@ -299,6 +302,7 @@ impl Config {
             session_samesite,
             access_ttl: duration("access_ttl", "15m")?,
             refresh_ttl: duration("refresh_ttl", "30d")?,
+            token_audience: get("token_audience").unwrap_or_else(|| "gatehouse".into()),
             invitation_ttl: duration("invitation_ttl", "7d")?,
             audit_verify_every: match get("audit_verify_every").as_deref() {
                 Some("off") => None,

@@ -127,9 +127,14 @@ async fn session(
     Ok(principal)
 }
 
+/// `Bearer gk_…` is an API key; anything else must be one of gatehouse's access tokens.
 async fn bearer(parts: &Parts, state: &AppState, token: &str) -> Result<Principal, ApiError> {
     if !token.starts_with(API_KEY_PREFIX) {
-        return Err(ApiError(unauthenticated()));
+        let t = state.tokens.authenticate(token).await?;
+        if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+            let _ = ctx.user.set(t.user.id);
+        }
+        return Ok(Principal::Token(Box::new(t)));
     }
     let key = state.keys.authenticate(token).await?;
     if let Some(ctx) = parts.extensions.get::<RequestContext>() {
@@ -166,8 +171,8 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
-/// A signed-in user (session cookie). A valid API key gets `403 insufficient_scope`: keys never
-/// act on a user's account.
+/// A signed-in user (session cookie): routes about the browser session itself (logout, CSRF,
+/// sessions, password). A valid API key or access token gets `403 insufficient_scope`.
 pub struct SessionAuth(pub SessionPrincipal);
 
 impl FromRequestParts<AppState> for SessionAuth {
@@ -176,7 +181,7 @@ impl FromRequestParts<AppState> for SessionAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Authenticated::from_request_parts(parts, state).await?.0 {
             Principal::Session(s) => Ok(SessionAuth(*s)),
-            Principal::ApiKey(_) => Err(ApiError(insufficient_scope())),
+            Principal::ApiKey(_) | Principal::Token(_) => Err(ApiError(insufficient_scope())),
         }
     }
 }

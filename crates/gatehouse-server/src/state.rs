@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_core::service::{ApiKeyService, AuditService, AuthService, OrgService};
+use gatehouse_core::service::{ApiKeyService, AuditService, AuthService, OrgService, TokenService};
 use gatehouse_core::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -19,6 +19,7 @@ pub struct Inner {
     pub orgs: OrgService,
     pub keys: ApiKeyService,
     pub audit: AuditService,
+    pub tokens: Arc<TokenService>,
     pub store: Arc<dyn Store>,
     pub metrics: PrometheusHandle,
     /// `https://host` or `http://host:port`, lowercase: the origin CSRF checks accept.

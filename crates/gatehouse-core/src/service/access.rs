@@ -9,6 +9,7 @@ use crate::ids::{ApiKeyId, OrgId, UserId};
 use crate::role::Role;
 use crate::scope::Scopes;
 use crate::service::SessionPrincipal;
+use crate::service::tokens::TokenPrincipal;
 use crate::store::{ApiKey, Org, Store, User};
 use crate::{Error, Result};
 
@@ -36,14 +37,17 @@ impl KeyPrincipal {
 pub enum Principal {
     Session(Box<SessionPrincipal>),
     ApiKey(KeyPrincipal),
+    /// An access token: acts as its user, inside its org when it is bound to one.
+    Token(Box<TokenPrincipal>),
 }
 
 impl Principal {
-    /// `session` or `api_key` (the `auth.method` of `/v1/auth/me`).
+    /// `session`, `jwt` or `api_key` (the `auth.method` of `/v1/auth/me`).
     pub fn method(&self) -> &'static str {
         match self {
             Principal::Session(_) => "session",
             Principal::ApiKey(_) => "api_key",
+            Principal::Token(_) => "jwt",
         }
     }
 
@@ -52,6 +56,7 @@ impl Principal {
     pub fn user(&self) -> Result<&User> {
         match self {
             Principal::Session(s) => Ok(&s.user),
+            Principal::Token(t) => Ok(&t.user),
             Principal::ApiKey(_) => Err(insufficient_scope()),
         }
     }
@@ -94,20 +99,26 @@ impl OrgAccess {
         principal: &Principal,
         org: OrgId,
     ) -> Result<Self> {
+        let as_user = |user: UserId| async move {
+            let m = store
+                .org_for_member(org, user)
+                .await?
+                .ok_or(Error::NotFound)?;
+            Ok(OrgAccess {
+                org: m.org,
+                actor: OrgActor::User {
+                    id: user,
+                    role: m.role,
+                },
+            })
+        };
         match principal {
-            Principal::Session(s) => {
-                let m = store
-                    .org_for_member(org, s.user.id)
-                    .await?
-                    .ok_or(Error::NotFound)?;
-                Ok(OrgAccess {
-                    org: m.org,
-                    actor: OrgActor::User {
-                        id: s.user.id,
-                        role: m.role,
-                    },
-                })
+            Principal::Session(s) => as_user(s.user.id).await,
+            // A token bound to another org sees nothing of this one.
+            Principal::Token(t) if t.org_id.is_some_and(|bound| bound != org) => {
+                Err(Error::NotFound)
             }
+            Principal::Token(t) => as_user(t.user.id).await,
             Principal::ApiKey(k) if k.org_id() == org => Ok(OrgAccess {
                 org: (*k.org).clone(),
                 actor: OrgActor::Key {

@@ -249,39 +249,7 @@ impl AuthService {
         client: ClientInfo,
         replaces: Option<SessionId>,
     ) -> Result<LoginOutcome> {
-        let invalid = Error::Unauthenticated(AuthFailure::InvalidCredentials);
-        if password.len() > MAX_PASSWORD_BYTES {
-            return Err(invalid);
-        }
-        let user = match Email::parse(email) {
-            Ok(email) => self.store.user_by_email_key(email.key()).await?,
-            Err(_) => None,
-        };
-        let Some(user) = user else {
-            self.hasher.verify_dummy(password).await?;
-            self.login_failed(None, "unknown_email", &client).await?;
-            return Err(invalid);
-        };
-        let verified = match &user.password_hash {
-            Some(hash) => self.hasher.verify(password, hash).await?,
-            None => {
-                self.hasher.verify_dummy(password).await?;
-                Verified::No
-            }
-        };
-        if verified == Verified::No || user.disabled {
-            let reason = if user.disabled {
-                "disabled"
-            } else {
-                "wrong_password"
-            };
-            self.login_failed(Some(user.id), reason, &client).await?;
-            return Err(invalid);
-        }
-        if verified == Verified::YesRehash {
-            let fresh = self.hasher.hash(password).await?;
-            self.store.set_password_hash(user.id, &fresh).await?;
-        }
+        let user = self.check_password(email, password, &client).await?;
         if let Some(old) = replaces {
             let now = self.clock.now();
             let event = events::session_revoked(user.id, old, "replaced_by_login", &client, now);
@@ -350,6 +318,52 @@ impl AuthService {
 
     pub fn csrf_matches(&self, session: SessionId, presented: &str) -> bool {
         token::csrf_matches(&self.csrf_key, session, presented)
+    }
+
+    /// Email and password to the user: the same `401 invalid_credentials`, after the same work,
+    /// for an unknown email, a wrong password and a disabled account (each recorded as
+    /// `auth.login_failed` with its reason). Re-hashes to the current parameters on success.
+    /// Used by sign-in and by the token endpoint's password grant.
+    pub async fn check_password(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<User> {
+        let invalid = Error::Unauthenticated(AuthFailure::InvalidCredentials);
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(invalid);
+        }
+        let user = match Email::parse(email) {
+            Ok(email) => self.store.user_by_email_key(email.key()).await?,
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            self.hasher.verify_dummy(password).await?;
+            self.login_failed(None, "unknown_email", client).await?;
+            return Err(invalid);
+        };
+        let verified = match &user.password_hash {
+            Some(hash) => self.hasher.verify(password, hash).await?,
+            None => {
+                self.hasher.verify_dummy(password).await?;
+                Verified::No
+            }
+        };
+        if verified == Verified::No || user.disabled {
+            let reason = if user.disabled {
+                "disabled"
+            } else {
+                "wrong_password"
+            };
+            self.login_failed(Some(user.id), reason, client).await?;
+            return Err(invalid);
+        }
+        if verified == Verified::YesRehash {
+            let fresh = self.hasher.hash(password).await?;
+            self.store.set_password_hash(user.id, &fresh).await?;
+        }
+        Ok(user)
     }
 
     /// `auth.login_failed`, durable before the `401` goes out.

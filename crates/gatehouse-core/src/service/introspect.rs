@@ -6,7 +6,7 @@
 use crate::Error;
 use crate::Result;
 use crate::service::access::{KeyPrincipal, Principal, insufficient_scope};
-use crate::service::{ApiKeyService, AuthService, SessionPrincipal};
+use crate::service::{ApiKeyService, AuthService, SessionPrincipal, TokenPrincipal, TokenService};
 use crate::store::Store;
 use crate::token;
 
@@ -16,6 +16,7 @@ pub enum Introspection {
     Inactive,
     Session(Box<SessionPrincipal>),
     ApiKey(KeyPrincipal),
+    Token(Box<TokenPrincipal>),
 }
 
 /// Checks the caller, then the token.
@@ -24,6 +25,7 @@ pub async fn introspect(
     token: &str,
     auth: &AuthService,
     keys: &ApiKeyService,
+    tokens: &TokenService,
     store: &dyn Store,
 ) -> Result<Introspection> {
     let Principal::ApiKey(caller) = caller else {
@@ -36,6 +38,18 @@ pub async fn introspect(
     if token::api_key_public_id(token).is_some() {
         return match keys.authenticate(token).await {
             Ok(k) if k.org_id() == org => Ok(Introspection::ApiKey(k)),
+            Ok(_) | Err(Error::Unauthenticated(_)) => Ok(Introspection::Inactive),
+            Err(e) => Err(e),
+        };
+    }
+    if token.matches('.').count() == 2 {
+        return match tokens.authenticate(token).await {
+            Ok(t)
+                if t.org_id.is_none_or(|bound| bound == org)
+                    && store.org_for_member(org, t.user.id).await?.is_some() =>
+            {
+                Ok(Introspection::Token(Box::new(t)))
+            }
             Ok(_) | Err(Error::Unauthenticated(_)) => Ok(Introspection::Inactive),
             Err(e) => Err(e),
         };

@@ -10,6 +10,7 @@ pub mod import;
 pub mod introspect;
 pub mod key_cache;
 pub mod orgs;
+pub mod tokens;
 
 pub use access::{KeyPrincipal, Manager, OrgAccess, OrgActor, Principal};
 pub use api_keys::ApiKeyService;
@@ -18,3 +19,4 @@ pub use audit_writer::AuditWriter;
 pub use auth::{AuthService, AuthSettings, ClientInfo, LoginOutcome, SessionPrincipal};
 pub use key_cache::KeyCache;
 pub use orgs::OrgService;
+pub use tokens::{TokenPrincipal, TokenService};

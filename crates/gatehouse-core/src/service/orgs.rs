@@ -93,6 +93,14 @@ impl OrgService {
                 .map(|m| (m.org, Some(m.role)))
                 .collect()),
             Principal::ApiKey(k) => Ok(vec![((*k.org).clone(), None)]),
+            Principal::Token(t) => Ok(self
+                .store
+                .memberships(t.user.id)
+                .await?
+                .into_iter()
+                .filter(|m| t.org_id.is_none_or(|bound| bound == m.org.id))
+                .map(|m| (m.org, Some(m.role)))
+                .collect()),
         }
     }
 

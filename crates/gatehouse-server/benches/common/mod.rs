@@ -83,7 +83,10 @@ impl BenchDb {
         let opened = gatehouse_server::app::open_database(&config)
             .await
             .expect("database");
-        gatehouse_server::app::services(&config, &opened).expect("services")
+        let services = gatehouse_server::app::services(&config, &opened, "http://127.0.0.1:8080")
+            .expect("services");
+        services.tokens.start().await.expect("signing key");
+        services
     }
 
     /// The auth service alone.

@@ -153,6 +153,19 @@ pub async fn me(
                 "auth": { "method": p.method(), "session_id": s.session.id },
             })
         }
+        Principal::Token(t) => {
+            let orgs = state.orgs.list(&p).await?;
+            json!({
+                "user": views::user(&t.user),
+                "orgs": orgs.iter().map(|(o, r)| views::org_with_role(o, *r)).collect::<Vec<_>>(),
+                "auth": {
+                    "method": p.method(),
+                    "org_id": t.org_id,
+                    "scopes": t.scopes,
+                    "sid": t.claims.sid,
+                },
+            })
+        }
         Principal::ApiKey(k) => {
             let orgs = state.orgs.list(&p).await?;
             json!({

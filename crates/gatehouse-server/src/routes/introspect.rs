@@ -26,6 +26,7 @@ pub async fn handle(
         &b.token,
         &state.auth,
         &state.keys,
+        &state.tokens,
         state.store.as_ref(),
     )
     .await?;
@@ -38,6 +39,19 @@ pub async fn handle(
             "sid": s.session.id,
             "iat": s.session.created_at.unix_timestamp(),
             "exp": s.session.expires_at.unix_timestamp(),
+        }),
+        Introspection::Token(t) => json!({
+            "active": true,
+            "token_type": "access_token",
+            "sub": t.claims.sub,
+            "org_id": t.claims.org_id,
+            "scope": t.claims.scope,
+            "sid": t.claims.sid,
+            "jti": t.claims.jti,
+            "iss": t.claims.iss,
+            "aud": t.claims.aud,
+            "iat": t.claims.iat,
+            "exp": t.claims.exp,
         }),
         Introspection::ApiKey(k) => json!({
             "active": true,

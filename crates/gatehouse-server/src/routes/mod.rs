@@ -7,6 +7,7 @@ pub mod introspect;
 pub mod invitations;
 pub mod ops;
 pub mod orgs;
+pub mod tokens;
 pub mod views;
 
 use axum::Router;
@@ -56,6 +57,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/orgs/{org}/api-keys/{id}", delete(api_keys::delete))
         .route("/v1/introspect", post(introspect::handle))
+        .route("/v1/auth/token", post(tokens::token))
+        .route("/v1/auth/revoke", post(tokens::revoke))
+        .route("/.well-known/jwks.json", get(tokens::jwks))
         .route("/v1/orgs/{org}/audit", get(audit::list))
         .route("/v1/orgs/{org}/audit/verify", get(audit::verify))
         .route("/v1/orgs/{org}/audit/events", post(audit::append))

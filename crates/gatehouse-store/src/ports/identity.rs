@@ -221,6 +221,14 @@ macro_rules! impl_identity {
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
+            // Every refresh family too: its refresh and access tokens stop working.
+            <$store>::set_local(tx, USER_SETTING, &user.to_string()).await?;
+            sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                .bind(unix(at))
+                .bind(user.to_string())
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
             Ok(())
         }
 

@@ -15,12 +15,14 @@ mod audit;
 mod identity;
 mod orgs;
 mod system;
+mod tokens;
 
 pub(crate) use api_keys::impl_api_keys;
 pub(crate) use audit::impl_audit;
 pub(crate) use identity::impl_identity;
 pub(crate) use orgs::impl_orgs;
 pub(crate) use system::impl_system;
+pub(crate) use tokens::impl_tokens;
 
 /// The change-feed payload that drops every cached key (an org renamed or deleted).
 pub const ALL_KEYS: &str = "*";
@@ -31,6 +33,8 @@ pub const ORG_SETTING: &str = "gatehouse.org_id";
 pub const USER_SETTING: &str = "gatehouse.user_id";
 /// Lets a transaction see and write the `system` audit chain.
 pub const SYSTEM_SETTING: &str = "gatehouse.system";
+/// The one refresh family a presented token names (read only).
+pub const TOKEN_FAMILY_SETTING: &str = "gatehouse.token_family";
 /// The one API key a lookup by public id may see.
 pub const API_KEY_SETTING: &str = "gatehouse.api_key";
 /// The one invitation (hex digest of its token) a lookup may see.
@@ -51,7 +55,7 @@ macro_rules! impl_ports {
         use time::OffsetDateTime;
         use $crate::ports::{
             ALL_KEYS, API_KEY_SETTING, INVITATION_SETTING, ORG_SETTING, SYSTEM_SETTING,
-            USER_SETTING,
+            TOKEN_FAMILY_SETTING, USER_SETTING,
         };
         use $crate::rows::*;
 
@@ -84,6 +88,7 @@ macro_rules! impl_ports {
         $crate::ports::impl_orgs!($store, $db);
         $crate::ports::impl_api_keys!($store, $db);
         $crate::ports::impl_system!($store, $db);
+        $crate::ports::impl_tokens!($store, $db);
     };
 }
 

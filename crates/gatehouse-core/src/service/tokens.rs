@@ -1,0 +1,517 @@
+//! Access and refresh tokens (SPEC §5): the password and refresh grants, rotation with reuse
+//! detection, revocation (RFC 7009), the signing key ring (sealed private keys, rotation, the
+//! JWKS), and authentication of requests by access token.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::audit::{Actor, Category, Chain, NewEvent, Outcome, Target};
+use crate::clock::Clock;
+use crate::error::AuthFailure;
+use crate::ids::{FamilyId, OrgId, RefreshId};
+use crate::jwt::{self, AccessClaims, JwtError, Signer25519};
+use crate::role::Role;
+use crate::scope::Scopes;
+use crate::secret::MasterSecret;
+use crate::service::{AuthService, ClientInfo};
+use crate::store::{RefreshToken, Store, StoredSigningKey, TokenFamily, User};
+use crate::{Error, Result, token, vault};
+
+/// Refresh tokens start with this.
+pub const REFRESH_PREFIX: &str = "grt_";
+
+/// What the token service is configured with.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+/// A token response (`POST /v1/auth/token`).
+#[derive(Debug)]
+pub struct Issued {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub scope: String,
+}
+
+/// A request authenticated by an access token.
+#[derive(Debug, Clone)]
+pub struct TokenPrincipal {
+    pub claims: AccessClaims,
+    pub user: User,
+    pub org_id: Option<OrgId>,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Default)]
+struct Ring {
+    signer: Option<Arc<Signer25519>>,
+    published: HashMap<String, [u8; 32]>,
+    loaded: Option<Instant>,
+}
+
+pub struct TokenService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    auth: Arc<AuthService>,
+    master: MasterSecret,
+    previous: Vec<MasterSecret>,
+    settings: TokenSettings,
+    ring: RwLock<Ring>,
+}
+
+fn unauthenticated() -> Error {
+    Error::Unauthenticated(AuthFailure::Unauthenticated)
+}
+
+fn revoked() -> Error {
+    Error::Unauthenticated(AuthFailure::Revoked)
+}
+
+fn key_aad(kid: &str) -> Vec<u8> {
+    format!("gatehouse/signing-key/{kid}").into_bytes()
+}
+
+impl TokenService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        auth: Arc<AuthService>,
+        master: MasterSecret,
+        previous: Vec<MasterSecret>,
+        settings: TokenSettings,
+    ) -> Self {
+        TokenService {
+            store,
+            clock,
+            auth,
+            master,
+            previous,
+            settings,
+            ring: RwLock::new(Ring::default()),
+        }
+    }
+
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    /// Loads the key ring, creating the first signing key when there is none.
+    pub async fn start(&self) -> Result<()> {
+        if !self
+            .store
+            .signing_keys()
+            .await?
+            .iter()
+            .any(|k| k.retired_at.is_none())
+        {
+            self.rotate_signing_key().await?;
+        }
+        self.reload_keys().await
+    }
+
+    /// A new signing key; the previous one stays published until its last token expires.
+    pub async fn rotate_signing_key(&self) -> Result<String> {
+        let mut seed = [0u8; 32];
+        rand::rng().fill_bytes(&mut seed);
+        let kid = format!("k{}", &uuid::Uuid::now_v7().simple().to_string()[..20]);
+        let signer = Signer25519::from_seed(kid.clone(), &seed);
+        let sealed = vault::seal(&self.master, &key_aad(&kid), &seed)?;
+        seed.iter_mut().for_each(|b| *b = 0);
+        let now = self.clock.now();
+        let key = StoredSigningKey {
+            kid: kid.clone(),
+            public_key: signer.public_key().to_vec(),
+            sealed_private: sealed,
+            created_at: now,
+            retired_at: None,
+        };
+        let event = NewEvent::new(
+            Chain::System,
+            Category::Security,
+            "signing_key.rotated",
+            Actor::System,
+            &ClientInfo::default(),
+            now,
+        )
+        .target(Target::new("signing_key", &kid));
+        self.store.add_signing_key(&key, &[event]).await?;
+        self.reload_keys().await?;
+        Ok(kid)
+    }
+
+    /// Reads the keys again: the newest unretired key signs; keys retired less than an access
+    /// lifetime (plus leeway) ago stay published and accepted.
+    pub async fn reload_keys(&self) -> Result<()> {
+        let keys = self.store.signing_keys().await?;
+        let now = self.clock.now();
+        let grace = self.settings.access_ttl + Duration::from_secs(jwt::LEEWAY_SECS as u64);
+        let mut published = HashMap::new();
+        let mut signer = None;
+        let masters: Vec<&MasterSecret> = std::iter::once(&self.master)
+            .chain(self.previous.iter())
+            .collect();
+        for k in &keys {
+            let live = k.retired_at.is_none_or(|r| r + grace > now);
+            if let (true, Ok(public)) = (live, <[u8; 32]>::try_from(k.public_key.as_slice())) {
+                published.insert(k.kid.clone(), public);
+            }
+            if k.retired_at.is_none() {
+                let seed = vault::open(&masters, &key_aad(&k.kid), &k.sealed_private)?;
+                let seed: [u8; 32] = seed
+                    .try_into()
+                    .map_err(|_| Error::internal("signing key has the wrong length"))?;
+                signer = Some(Arc::new(Signer25519::from_seed(k.kid.clone(), &seed)));
+            }
+        }
+        let mut ring = self
+            .ring
+            .write()
+            .map_err(|_| Error::internal("key ring poisoned"))?;
+        ring.published = published;
+        if signer.is_some() {
+            ring.signer = signer;
+        }
+        ring.loaded = Some(Instant::now());
+        Ok(())
+    }
+
+    /// `GET /.well-known/jwks.json`.
+    pub fn jwks(&self) -> Value {
+        let ring = self
+            .ring
+            .read()
+            .map(|r| r.published.clone())
+            .unwrap_or_default();
+        let mut keys: Vec<(&String, &[u8; 32])> = ring.iter().collect();
+        keys.sort();
+        json!({ "keys": keys.into_iter().map(|(kid, public)| jwt::jwk(kid, public)).collect::<Vec<_>>() })
+    }
+
+    fn public_key(&self, kid: &str) -> Option<[u8; 32]> {
+        self.ring.read().ok()?.published.get(kid).copied()
+    }
+
+    /// Signature and claims only, as any resource server would check them offline.
+    pub fn verify_offline(&self, token: &str) -> std::result::Result<AccessClaims, JwtError> {
+        let now = self.clock.now().unix_timestamp();
+        jwt::verify(
+            token,
+            |kid| self.public_key(kid),
+            &self.settings.issuer,
+            &self.settings.audience,
+            now,
+        )
+    }
+
+    /// An access token on one of gatehouse's own routes: offline checks, then revocation (its
+    /// `jti`, its family, the user's last logout-all or password change, a disabled user).
+    pub async fn authenticate(&self, token: &str) -> Result<TokenPrincipal> {
+        let mut result = self.verify_offline(token);
+        if result == Err(JwtError::UnknownKey) && self.may_reload() {
+            self.reload_keys().await?;
+            result = self.verify_offline(token);
+        }
+        let claims = match result {
+            Ok(c) => c,
+            Err(JwtError::Expired) => return Err(Error::Unauthenticated(AuthFailure::Expired)),
+            Err(_) => return Err(unauthenticated()),
+        };
+        let (Ok(user_id), Ok(family)) = (claims.sub.parse(), claims.sid.parse::<FamilyId>()) else {
+            return Err(unauthenticated());
+        };
+        let state = self.store.token_state(family, &claims.jti, user_id).await?;
+        let Some(user) = state.user else {
+            return Err(unauthenticated());
+        };
+        if state.family_revoked
+            || state.jti_revoked
+            || user.disabled
+            || claims.iat < user.credentials_valid_after.unix_timestamp()
+        {
+            return Err(revoked());
+        }
+        let org_id = match &claims.org_id {
+            Some(o) => Some(o.parse().map_err(|_| unauthenticated())?),
+            None => None,
+        };
+        let scopes = claims
+            .scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(TokenPrincipal {
+            claims,
+            user,
+            org_id,
+            scopes,
+        })
+    }
+
+    /// An unknown `kid` may be a key another instance just made: reload at most once a second.
+    fn may_reload(&self) -> bool {
+        self.ring
+            .read()
+            .ok()
+            .and_then(|r| r.loaded)
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(1))
+    }
+
+    /// `grant_type=password`: the user's credentials, an optional org they belong to, and the
+    /// scopes asked for (at most what their role there allows).
+    pub async fn password_grant(
+        &self,
+        email: &str,
+        password: &str,
+        org: Option<&str>,
+        scope: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<Issued> {
+        let user = self.auth.check_password(email, password, client).await?;
+        let requested: Vec<String> = scope
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let (org_id, scopes) = match org {
+            None if requested.is_empty() => (None, Vec::new()),
+            None => return Err(Error::field("scope", "needs_org")),
+            Some(o) => {
+                let org_id: OrgId = o
+                    .parse()
+                    .map_err(|_| Error::field("org_id", "not_a_member"))?;
+                let role = self
+                    .store
+                    .org_for_member(org_id, user.id)
+                    .await?
+                    .map(|m| m.role)
+                    .ok_or_else(|| Error::field("org_id", "not_a_member"))?;
+                let scopes = if requested.is_empty() {
+                    Vec::new()
+                } else {
+                    Scopes::parse(&requested)?.as_slice().to_vec()
+                };
+                if !scopes.iter().all(|s| role_may_hold(role, s)) {
+                    return Err(Error::field("scope", "not_allowed"));
+                }
+                (Some(org_id), scopes)
+            }
+        };
+        let now = self.clock.now();
+        let family = TokenFamily {
+            id: FamilyId::new(),
+            user_id: user.id,
+            org_id,
+            scope: scopes.join(" "),
+            created_at: now,
+            expires_at: now + self.settings.refresh_ttl,
+            revoked_at: None,
+        };
+        let (refresh, secret) = self.new_refresh(family.id, now);
+        let event = token_event("token.issued", &family, Actor::User(user.id), client, now)
+            .details(json!({ "grant": "password", "org_id": org_id, "scope": family.scope }));
+        self.store
+            .create_family(&family, &refresh, &token::digest(&secret), &[event])
+            .await?;
+        self.issue(&family, secret, now)
+    }
+
+    /// `grant_type=refresh_token`: spends the token and returns a new pair. A token presented
+    /// twice revokes its whole family and records `token.refresh_reuse`.
+    pub async fn refresh_grant(&self, presented: &str, client: &ClientInfo) -> Result<Issued> {
+        let invalid = Error::Unauthenticated(AuthFailure::InvalidCredentials);
+        if !presented
+            .strip_prefix(REFRESH_PREFIX)
+            .is_some_and(token::looks_like_token)
+        {
+            return Err(invalid);
+        }
+        let (old, family) = self
+            .store
+            .refresh_by_digest(&token::digest(presented))
+            .await?
+            .ok_or(invalid)?;
+        let now = self.clock.now();
+        if family.revoked_at.is_some() {
+            return Err(revoked());
+        }
+        if old.used_at.is_some() {
+            self.reuse_detected(&family, client, now).await?;
+            return Err(revoked());
+        }
+        if old.expires_at <= now {
+            return Err(Error::Unauthenticated(AuthFailure::Expired));
+        }
+        let (next, secret) = self.new_refresh(family.id, now);
+        let event = token_event(
+            "token.refreshed",
+            &family,
+            Actor::User(family.user_id),
+            client,
+            now,
+        );
+        if !self
+            .store
+            .rotate_refresh(
+                &family,
+                old.id,
+                &next,
+                &token::digest(&secret),
+                now,
+                &[event],
+            )
+            .await?
+        {
+            // Spent in the meantime (a concurrent refresh with the same token): reuse.
+            self.reuse_detected(&family, client, now).await?;
+            return Err(revoked());
+        }
+        self.issue(&family, secret, now)
+    }
+
+    async fn reuse_detected(
+        &self,
+        family: &TokenFamily,
+        client: &ClientInfo,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let event = NewEvent::new(
+            Chain::System,
+            Category::Security,
+            "token.refresh_reuse",
+            Actor::System,
+            client,
+            now,
+        )
+        .outcome(Outcome::Denied)
+        .target(Target::new("token_family", family.id))
+        .subject(Some(family.user_id));
+        self.store
+            .revoke_family(family, now, &[event])
+            .await
+            .map(|_| ())
+    }
+
+    /// `POST /v1/auth/revoke` (RFC 7009): a refresh token revokes its family; an access token its
+    /// `jti` (until it expires). Anything else is ignored: the answer is the same.
+    pub async fn revoke(&self, presented: &str, client: &ClientInfo) -> Result<()> {
+        let now = self.clock.now();
+        if presented.starts_with(REFRESH_PREFIX) {
+            if let Some((_, family)) = self
+                .store
+                .refresh_by_digest(&token::digest(presented))
+                .await?
+            {
+                let event = token_event(
+                    "token.revoked",
+                    &family,
+                    Actor::User(family.user_id),
+                    client,
+                    now,
+                )
+                .details(json!({ "kind": "refresh_token" }));
+                self.store.revoke_family(&family, now, &[event]).await?;
+            }
+            return Ok(());
+        }
+        // An expired access token needs no revoking: it no longer works anyway.
+        if let Ok(claims) = self.verify_offline(presented) {
+            let expires =
+                OffsetDateTime::from_unix_timestamp(claims.exp + jwt::LEEWAY_SECS).unwrap_or(now);
+            let subject = claims.sub.parse().ok();
+            let event = NewEvent::new(
+                Chain::System,
+                Category::Security,
+                "token.revoked",
+                Actor::System,
+                client,
+                now,
+            )
+            .target(Target::new("access_token", &claims.jti))
+            .details(json!({ "kind": "access_token", "sid": claims.sid }))
+            .subject(subject);
+            self.store
+                .revoke_jti(&claims.jti, expires, &[event])
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn new_refresh(&self, family: FamilyId, now: OffsetDateTime) -> (RefreshToken, String) {
+        let secret = format!("{REFRESH_PREFIX}{}", token::random_token());
+        let t = RefreshToken {
+            id: RefreshId::new(),
+            family_id: family,
+            created_at: now,
+            expires_at: now + self.settings.refresh_ttl,
+            used_at: None,
+        };
+        (t, secret)
+    }
+
+    fn issue(
+        &self,
+        family: &TokenFamily,
+        refresh_token: String,
+        now: OffsetDateTime,
+    ) -> Result<Issued> {
+        let signer = self
+            .ring
+            .read()
+            .ok()
+            .and_then(|r| r.signer.clone())
+            .ok_or_else(|| Error::Unavailable("no signing key".into()))?;
+        let iat = now.unix_timestamp();
+        let ttl = self.settings.access_ttl.as_secs();
+        let claims = AccessClaims {
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            sub: family.user_id.to_string(),
+            org_id: family.org_id.map(|o| o.to_string()),
+            scope: family.scope.clone(),
+            sid: family.id.to_string(),
+            jti: uuid::Uuid::now_v7().to_string(),
+            iat,
+            nbf: iat,
+            exp: iat + ttl as i64,
+        };
+        Ok(Issued {
+            access_token: signer.sign(&claims),
+            expires_in: ttl,
+            refresh_token,
+            scope: family.scope.clone(),
+        })
+    }
+}
+
+fn token_event(
+    action: &str,
+    family: &TokenFamily,
+    actor: Actor,
+    client: &ClientInfo,
+    at: OffsetDateTime,
+) -> NewEvent {
+    NewEvent::new(Chain::System, Category::Security, action, actor, client, at)
+        .target(Target::new("token_family", family.id))
+        .subject(Some(family.user_id))
+}
+
+/// gatehouse's own scopes by role; application scopes are any member's to ask for.
+fn role_may_hold(role: Role, scope: &str) -> bool {
+    match scope {
+        "members:read" | "check" | "grants:read" => true,
+        s if crate::scope::OWN_SCOPES.contains(&s) => role.manages(),
+        _ => true,
+    }
+}
