@@ -15,3 +15,4 @@ mod operations;
 mod orgs;
 mod secrets;
 mod sessions;
+mod tokens;

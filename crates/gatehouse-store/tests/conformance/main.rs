@@ -12,3 +12,4 @@ mod orgs;
 mod rls;
 mod sessions;
 mod system;
+mod tokens;
