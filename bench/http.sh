@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load over real HTTP with wrk, in one run against a release build on SQLite or PostgreSQL:
-# GET /healthz, GET /v1/auth/me with an API key and with a session cookie, and sign-in.
+# GET /healthz, GET /v1/auth/me with an API key, an access token and a session cookie, and sign-in.
 #   bench/http.sh [sqlite|postgres] [duration, default 10s] [connections, default 16]
 # Needs wrk (apt-get install wrk), curl, and for postgres psql on 127.0.0.1:5432.
 set -euo pipefail
@@ -60,7 +60,12 @@ run() {
     echo "## $title"
     wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@" | tee "$WORK/wrk.txt" | grep -E "Requests/sec|  50%|  99%|Non-2xx"
 }
+JWT=$(curl -sf "$BASE/v1/auth/token" -H 'content-type: application/json' \
+    -d '{"grant_type":"password","email":"bench@example.com","password":"correct horse battery staple"}' \
+    | json '["access_token"]')
+
 run "GET /healthz" "$BASE/healthz"
 run "GET /v1/auth/me (API key)" -H "Authorization: Bearer $KEY" "$BASE/v1/auth/me"
+run "GET /v1/auth/me (access token)" -H "Authorization: Bearer $JWT" "$BASE/v1/auth/me"
 run "GET /v1/auth/me (session cookie)" -H "Cookie: $COOKIE" "$BASE/v1/auth/me"
 run "POST /v1/auth/login (Argon2id m=19456,t=2,p=1)" -s bench/login.lua "$BASE/v1/auth/login"
