@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use serde_json::{Value, json};
+use sha2::Digest;
 use time::OffsetDateTime;
 
 use crate::audit::{Actor, Category, Chain, NewEvent, Outcome, Target};
@@ -21,6 +22,9 @@ use crate::secret::MasterSecret;
 use crate::service::{AuthService, ClientInfo};
 use crate::store::{RefreshToken, Store, StoredSigningKey, TokenFamily, User};
 use crate::{Error, Result, token, vault};
+
+/// Most verified tokens remembered (cleared when full, and whenever the keys are reloaded).
+const VERIFIED_CAPACITY: usize = 50_000;
 
 /// Refresh tokens start with this.
 pub const REFRESH_PREFIX: &str = "grt_";
@@ -55,7 +59,7 @@ pub struct TokenPrincipal {
 #[derive(Default)]
 struct Ring {
     signer: Option<Arc<Signer25519>>,
-    published: HashMap<String, [u8; 32]>,
+    published: HashMap<String, ed25519_dalek::VerifyingKey>,
     loaded: Option<Instant>,
 }
 
@@ -67,6 +71,9 @@ pub struct TokenService {
     previous: Vec<MasterSecret>,
     settings: TokenSettings,
     ring: RwLock<Ring>,
+    /// Tokens whose signature and claims verified, by SHA-256 of the whole token: a client
+    /// presents one access token many times, and a hit costs a hash instead of an EdDSA check.
+    verified: RwLock<HashMap<[u8; 32], AccessClaims>>,
 }
 
 fn unauthenticated() -> Error {
@@ -98,6 +105,7 @@ impl TokenService {
             previous,
             settings,
             ring: RwLock::new(Ring::default()),
+            verified: RwLock::new(HashMap::new()),
         }
     }
 
@@ -162,7 +170,10 @@ impl TokenService {
             .collect();
         for k in &keys {
             let live = k.retired_at.is_none_or(|r| r + grace > now);
-            if let (true, Ok(public)) = (live, <[u8; 32]>::try_from(k.public_key.as_slice())) {
+            let public = <[u8; 32]>::try_from(k.public_key.as_slice())
+                .ok()
+                .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok());
+            if let (true, Some(public)) = (live, public) {
                 published.insert(k.kid.clone(), public);
             }
             if k.retired_at.is_none() {
@@ -182,6 +193,9 @@ impl TokenService {
             ring.signer = signer;
         }
         ring.loaded = Some(Instant::now());
+        if let Ok(mut v) = self.verified.write() {
+            v.clear();
+        }
         Ok(())
     }
 
@@ -192,17 +206,19 @@ impl TokenService {
             .read()
             .map(|r| r.published.clone())
             .unwrap_or_default();
-        let mut keys: Vec<(&String, &[u8; 32])> = ring.iter().collect();
+        let mut keys: Vec<(&String, [u8; 32])> =
+            ring.iter().map(|(kid, k)| (kid, k.to_bytes())).collect();
         keys.sort();
-        json!({ "keys": keys.into_iter().map(|(kid, public)| jwt::jwk(kid, public)).collect::<Vec<_>>() })
+        json!({ "keys": keys.into_iter().map(|(kid, public)| jwt::jwk(kid, &public)).collect::<Vec<_>>() })
     }
 
-    fn public_key(&self, kid: &str) -> Option<[u8; 32]> {
+    fn public_key(&self, kid: &str) -> Option<ed25519_dalek::VerifyingKey> {
         self.ring.read().ok()?.published.get(kid).copied()
     }
 
-    /// Signature and claims only, as any resource server would check them offline.
-    pub fn verify_offline(&self, token: &str) -> std::result::Result<AccessClaims, JwtError> {
+    /// The full offline check (EdDSA signature, header, claims), without the cache of tokens
+    /// already verified.
+    pub fn verify_uncached(&self, token: &str) -> std::result::Result<AccessClaims, JwtError> {
         let now = self.clock.now().unix_timestamp();
         jwt::verify(
             token,
@@ -211,6 +227,33 @@ impl TokenService {
             &self.settings.audience,
             now,
         )
+    }
+
+    /// Signature and claims only, as any resource server would check them offline.
+    pub fn verify_offline(&self, token: &str) -> std::result::Result<AccessClaims, JwtError> {
+        let now = self.clock.now().unix_timestamp();
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        if let Some(claims) = self
+            .verified
+            .read()
+            .ok()
+            .and_then(|v| v.get(&digest).cloned())
+        {
+            // Same bytes as a token whose signature and claims already checked out: only time
+            // can have changed its verdict.
+            if now >= claims.exp + jwt::LEEWAY_SECS {
+                return Err(JwtError::Expired);
+            }
+            return Ok(claims);
+        }
+        let claims = self.verify_uncached(token)?;
+        if let Ok(mut v) = self.verified.write() {
+            if v.len() >= VERIFIED_CAPACITY {
+                v.clear();
+            }
+            v.insert(digest, claims.clone());
+        }
+        Ok(claims)
     }
 
     /// An access token on one of gatehouse's own routes: offline checks, then revocation (its
