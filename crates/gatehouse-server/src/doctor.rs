@@ -182,7 +182,49 @@ pub async fn database_checks(config: &Config) -> Vec<Check> {
         }
     }
     out.push(audit_check(opened.store.as_ref()).await);
+    out.push(signing_key_check(opened.store.as_ref()).await);
     out
+}
+
+/// Rotate signing keys at least every this many days.
+const SIGNING_KEY_MAX_AGE_DAYS: i64 = 90;
+
+/// The age of the key that signs access tokens.
+async fn signing_key_check(store: &dyn gatehouse_core::store::Store) -> Check {
+    let keys = match store.signing_keys().await {
+        Ok(k) => k,
+        Err(e) => {
+            return check(
+                Level::Fail,
+                "signing_key",
+                format!("cannot read signing keys: {e}"),
+            );
+        }
+    };
+    let Some(current) = keys
+        .iter()
+        .filter(|k| k.retired_at.is_none())
+        .max_by_key(|k| k.created_at)
+    else {
+        return check(Level::Ok, "signing_key", "none yet (made at first start)");
+    };
+    let age = (time::OffsetDateTime::now_utc() - current.created_at).whole_days();
+    if age > SIGNING_KEY_MAX_AGE_DAYS {
+        check(
+            Level::Warn,
+            "signing_key",
+            format!(
+                "{} is {age} days old; rotate with `gatehouse keys rotate-signing`",
+                current.kid
+            ),
+        )
+    } else {
+        check(
+            Level::Ok,
+            "signing_key",
+            format!("{} is {age} days old", current.kid),
+        )
+    }
 }
 
 /// Every audit chain verifies (a broken chain fails the checklist in any environment).

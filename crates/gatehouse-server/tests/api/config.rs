@@ -125,6 +125,16 @@ async fn doctor_reports(db: Db) {
         "{out}"
     );
     assert!(out.contains("warn  public_url"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("ok") && l.contains("signing_key")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("ok") && l.contains("audit")),
+        "{out}"
+    );
     let prod = [
         ("GATEHOUSE_ENV", "production"),
         ("GATEHOUSE_ALLOWED_ORIGINS", "*"),

@@ -191,6 +191,22 @@ async fn password_grant_issues_a_profiled_jwt(db: Db) {
         (wrong.status, wrong.code()),
         (StatusCode::UNAUTHORIZED, "invalid_credentials")
     );
+    // Introspection by a key of the org: active for the member's token, inactive for a stranger's.
+    let (_, introspector) = owner.create_key(&org, &["introspect"]).await;
+    let ask = |token: &str| {
+        let c = server.client().with_key(&introspector);
+        let body = json!({ "token": token });
+        async move { c.post("/v1/introspect", body).await }
+    };
+    let i = ask(access).await;
+    assert_eq!(
+        (i.body["active"].as_bool(), i.body["token_type"].as_str()),
+        (Some(true), Some("access_token")),
+        "{}",
+        i.text
+    );
+    assert_eq!(i.body["sub"], me.body["user"]["id"]);
+    assert_eq!(ask("a.b.c").await.body, json!({ "active": false }));
     let odd = grant(
         &server.client(),
         json!({ "grant_type": "client_credentials" }),
