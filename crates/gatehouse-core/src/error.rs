@@ -24,7 +24,7 @@ pub enum ForbiddenReason {
     SignupDisabled,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("not found")]
     NotFound,

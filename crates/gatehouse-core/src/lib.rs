@@ -9,6 +9,7 @@ pub mod ids;
 pub mod jwt;
 pub mod password;
 pub mod paths;
+pub mod rate_limit;
 pub mod role;
 pub mod scope;
 pub mod secret;

@@ -370,6 +370,60 @@ pub trait TokenStore: Send + Sync {
     async fn token_state(&self, family: FamilyId, jti: &str, user: UserId) -> Result<TokenState>;
 }
 
+/// The database backend of the rate limiter (shared by every instance).
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// GCRA in one atomic statement: when `max(tat, now) + interval - now <= period`, moves the
+    /// key's arrival time and admits. Returns (the stored arrival time, admitted).
+    async fn rate_limit(
+        &self,
+        key: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        period_ms: i64,
+    ) -> Result<(i64, bool)>;
+    /// Forgets keys whose arrival time has passed (they hold a full burst anyway).
+    async fn sweep_rate_limits(&self, now_ms: i64) -> Result<u64>;
+}
+
+/// The answer to "may this sign-in check a password?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    Allowed,
+    Locked { until_ms: i64 },
+}
+
+/// Sign-in attempts per normalized email (whether or not an account exists).
+#[async_trait]
+pub trait LockoutStore: Send + Sync {
+    /// Reserves one password check: refused while locked, or when `limit` checks were already
+    /// reserved in the current window (so parallel guesses cannot exceed it).
+    async fn reserve_attempt(
+        &self,
+        email_key: &str,
+        now_ms: i64,
+        limit: u32,
+        window_ms: i64,
+    ) -> Result<Attempt>;
+    /// A reserved check failed. When the reservations in the window have reached `limit`, locks
+    /// the email until `now + window` and appends `audit` (the lock's event); returns the lock's
+    /// end if this call locked it.
+    async fn record_failure(
+        &self,
+        email_key: &str,
+        now_ms: i64,
+        limit: u32,
+        window_ms: i64,
+        audit: &[NewEvent],
+    ) -> Result<Option<i64>>;
+    /// A successful sign-in forgets the email's attempts.
+    async fn clear_attempts(&self, email_key: &str) -> Result<()>;
+    /// `gatehouse users unlock`: `true` when there was something to clear.
+    async fn unlock(&self, email_key: &str) -> Result<bool>;
+    /// Forgets attempts whose window and lock have both passed.
+    async fn sweep_attempts(&self, now_ms: i64, window_ms: i64) -> Result<u64>;
+}
+
 /// First-run state: setup tokens and the platform's first admin.
 #[derive(Debug, Clone)]
 pub struct FirstAdmin {
@@ -418,6 +472,8 @@ pub trait Store:
     + ApiKeyStore
     + AuditStore
     + TokenStore
+    + RateLimitStore
+    + LockoutStore
     + SystemStore
 {
 }
@@ -429,6 +485,8 @@ impl<T> Store for T where
         + ApiKeyStore
         + AuditStore
         + TokenStore
+        + RateLimitStore
+        + LockoutStore
         + SystemStore
 {
 }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use gatehouse_core::clock::SystemClock;
 use gatehouse_core::password::PasswordHasherPool;
+use gatehouse_core::rate_limit::{Limit, MemoryLimiter};
+use gatehouse_core::service::limiter::{Backend as LimiterBackend, RateLimiter};
 use gatehouse_core::service::tokens::TokenSettings;
 use gatehouse_core::service::{
     ApiKeyService, AuditService, AuditWriter, AuthService, AuthSettings, OrgService, TokenService,
@@ -97,6 +99,10 @@ pub fn auth_service(
             session_idle_ttl: config.session_idle_ttl,
             password_min_chars: config.password_min_length,
             signup_open: config.signup_open,
+            lockout: Some(Limit {
+                count: config.lockout.count,
+                period: config.lockout.per,
+            }),
         },
         secret.derive("csrf/v1"),
         audit,
@@ -110,6 +116,7 @@ pub struct Services {
     pub keys: ApiKeyService,
     pub audit: AuditService,
     pub tokens: Arc<TokenService>,
+    pub limiter: Arc<RateLimiter>,
 }
 
 /// Builds every service as `serve` does (benchmarks build them the same way).
@@ -129,12 +136,19 @@ pub fn services(config: &Config, opened: &Opened, issuer: &str) -> Result<Servic
     let keys = ApiKeyService::new(opened.store.clone(), clock.clone(), key_cache);
     let audit = AuditService::new(opened.store.clone(), clock.clone(), writer);
     let tokens = Arc::new(token_service(config, opened, auth.clone(), issuer)?);
+    let backend = if config.rate_limit_backend_database {
+        LimiterBackend::Database(opened.store.clone())
+    } else {
+        LimiterBackend::Memory(MemoryLimiter::default())
+    };
+    let limiter = Arc::new(RateLimiter::new(backend, clock));
     Ok(Services {
         auth,
         orgs,
         keys,
         audit,
         tokens,
+        limiter,
     })
 }
 
@@ -188,7 +202,9 @@ impl Application {
             keys,
             audit,
             tokens,
+            limiter,
         } = services(&config, &opened, &public_url)?;
+        spawn_sweeper(opened.store.clone(), limiter.clone(), config.lockout.per);
         tokens
             .start()
             .await
@@ -212,6 +228,7 @@ impl Application {
                 keys,
                 audit,
                 tokens,
+                limiter,
                 config,
             }),
         };
@@ -245,6 +262,30 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Forgets rate-limit and lockout state that no longer limits anything, once a minute.
+fn spawn_sweeper(
+    store: Arc<dyn gatehouse_core::store::Store>,
+    limiter: Arc<RateLimiter>,
+    window: std::time::Duration,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let now_ms = limiter.now_ms();
+            if let Err(e) = limiter.sweep().await {
+                tracing::debug!(error = %e, "sweeping rate limits failed");
+            }
+            if let Err(e) = store
+                .sweep_attempts(now_ms, window.as_millis() as i64)
+                .await
+            {
+                tracing::debug!(error = %e, "sweeping sign-in attempts failed");
+            }
+        }
+    });
 }
 
 /// Picks up signing keys rotated by another instance or the CLI (tokens with an unknown `kid`

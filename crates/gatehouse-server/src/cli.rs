@@ -110,6 +110,8 @@ pub enum AdminCommand {
 pub enum UsersCommand {
     /// Import users with existing password hashes from a JSON-lines file
     Import { file: PathBuf },
+    /// Lift a sign-in lockout for an email (also clears its failed attempts)
+    Unlock { email: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -157,6 +159,7 @@ pub async fn run(cli: Cli) -> i32 {
             admin_create(config, &email, &org).await
         }
         Command::Users(UsersCommand::Import { file }) => users_import(config, &file).await,
+        Command::Users(UsersCommand::Unlock { email }) => users_unlock(config, &email).await,
         Command::Secret(SecretCommand::Generate) => {
             println!("{}", gatehouse_core::token::random_token());
             0
@@ -259,6 +262,31 @@ async fn rotate_signing(config: Config) -> i32 {
     match tokens.rotate_signing_key().await {
         Ok(kid) => {
             println!("{}", serde_json::json!({ "kid": kid }));
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+async fn users_unlock(config: Config, email: &str) -> i32 {
+    let key = match gatehouse_core::email::Email::parse(email) {
+        Ok(e) => e.key().to_owned(),
+        Err(_) => email.trim().to_lowercase(),
+    };
+    let (_, opened) = match open_for_cli(config).await {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    match opened.store.unlock(&key).await {
+        Ok(true) => {
+            println!("unlocked {key}");
+            0
+        }
+        Ok(false) => {
+            println!("{key} was not locked");
             0
         }
         Err(e) => {

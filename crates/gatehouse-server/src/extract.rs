@@ -102,29 +102,66 @@ fn credential<'a>(parts: &'a Parts, state: &AppState) -> Result<Credential<'a>, 
     })
 }
 
-/// Cookie session, with CSRF checks on unsafe methods.
-async fn session(
+/// The CSRF rules for a request authenticated by its session cookie (unsafe methods only).
+fn csrf_check(
     parts: &Parts,
     state: &AppState,
-    token: &str,
-) -> Result<SessionPrincipal, ApiError> {
-    let principal = state.auth.authenticate_session(token).await?;
-    if let Some(ctx) = parts.extensions.get::<RequestContext>() {
-        let _ = ctx.user.set(principal.user.id);
+    principal: &SessionPrincipal,
+) -> Result<(), ApiError> {
+    if !is_unsafe(&parts.method) {
+        return Ok(());
     }
-    if is_unsafe(&parts.method) {
-        let presented = parts
-            .headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if cross_site(&parts.headers, state)
-            || !state.auth.csrf_matches(principal.session.id, presented)
-        {
-            return Err(ApiError(Error::Forbidden(ForbiddenReason::CsrfFailed)));
-        }
+    let presented = parts
+        .headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if cross_site(&parts.headers, state)
+        || !state.auth.csrf_matches(principal.session.id, presented)
+    {
+        return Err(ApiError(Error::Forbidden(ForbiddenReason::CsrfFailed)));
     }
-    Ok(principal)
+    Ok(())
+}
+
+/// Who the request's credential names, worked out once per request (the rate limiter needs it
+/// before the handler runs) and kept in the request's extensions. `Ok(None)`: no credential,
+/// or a session cookie that no longer works; `Err`: a bad `Authorization` header, or the
+/// database could not answer.
+#[derive(Clone)]
+pub struct AuthOutcome(pub Result<Option<Principal>, Error>);
+
+pub async fn resolve(parts: &mut Parts, state: &AppState) -> AuthOutcome {
+    if let Some(done) = parts.extensions.get::<AuthOutcome>() {
+        return done.clone();
+    }
+    let credential = match credential(parts, state) {
+        Ok(Credential::Bearer(t)) => Ok(Some((true, t.to_owned()))),
+        Ok(Credential::Cookie(t)) => Ok(Some((false, t.to_owned()))),
+        Ok(Credential::None) => Ok(None),
+        Err(e) => Err(e.0),
+    };
+    let outcome = match credential {
+        Err(e) => Err(e),
+        Ok(None) => Ok(None),
+        Ok(Some((true, token))) => bearer(parts, state, &token)
+            .await
+            .map(Some)
+            .map_err(|e| e.0),
+        Ok(Some((false, token))) => match state.auth.authenticate_session(&token).await {
+            Ok(p) => {
+                if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+                    let _ = ctx.user.set(p.user.id);
+                }
+                Ok(Some(Principal::Session(Box::new(p))))
+            }
+            Err(Error::Unauthenticated(_)) => Ok(None),
+            Err(e) => Err(e),
+        },
+    };
+    let outcome = AuthOutcome(outcome);
+    parts.extensions.insert(outcome.clone());
+    outcome
 }
 
 /// `Bearer gk_…` is an API key; anything else must be one of gatehouse's access tokens.
@@ -159,13 +196,13 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let principal = match credential(parts, state)? {
-            Credential::Bearer(token) => bearer(parts, state, token).await?,
-            Credential::Cookie(token) => {
-                Principal::Session(Box::new(session(parts, state, token).await?))
-            }
-            Credential::None => return Err(ApiError(unauthenticated())),
-        };
+        let principal = resolve(parts, state)
+            .await
+            .0?
+            .ok_or(ApiError(unauthenticated()))?;
+        if let Principal::Session(s) = &principal {
+            csrf_check(parts, state, s)?;
+        }
         let ctx = parts.extensions.get::<RequestContext>().cloned();
         Ok(Authenticated(principal, ctx))
     }
@@ -215,19 +252,14 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match credential(parts, state)? {
-            Credential::Bearer(token) => {
-                Ok(MaybeAuthenticated(Some(bearer(parts, state, token).await?)))
-            }
-            Credential::Cookie(token) => match session(parts, state, token).await {
-                Ok(p) => Ok(MaybeAuthenticated(Some(Principal::Session(Box::new(p))))),
-                Err(ApiError(Error::Unauthenticated(_))) => {
-                    Anonymous::from_request_parts(parts, state).await?;
-                    Ok(MaybeAuthenticated(None))
+        match resolve(parts, state).await.0? {
+            Some(principal) => {
+                if let Principal::Session(s) = &principal {
+                    csrf_check(parts, state, s)?;
                 }
-                Err(e) => Err(e),
-            },
-            Credential::None => {
+                Ok(MaybeAuthenticated(Some(principal)))
+            }
+            None => {
                 Anonymous::from_request_parts(parts, state).await?;
                 Ok(MaybeAuthenticated(None))
             }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod json;
+pub mod limits;
 pub mod net;
 pub mod openapi;
 pub mod routes;

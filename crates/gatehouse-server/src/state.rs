@@ -20,6 +20,7 @@ pub struct Inner {
     pub keys: ApiKeyService,
     pub audit: AuditService,
     pub tokens: Arc<TokenService>,
+    pub limiter: Arc<gatehouse_core::service::limiter::RateLimiter>,
     pub store: Arc<dyn Store>,
     pub metrics: PrometheusHandle,
     /// `https://host` or `http://host:port`, lowercase: the origin CSRF checks accept.

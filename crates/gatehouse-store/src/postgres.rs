@@ -119,6 +119,7 @@ impl PgStore {
     }
 
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const MAX_FN: &'static str = "GREATEST";
 
     /// `set_config(setting, value, true)`: lasts until the transaction ends; the row-level
     /// security policies read it with `current_setting(setting, true)`.

@@ -63,6 +63,8 @@ impl SqliteStore {
 
     /// SQLite has no row-level security: isolation rests on every query's `org_id` filter.
     const FOR_UPDATE: &'static str = "";
+    /// The two-argument maximum (`MAX(a, b)` is scalar in SQLite).
+    const MAX_FN: &'static str = "MAX";
 
     async fn set_local(
         _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,

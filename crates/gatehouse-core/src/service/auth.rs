@@ -11,10 +11,13 @@ use crate::email::Email;
 use crate::error::{AuthFailure, ForbiddenReason};
 use crate::ids::{OrgId, SessionId, UserId};
 use crate::password::{self, MAX_PASSWORD_BYTES, PasswordHasherPool, Verified};
+use crate::rate_limit::Limit;
 use crate::secret::DerivedKey;
 use crate::service::audit_writer::AuditWriter;
 use crate::service::events;
-use crate::store::{FirstAdmin, Membership, NewSession, NewUser, Org, Session, Store, User};
+use crate::store::{
+    Attempt, FirstAdmin, Membership, NewSession, NewUser, Org, Session, Store, User,
+};
 use crate::token;
 use crate::{Error, Result};
 
@@ -32,6 +35,8 @@ pub struct AuthSettings {
     pub session_idle_ttl: Duration,
     pub password_min_chars: usize,
     pub signup_open: bool,
+    /// Failed sign-ins per email within a window that lock it for the window (`None`: off).
+    pub lockout: Option<Limit>,
 }
 
 /// Where a request came from: recorded on sessions and in audit events.
@@ -323,47 +328,95 @@ impl AuthService {
     /// Email and password to the user: the same `401 invalid_credentials`, after the same work,
     /// for an unknown email, a wrong password and a disabled account (each recorded as
     /// `auth.login_failed` with its reason). Re-hashes to the current parameters on success.
-    /// Used by sign-in and by the token endpoint's password grant.
+    /// Lockout comes first: while the normalized email is locked, or when as many checks as the
+    /// lockout allows are already under way, the answer is `429` with no password work at all;
+    /// the failure that reaches the limit locks the email for the window (`auth.locked`). Used
+    /// by sign-in and by the token endpoint's password grant.
     pub async fn check_password(
         &self,
         email: &str,
         password: &str,
         client: &ClientInfo,
     ) -> Result<User> {
+        let Some(lockout) = self.settings.lockout else {
+            return self.verify_credentials(email, password, client).await.0;
+        };
+        let key = lockout_key(email);
+        let now_ms = unix_ms(self.clock.now());
+        let window_ms = lockout.period_ms();
+        if let Attempt::Locked { until_ms } = self
+            .store
+            .reserve_attempt(&key, now_ms, lockout.count, window_ms)
+            .await?
+        {
+            let retry_after_secs = ((until_ms - now_ms).max(0) as u64).div_ceil(1000).max(1);
+            return Err(Error::RateLimited { retry_after_secs });
+        }
+        let (outcome, user) = self.verify_credentials(email, password, client).await;
+        match &outcome {
+            Ok(_) => self.store.clear_attempts(&key).await?,
+            Err(Error::Unauthenticated(AuthFailure::InvalidCredentials)) => {
+                let now = self.clock.now();
+                let event = events::locked(user, now + lockout.period, client, now);
+                self.store
+                    .record_failure(&key, unix_ms(now), lockout.count, window_ms, &[event])
+                    .await?;
+            }
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    /// The credential check itself; also says which user it was about, if any.
+    async fn verify_credentials(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> (Result<User>, Option<UserId>) {
         let invalid = Error::Unauthenticated(AuthFailure::InvalidCredentials);
         if password.len() > MAX_PASSWORD_BYTES {
-            return Err(invalid);
+            return (Err(invalid), None);
         }
         let user = match Email::parse(email) {
-            Ok(email) => self.store.user_by_email_key(email.key()).await?,
+            Ok(email) => match self.store.user_by_email_key(email.key()).await {
+                Ok(u) => u,
+                Err(e) => return (Err(e), None),
+            },
             Err(_) => None,
         };
         let Some(user) = user else {
-            self.hasher.verify_dummy(password).await?;
-            self.login_failed(None, "unknown_email", client).await?;
-            return Err(invalid);
-        };
-        let verified = match &user.password_hash {
-            Some(hash) => self.hasher.verify(password, hash).await?,
-            None => {
+            let done = async {
                 self.hasher.verify_dummy(password).await?;
-                Verified::No
-            }
-        };
-        if verified == Verified::No || user.disabled {
-            let reason = if user.disabled {
-                "disabled"
-            } else {
-                "wrong_password"
+                self.login_failed(None, "unknown_email", client).await
             };
-            self.login_failed(Some(user.id), reason, client).await?;
-            return Err(invalid);
-        }
-        if verified == Verified::YesRehash {
-            let fresh = self.hasher.hash(password).await?;
-            self.store.set_password_hash(user.id, &fresh).await?;
-        }
-        Ok(user)
+            return (done.await.and(Err(invalid)), None);
+        };
+        let id = user.id;
+        let checked = async {
+            let verified = match &user.password_hash {
+                Some(hash) => self.hasher.verify(password, hash).await?,
+                None => {
+                    self.hasher.verify_dummy(password).await?;
+                    Verified::No
+                }
+            };
+            if verified == Verified::No || user.disabled {
+                let reason = if user.disabled {
+                    "disabled"
+                } else {
+                    "wrong_password"
+                };
+                self.login_failed(Some(user.id), reason, client).await?;
+                return Err(invalid);
+            }
+            if verified == Verified::YesRehash {
+                let fresh = self.hasher.hash(password).await?;
+                self.store.set_password_hash(user.id, &fresh).await?;
+            }
+            Ok(user)
+        };
+        (checked.await, Some(id))
     }
 
     /// `auth.login_failed`, durable before the `401` goes out.
@@ -484,6 +537,19 @@ pub fn new_org(field: &str, name: &str, now: OffsetDateTime) -> Result<Org> {
         name: name.to_owned(),
         created_at: now,
     })
+}
+
+/// The lockout key of what was typed as an email: its normalized form, or (not an email at
+/// all) the trimmed, lowercased text, bounded.
+fn lockout_key(email: &str) -> String {
+    match Email::parse(email) {
+        Ok(e) => e.key().to_owned(),
+        Err(_) => email.trim().to_lowercase().chars().take(320).collect(),
+    }
+}
+
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// Not revoked, before its absolute expiry, and used within the idle window.

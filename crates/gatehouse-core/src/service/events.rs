@@ -181,6 +181,18 @@ pub fn login_failed(user: Option<UserId>, reason: &str, client: &ClientInfo, at:
     e
 }
 
+/// A sign-in lockout began (for an account, or for an email that has none).
+pub fn locked(user: Option<UserId>, until: At, client: &ClientInfo, at: At) -> NewEvent {
+    let mut e = security("auth.locked", Actor::System, client, at)
+        .outcome(Outcome::Denied)
+        .details(json!({ "until": crate::audit::timestamp(until), "account": if user.is_some() { "known" } else { "unknown" } }))
+        .subject(user);
+    if let Some(u) = user {
+        e = e.target(Target::new("user", u));
+    }
+    e
+}
+
 /// One session (`Some`) or all of the user's (`None`).
 pub fn logout(user: UserId, session: Option<SessionId>, client: &ClientInfo, at: At) -> NewEvent {
     let e = security("auth.logout", Actor::User(user), client, at)

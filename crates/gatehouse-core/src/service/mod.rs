@@ -9,6 +9,7 @@ pub mod events;
 pub mod import;
 pub mod introspect;
 pub mod key_cache;
+pub mod limiter;
 pub mod orgs;
 pub mod tokens;
 

@@ -186,6 +186,11 @@ pub fn base_env() -> Vec<(String, String)> {
     vec![
         ("GATEHOUSE_ARGON2".into(), FAST_ARGON2.into()),
         ("GATEHOUSE_LOG".into(), "info".into()),
+        // Generous limits, so tests about something else are never throttled; the rate-limit
+        // and lockout tests set their own.
+        ("GATEHOUSE_RATE_LIMIT_AUTH".into(), "100000/1m".into()),
+        ("GATEHOUSE_RATE_LIMIT_API".into(), "100000/1m".into()),
+        ("GATEHOUSE_LOCKOUT".into(), "1000/15m".into()),
     ]
 }
 

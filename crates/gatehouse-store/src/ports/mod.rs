@@ -13,6 +13,7 @@
 mod api_keys;
 mod audit;
 mod identity;
+mod limits;
 mod orgs;
 mod system;
 mod tokens;
@@ -20,6 +21,7 @@ mod tokens;
 pub(crate) use api_keys::impl_api_keys;
 pub(crate) use audit::impl_audit;
 pub(crate) use identity::impl_identity;
+pub(crate) use limits::impl_limits;
 pub(crate) use orgs::impl_orgs;
 pub(crate) use system::impl_system;
 pub(crate) use tokens::impl_tokens;
@@ -89,6 +91,7 @@ macro_rules! impl_ports {
         $crate::ports::impl_api_keys!($store, $db);
         $crate::ports::impl_system!($store, $db);
         $crate::ports::impl_tokens!($store, $db);
+        $crate::ports::impl_limits!($store, $db);
     };
 }
 
