@@ -11,6 +11,7 @@ mod conventions;
 mod identity;
 mod invitations;
 mod isolation;
+mod limits;
 mod operations;
 mod orgs;
 mod secrets;

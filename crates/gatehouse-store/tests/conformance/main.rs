@@ -8,6 +8,7 @@ mod api_keys;
 mod audit;
 mod identity;
 mod invitations;
+mod limits;
 mod orgs;
 mod rls;
 mod sessions;
