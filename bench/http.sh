@@ -2,6 +2,8 @@
 # Load over real HTTP with wrk, in one run against a release build on SQLite or PostgreSQL:
 # GET /healthz, GET /v1/auth/me with an API key, an access token and a session cookie, and sign-in.
 #   bench/http.sh [sqlite|postgres] [duration, default 10s] [connections, default 16]
+#   RATE_BACKEND=database bench/http.sh postgres   (the rate limiter's shared backend)
+# /healthz is never rate limited; every /v1 route is: the pair shows what limiting costs.
 # Needs wrk (apt-get install wrk), curl, and for postgres psql on 127.0.0.1:5432.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +33,11 @@ case "$DB" in
 esac
 
 # Production Argon2 parameters; logs at info (the access log is part of every request's cost).
+# Limits far above what wrk can send, so every route runs its limiter without being refused;
+# RATE_BACKEND=database measures the shared backend.
 env -i PATH="$PATH" GATEHOUSE_DATABASE_URL="$URL" GATEHOUSE_SIGNUP=open \
+    GATEHOUSE_RATE_LIMIT_AUTH=1000000000/1m GATEHOUSE_RATE_LIMIT_API=1000000000/1m \
+    GATEHOUSE_RATE_LIMIT_BACKEND="${RATE_BACKEND:-memory}" \
     GATEHOUSE_SECRET="$(printf 'b%.0s' $(seq 1 43))" \
     "$BIN" serve --listen 127.0.0.1:0 >"$WORK/stdout.log" 2>"$WORK/stderr.log" &
 PID=$!
@@ -40,7 +46,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 BASE=$(sed -n 's/^gatehouse listening on //p' "$WORK/stderr.log")
-echo "# gatehouse $DB at $BASE, wrk -t1 -c$CONNS -d$DURATION, $(nproc) cores"
+echo "# gatehouse $DB at $BASE, rate limits on the ${RATE_BACKEND:-memory} backend, wrk -t1 -c$CONNS -d$DURATION, $(nproc) cores"
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 curl -sf "$BASE/v1/auth/signup" -H 'content-type: application/json' \
