@@ -49,6 +49,10 @@ BASE=$(sed -n 's/^gatehouse listening on //p' "$WORK/stderr.log")
 echo "# gatehouse $DB at $BASE, rate limits on the ${RATE_BACKEND:-memory} backend, wrk -t1 -c$CONNS -d$DURATION, $(nproc) cores"
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+for i in $(seq 0 15); do
+    curl -sf "$BASE/v1/auth/signup" -H 'content-type: application/json' \
+        -d "{\"email\":\"bench$i@example.com\",\"password\":\"correct horse battery staple\"}" >/dev/null
+done
 curl -sf "$BASE/v1/auth/signup" -H 'content-type: application/json' \
     -d '{"email":"bench@example.com","password":"correct horse battery staple"}' >/dev/null
 LOGIN=$(curl -sf -D "$WORK/login.headers" "$BASE/v1/auth/login" -H 'content-type: application/json' \

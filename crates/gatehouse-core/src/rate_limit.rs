@@ -1,7 +1,7 @@
 //! Rate limiting with GCRA (the generic cell rate algorithm): each key keeps one number, its
 //! theoretical arrival time (TAT). A limit of `count` per `period` admits one request every
 //! `period / count` on average and a burst of `count`. The decision is a pure function of the
-//! stored TAT and the time, so the memory backend and the database backend (one atomic upsert)
+//! stored TAT and the time (in microseconds), so the memory backend and the database backend (one atomic upsert)
 //! decide identically.
 
 use std::collections::HashMap;
@@ -16,13 +16,13 @@ pub struct Limit {
 }
 
 impl Limit {
-    /// Milliseconds between two requests at the sustained rate.
-    pub fn interval_ms(&self) -> i64 {
-        (self.period.as_millis() as i64 / i64::from(self.count.max(1))).max(1)
+    /// Microseconds between two requests at the sustained rate.
+    pub fn interval_us(&self) -> i64 {
+        (self.period.as_micros() as i64 / i64::from(self.count.max(1))).max(1)
     }
 
-    pub fn period_ms(&self) -> i64 {
-        self.period.as_millis() as i64
+    pub fn period_us(&self) -> i64 {
+        self.period.as_micros() as i64
     }
 }
 
@@ -38,23 +38,23 @@ pub struct Decision {
     pub retry_after_secs: u64,
 }
 
-fn ceil_secs(ms: i64) -> u64 {
-    (ms.max(0) as u64).div_ceil(1000)
+fn ceil_secs(us: i64) -> u64 {
+    (us.max(0) as u64).div_ceil(1_000_000)
 }
 
 /// GCRA: `tat` is the stored TAT (absent: never seen). Returns the new TAT to store (unchanged
 /// when denied) and the decision.
-pub fn decide(tat: Option<i64>, now_ms: i64, limit: Limit) -> (i64, Decision) {
-    let (t, period) = (limit.interval_ms(), limit.period_ms());
-    let tat = tat.unwrap_or(now_ms).max(now_ms);
+pub fn decide(tat: Option<i64>, now_us: i64, limit: Limit) -> (i64, Decision) {
+    let (t, period) = (limit.interval_us(), limit.period_us());
+    let tat = tat.unwrap_or(now_us).max(now_us);
     let new_tat = tat + t;
-    if new_tat - now_ms <= period {
-        let remaining = ((period - (new_tat - now_ms)) / t).max(0) as u32;
+    if new_tat - now_us <= period {
+        let remaining = ((period - (new_tat - now_us)) / t).max(0) as u32;
         let decision = Decision {
             allowed: true,
             limit: limit.count,
             remaining: remaining.min(limit.count),
-            reset_after_secs: ceil_secs(new_tat - now_ms),
+            reset_after_secs: ceil_secs(new_tat - now_us),
             retry_after_secs: 0,
         };
         (new_tat, decision)
@@ -63,23 +63,23 @@ pub fn decide(tat: Option<i64>, now_ms: i64, limit: Limit) -> (i64, Decision) {
             allowed: false,
             limit: limit.count,
             remaining: 0,
-            reset_after_secs: ceil_secs(tat - now_ms),
-            retry_after_secs: ceil_secs(new_tat - period - now_ms).max(1),
+            reset_after_secs: ceil_secs(tat - now_us),
+            retry_after_secs: ceil_secs(new_tat - period - now_us).max(1),
         };
         (tat, decision)
     }
 }
 
 /// The decision of a TAT the database already moved (or refused to move).
-pub fn decision_after(stored_tat: i64, admitted: bool, now_ms: i64, limit: Limit) -> Decision {
-    let (t, period) = (limit.interval_ms(), limit.period_ms());
+pub fn decision_after(stored_tat: i64, admitted: bool, now_us: i64, limit: Limit) -> Decision {
+    let (t, period) = (limit.interval_us(), limit.period_us());
     if admitted {
-        let remaining = ((period - (stored_tat - now_ms)) / t).max(0) as u32;
+        let remaining = ((period - (stored_tat - now_us)) / t).max(0) as u32;
         Decision {
             allowed: true,
             limit: limit.count,
             remaining: remaining.min(limit.count),
-            reset_after_secs: ceil_secs(stored_tat - now_ms),
+            reset_after_secs: ceil_secs(stored_tat - now_us),
             retry_after_secs: 0,
         }
     } else {
@@ -87,8 +87,8 @@ pub fn decision_after(stored_tat: i64, admitted: bool, now_ms: i64, limit: Limit
             allowed: false,
             limit: limit.count,
             remaining: 0,
-            reset_after_secs: ceil_secs(stored_tat - now_ms),
-            retry_after_secs: ceil_secs(stored_tat + t - period - now_ms).max(1),
+            reset_after_secs: ceil_secs(stored_tat - now_us),
+            retry_after_secs: ceil_secs(stored_tat + t - period - now_us).max(1),
         }
     }
 }
@@ -112,7 +112,7 @@ impl Default for MemoryLimiter {
 }
 
 impl MemoryLimiter {
-    pub fn check(&self, key: &str, now_ms: i64, limit: Limit) -> Decision {
+    pub fn check(&self, key: &str, now_us: i64, limit: Limit) -> Decision {
         let shard = {
             use std::hash::{Hash, Hasher};
             let mut h = FxLike(0);
@@ -130,9 +130,9 @@ impl MemoryLimiter {
         };
         if map.len() >= SWEEP_AT {
             // A key whose TAT has passed holds a full burst: forgetting it changes nothing.
-            map.retain(|_, tat| *tat > now_ms);
+            map.retain(|_, tat| *tat > now_us);
         }
-        let (tat, decision) = decide(map.get(key).copied(), now_ms, limit);
+        let (tat, decision) = decide(map.get(key).copied(), now_us, limit);
         if decision.allowed {
             map.insert(key.to_owned(), tat);
         }
@@ -183,13 +183,13 @@ mod tests {
             !d.allowed && d.retry_after_secs == 6 && t == tat.unwrap(),
             "{d:?}"
         );
-        assert!(!decide(tat, 5_999, l).1.allowed);
+        assert!(!decide(tat, 5_999_000, l).1.allowed);
         assert!(
-            decide(tat, 6_000, l).1.allowed,
+            decide(tat, 6_000_000, l).1.allowed,
             "one interval later, one more"
         );
         assert!(
-            decide(tat, 60_000, l).1.remaining == 9,
+            decide(tat, 60_000_000, l).1.remaining == 9,
             "a full period later, the whole burst"
         );
     }
@@ -197,11 +197,11 @@ mod tests {
     #[test]
     fn database_and_memory_decide_alike() {
         let l = limit(3, 1);
-        let (t1, d1) = decide(None, 1000, l);
-        assert_eq!(decision_after(t1, true, 1000, l), d1);
-        let (t3, _) = decide(decide(Some(t1), 1000, l).0.into(), 1000, l);
-        let (_, denied) = decide(Some(t3), 1000, l);
-        assert_eq!(decision_after(t3, false, 1000, l), denied);
+        let (t1, d1) = decide(None, 1_000_000, l);
+        assert_eq!(decision_after(t1, true, 1_000_000, l), d1);
+        let (t3, _) = decide(decide(Some(t1), 1_000_000, l).0.into(), 1_000_000, l);
+        let (_, denied) = decide(Some(t3), 1_000_000, l);
+        assert_eq!(decision_after(t3, false, 1_000_000, l), denied);
     }
 
     #[test]

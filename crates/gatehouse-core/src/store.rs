@@ -374,23 +374,28 @@ pub trait TokenStore: Send + Sync {
 #[async_trait]
 pub trait RateLimitStore: Send + Sync {
     /// GCRA in one atomic statement: when `max(tat, now) + interval - now <= period`, moves the
-    /// key's arrival time and admits. Returns (the stored arrival time, admitted).
+    /// key's arrival time and admits (all in microseconds). Returns (the stored arrival time, admitted).
     async fn rate_limit(
         &self,
         key: &str,
-        now_ms: i64,
-        interval_ms: i64,
-        period_ms: i64,
+        now_us: i64,
+        interval_us: i64,
+        period_us: i64,
     ) -> Result<(i64, bool)>;
     /// Forgets keys whose arrival time has passed (they hold a full burst anyway).
-    async fn sweep_rate_limits(&self, now_ms: i64) -> Result<u64>;
+    async fn sweep_rate_limits(&self, now_us: i64) -> Result<u64>;
 }
 
 /// The answer to "may this sign-in check a password?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {
     Allowed,
-    Locked { until_ms: i64 },
+    /// Locked until then (the failures reached the limit).
+    Locked {
+        until_ms: i64,
+    },
+    /// Not locked, but as many checks as the limit allows are under way right now.
+    Busy,
 }
 
 /// Sign-in attempts per normalized email (whether or not an account exists).

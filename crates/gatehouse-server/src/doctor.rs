@@ -96,11 +96,16 @@ pub fn static_checks(config: &Config) -> Vec<Check> {
         Level::Ok,
         "rate_limits",
         format!(
-            "auth {}/{}s per IP, api {}/{}s per credential (enforcement arrives with the rate-limit capability)",
+            "auth {}/{}s per IP, api {}/{}s per credential, {} backend",
             config.rate_limit_auth.count,
             config.rate_limit_auth.per.as_secs(),
             config.rate_limit_api.count,
-            config.rate_limit_api.per.as_secs()
+            config.rate_limit_api.per.as_secs(),
+            if config.rate_limit_backend_database {
+                "database"
+            } else {
+                "memory"
+            }
         ),
     ));
     out

@@ -86,18 +86,18 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         &decision,
         limit,
         policy,
-        state.limiter.now_ms(),
+        state.limiter.now_us(),
     );
     response
 }
 
-fn headers(h: &mut HeaderMap, d: &Decision, limit: Limit, policy: &str, now_ms: i64) {
+fn headers(h: &mut HeaderMap, d: &Decision, limit: Limit, policy: &str, now_us: i64) {
     let mut set = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(name, v);
         }
     };
-    let reset_at = now_ms / 1000 + d.reset_after_secs as i64;
+    let reset_at = now_us / 1_000_000 + d.reset_after_secs as i64;
     set("x-ratelimit-limit", d.limit.to_string());
     set("x-ratelimit-remaining", d.remaining.to_string());
     set("x-ratelimit-reset", reset_at.to_string());

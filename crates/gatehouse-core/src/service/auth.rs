@@ -343,14 +343,23 @@ impl AuthService {
         };
         let key = lockout_key(email);
         let now_ms = unix_ms(self.clock.now());
-        let window_ms = lockout.period_ms();
-        if let Attempt::Locked { until_ms } = self
+        let window_ms = lockout.period.as_millis() as i64;
+        match self
             .store
             .reserve_attempt(&key, now_ms, lockout.count, window_ms)
             .await?
         {
-            let retry_after_secs = ((until_ms - now_ms).max(0) as u64).div_ceil(1000).max(1);
-            return Err(Error::RateLimited { retry_after_secs });
+            Attempt::Allowed => {}
+            Attempt::Locked { until_ms } => {
+                let retry_after_secs = ((until_ms - now_ms).max(0) as u64).div_ceil(1000).max(1);
+                return Err(Error::RateLimited { retry_after_secs });
+            }
+            // As many checks as allowed are running: one of them ends in well under a second.
+            Attempt::Busy => {
+                return Err(Error::RateLimited {
+                    retry_after_secs: 1,
+                });
+            }
         }
         let (outcome, user) = self.verify_credentials(email, password, client).await;
         match &outcome {

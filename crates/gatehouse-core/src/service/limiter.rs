@@ -24,18 +24,22 @@ impl RateLimiter {
         RateLimiter { backend, clock }
     }
 
+    pub fn now_us(&self) -> i64 {
+        (self.clock.now().unix_timestamp_nanos() / 1_000) as i64
+    }
+
     pub fn now_ms(&self) -> i64 {
-        (self.clock.now().unix_timestamp_nanos() / 1_000_000) as i64
+        self.now_us() / 1_000
     }
 
     /// Counts one request against `key`'s `limit`.
     pub async fn check(&self, key: &str, limit: Limit) -> Result<Decision> {
-        let now = self.now_ms();
+        let now = self.now_us();
         match &self.backend {
             Backend::Memory(m) => Ok(m.check(key, now, limit)),
             Backend::Database(store) => {
                 let (tat, admitted) = store
-                    .rate_limit(key, now, limit.interval_ms(), limit.period_ms())
+                    .rate_limit(key, now, limit.interval_us(), limit.period_us())
                     .await?;
                 Ok(decision_after(tat, admitted, now, limit))
             }
@@ -46,7 +50,7 @@ impl RateLimiter {
     pub async fn sweep(&self) -> Result<u64> {
         match &self.backend {
             Backend::Memory(_) => Ok(0),
-            Backend::Database(store) => store.sweep_rate_limits(self.now_ms()).await,
+            Backend::Database(store) => store.sweep_rate_limits(self.now_us()).await,
         }
     }
 }

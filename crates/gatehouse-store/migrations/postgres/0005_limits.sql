@@ -1,9 +1,9 @@
--- Rate-limit state (one GCRA arrival time per key) for the database backend, shared by every
+-- Rate-limit state (one GCRA arrival time per key, in microseconds) for the database backend, shared by every
 -- instance; UNLOGGED: losing it in a crash only forgets recent requests. Sign-in attempts per
 -- normalized email for lockout (logged: a lock survives restarts).
 CREATE UNLOGGED TABLE rate_limits (
     key    TEXT PRIMARY KEY,
-    tat_ms BIGINT NOT NULL
+    tat_us BIGINT NOT NULL
 );
 
 CREATE TABLE login_attempts (

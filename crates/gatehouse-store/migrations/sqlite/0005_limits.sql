@@ -1,8 +1,8 @@
--- Rate-limit state (one GCRA arrival time per key) for the database backend, and sign-in
+-- Rate-limit state (one GCRA arrival time per key, in microseconds) for the database backend, and sign-in
 -- attempts per normalized email for lockout.
 CREATE TABLE rate_limits (
     key    TEXT PRIMARY KEY,
-    tat_ms BIGINT NOT NULL
+    tat_us BIGINT NOT NULL
 );
 
 CREATE TABLE login_attempts (

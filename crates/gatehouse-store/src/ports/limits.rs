@@ -6,36 +6,36 @@ macro_rules! impl_limits {
     ($store:ty, $db:ty) => {
         #[async_trait]
         impl RateLimitStore for $store {
-            async fn rate_limit(&self, key: &str, now_ms: i64, interval_ms: i64, period_ms: i64) -> Result<(i64, bool)> {
+            async fn rate_limit(&self, key: &str, now_us: i64, interval_us: i64, period_us: i64) -> Result<(i64, bool)> {
                 let max = Self::MAX_FN;
                 let sql = format!(
-                    "INSERT INTO rate_limits (key, tat_ms) VALUES ($1, $2 + $3) \
-                     ON CONFLICT (key) DO UPDATE SET tat_ms = {max}(rate_limits.tat_ms, $2) + $3 \
-                     WHERE {max}(rate_limits.tat_ms, $2) + $3 - $2 <= $4 \
-                     RETURNING tat_ms"
+                    "INSERT INTO rate_limits (key, tat_us) VALUES ($1, $2 + $3) \
+                     ON CONFLICT (key) DO UPDATE SET tat_us = {max}(rate_limits.tat_us, $2) + $3 \
+                     WHERE {max}(rate_limits.tat_us, $2) + $3 - $2 <= $4 \
+                     RETURNING tat_us"
                 );
                 let moved = sqlx::query(&sql)
                     .bind(key)
-                    .bind(now_ms)
-                    .bind(interval_ms)
-                    .bind(period_ms)
+                    .bind(now_us)
+                    .bind(interval_us)
+                    .bind(period_us)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db_err)?;
                 if let Some(r) = moved {
-                    return Ok((r.try_get("tat_ms").map_err(db_err)?, true));
+                    return Ok((r.try_get("tat_us").map_err(db_err)?, true));
                 }
-                let r = sqlx::query("SELECT tat_ms FROM rate_limits WHERE key = $1")
+                let r = sqlx::query("SELECT tat_us FROM rate_limits WHERE key = $1")
                     .bind(key)
                     .fetch_one(&self.pool)
                     .await
                     .map_err(db_err)?;
-                Ok((r.try_get("tat_ms").map_err(db_err)?, false))
+                Ok((r.try_get("tat_us").map_err(db_err)?, false))
             }
 
-            async fn sweep_rate_limits(&self, now_ms: i64) -> Result<u64> {
-                let done = sqlx::query("DELETE FROM rate_limits WHERE tat_ms < $1")
-                    .bind(now_ms)
+            async fn sweep_rate_limits(&self, now_us: i64) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM rate_limits WHERE tat_us < $1")
+                    .bind(now_us)
                     .execute(&self.pool)
                     .await
                     .map_err(db_err)?;
@@ -79,7 +79,7 @@ macro_rules! impl_limits {
                 }
                 if attempts >= i64::from(limit) {
                     tx.commit().await.map_err(db_err)?;
-                    return Ok(Attempt::Locked { until_ms: start + window_ms });
+                    return Ok(Attempt::Busy);
                 }
                 sqlx::query(
                     "UPDATE login_attempts SET attempts = $1, window_start_ms = $2, locked_until_ms = NULL WHERE email_key = $3",
