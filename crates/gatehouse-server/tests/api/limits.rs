@@ -367,3 +367,43 @@ async fn postgres_database_backend_is_shared_by_instances() {
     }
     assert_eq!(passed, 0, "the IP's budget is spent on both instances");
 }
+
+/// The database backend failing closed: while PostgreSQL is unreachable no `/v1` request is let
+/// through unchecked, and limits resume with the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_database_backend_fails_closed() {
+    let Some(db) = TestDb::new(Db::Postgres).await else {
+        return;
+    };
+    let proxy = CuttableProxy::start("127.0.0.1:5432").await;
+    let url = db.url_via(proxy.port);
+    let env = [("GATEHOUSE_RATE_LIMIT_BACKEND", "database")];
+    let server = Server::start_url(&url, db.dir.path(), &env);
+    let c = server.client();
+    assert_eq!(c.get("/v1/auth/me").await.status, StatusCode::UNAUTHORIZED);
+    proxy.cut().await;
+    for path in ["/v1/auth/me", "/v1/orgs"] {
+        let r = c.get(path).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            "{path}"
+        );
+    }
+    let login = login(&c, "a@example.com", "whatever it is").await;
+    assert_eq!(login.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        c.get("/healthz").await.status,
+        StatusCode::OK,
+        "never limited, never needs the database"
+    );
+    proxy.restore();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while c.get("/v1/auth/me").await.status != StatusCode::UNAUTHORIZED {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "limits did not come back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
