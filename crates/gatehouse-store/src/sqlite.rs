@@ -26,7 +26,38 @@ fn options(url: &str) -> Result<SqliteConnectOptions, OpenError> {
         .busy_timeout(Duration::from_secs(5)))
 }
 
+/// Creates the database file readable by its owner only (it holds password hashes and sealed
+/// keys); SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private(url: &str) -> Result<(), OpenError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Some(path) = crate::sqlite_path(url) else {
+        return Ok(());
+    };
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| OpenError::Connect(format!("{}: {e}", dir.display())))?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map(|_| ())
+        .or_else(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|e| OpenError::Connect(format!("{}: {e}", path.display())))
+}
+
 pub async fn migrate(url: &str) -> Result<(), OpenError> {
+    create_private(url)?;
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(options(url)?)

@@ -191,4 +191,16 @@ async fn secret_generate_and_migrate(db: Db) {
     assert!(out.contains("migrations applied"));
     let (code, _, _) = run_cli(&db, &[], &["migrate"], None);
     assert_eq!(code, 0, "migrate is idempotent");
+    if db.kind == Db::Sqlite {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(db.dir.path().join("gatehouse.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the database file is private to its owner"
+        );
+    }
 }
