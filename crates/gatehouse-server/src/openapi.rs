@@ -58,7 +58,7 @@ pub const ROUTES: &[Op] = &[
     op(
         "get",
         "/metrics",
-        "Prometheus metrics (loopback only)",
+        "Prometheus metrics (loopback, or an API key with metrics:read)",
         false,
         200,
         &[],

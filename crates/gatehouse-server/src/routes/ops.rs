@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::error::{ApiError, ApiResult};
 use crate::http::RequestContext;
 use crate::state::AppState;
+use gatehouse_core::service::Principal;
 
 /// Liveness: no database.
 pub async fn healthz() -> Json<serde_json::Value> {
@@ -30,13 +31,23 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json:
     }
 }
 
-/// Prometheus text, for loopback clients (keys with `metrics:read` arrive with API keys).
+/// Prometheus text, for loopback clients, or for an API key holding `metrics:read`.
 pub async fn metrics(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    mut parts: axum::http::request::Parts,
 ) -> ApiResult<Response> {
-    if !crate::net::canonical(ctx.client_ip).is_loopback() {
-        return Err(ApiError(Error::Forbidden(ForbiddenReason::Forbidden)));
+    let loopback = crate::net::canonical(ctx.client_ip).is_loopback();
+    if !loopback {
+        match crate::extract::resolve(&mut parts, &state).await.0? {
+            Some(Principal::ApiKey(k)) if k.scopes.allows("metrics:read") => {}
+            Some(Principal::ApiKey(_)) => {
+                return Err(ApiError(Error::Forbidden(
+                    ForbiddenReason::InsufficientScope,
+                )));
+            }
+            _ => return Err(ApiError(Error::Forbidden(ForbiddenReason::Forbidden))),
+        }
     }
     let text = state.metrics.render();
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())

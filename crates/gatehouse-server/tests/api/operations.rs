@@ -305,3 +305,41 @@ async fn postgres_outage_fails_closed_and_readiness_recovers() {
     }
     assert_eq!(admin.get("/v1/auth/me").await.status, StatusCode::OK);
 }
+
+both!(metrics_for_loopback_or_a_metrics_key);
+
+/// Non-loopback clients (here: a client behind a trusted proxy) need a key with `metrics:read`.
+async fn metrics_for_loopback_or_a_metrics_key(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let (server, owner, _) =
+        with_admin(&db, &[("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let org = first_org(&owner).await;
+    let (_, reader) = owner.create_key(&org, &["metrics:read"]).await;
+    let (_, other) = owner.create_key(&org, &["check"]).await;
+    let from_afar = |c: &Client| {
+        Client::send(
+            c.request(Method::GET, "/metrics")
+                .header("x-forwarded-for", "203.0.113.5"),
+        )
+    };
+    let anonymous = from_afar(&server.client()).await;
+    assert_eq!(
+        (anonymous.status, anonymous.code()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    let wrong = from_afar(&server.client().with_key(&other)).await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::FORBIDDEN, "insufficient_scope")
+    );
+    let ok = from_afar(&server.client().with_key(&reader)).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert!(ok.text.contains("http_requests_total"));
+    assert_eq!(
+        server.client().get("/metrics").await.status,
+        StatusCode::OK,
+        "loopback needs nothing"
+    );
+}
