@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use rand::RngCore;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::Digest;
 use time::OffsetDateTime;
 
@@ -20,8 +19,10 @@ use crate::role::Role;
 use crate::scope::Scopes;
 use crate::secret::MasterSecret;
 use crate::service::{AuthService, ClientInfo};
-use crate::store::{RefreshToken, Store, StoredSigningKey, TokenFamily, User};
-use crate::{Error, Result, token, vault};
+use crate::store::{RefreshToken, Store, TokenFamily, User};
+use crate::{Error, Result, token};
+
+mod keys;
 
 /// Most verified tokens remembered (cleared when full, and whenever the keys are reloaded).
 const VERIFIED_CAPACITY: usize = 50_000;
@@ -84,10 +85,6 @@ fn revoked() -> Error {
     Error::Unauthenticated(AuthFailure::Revoked)
 }
 
-fn key_aad(kid: &str) -> Vec<u8> {
-    format!("gatehouse/signing-key/{kid}").into_bytes()
-}
-
 impl TokenService {
     pub fn new(
         store: Arc<dyn Store>,
@@ -111,109 +108,6 @@ impl TokenService {
 
     pub fn settings(&self) -> &TokenSettings {
         &self.settings
-    }
-
-    /// Loads the key ring, creating the first signing key when there is none.
-    pub async fn start(&self) -> Result<()> {
-        if !self
-            .store
-            .signing_keys()
-            .await?
-            .iter()
-            .any(|k| k.retired_at.is_none())
-        {
-            self.rotate_signing_key().await?;
-        }
-        self.reload_keys().await
-    }
-
-    /// A new signing key; the previous one stays published until its last token expires.
-    pub async fn rotate_signing_key(&self) -> Result<String> {
-        let mut seed = [0u8; 32];
-        rand::rng().fill_bytes(&mut seed);
-        let kid = format!("k{}", &uuid::Uuid::now_v7().simple().to_string()[..20]);
-        let signer = Signer25519::from_seed(kid.clone(), &seed);
-        let sealed = vault::seal(&self.master, &key_aad(&kid), &seed)?;
-        seed.iter_mut().for_each(|b| *b = 0);
-        let now = self.clock.now();
-        let key = StoredSigningKey {
-            kid: kid.clone(),
-            public_key: signer.public_key().to_vec(),
-            sealed_private: sealed,
-            created_at: now,
-            retired_at: None,
-        };
-        let event = NewEvent::new(
-            Chain::System,
-            Category::Security,
-            "signing_key.rotated",
-            Actor::System,
-            &ClientInfo::default(),
-            now,
-        )
-        .target(Target::new("signing_key", &kid));
-        self.store.add_signing_key(&key, &[event]).await?;
-        self.reload_keys().await?;
-        Ok(kid)
-    }
-
-    /// Reads the keys again: the newest unretired key signs; keys retired less than an access
-    /// lifetime (plus leeway) ago stay published and accepted.
-    pub async fn reload_keys(&self) -> Result<()> {
-        let keys = self.store.signing_keys().await?;
-        let now = self.clock.now();
-        let grace = self.settings.access_ttl + Duration::from_secs(jwt::LEEWAY_SECS as u64);
-        let mut published = HashMap::new();
-        let mut signer = None;
-        let masters: Vec<&MasterSecret> = std::iter::once(&self.master)
-            .chain(self.previous.iter())
-            .collect();
-        for k in &keys {
-            let live = k.retired_at.is_none_or(|r| r + grace > now);
-            let public = <[u8; 32]>::try_from(k.public_key.as_slice())
-                .ok()
-                .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok());
-            if let (true, Some(public)) = (live, public) {
-                published.insert(k.kid.clone(), public);
-            }
-            if k.retired_at.is_none() {
-                let seed = vault::open(&masters, &key_aad(&k.kid), &k.sealed_private)?;
-                let seed: [u8; 32] = seed
-                    .try_into()
-                    .map_err(|_| Error::internal("signing key has the wrong length"))?;
-                signer = Some(Arc::new(Signer25519::from_seed(k.kid.clone(), &seed)));
-            }
-        }
-        let mut ring = self
-            .ring
-            .write()
-            .map_err(|_| Error::internal("key ring poisoned"))?;
-        ring.published = published;
-        if signer.is_some() {
-            ring.signer = signer;
-        }
-        ring.loaded = Some(Instant::now());
-        if let Ok(mut v) = self.verified.write() {
-            v.clear();
-        }
-        Ok(())
-    }
-
-    /// `GET /.well-known/jwks.json`.
-    pub fn jwks(&self) -> Value {
-        let ring = self
-            .ring
-            .read()
-            .map(|r| r.published.clone())
-            .unwrap_or_default();
-        let mut keys: Vec<(&String, [u8; 32])> =
-            ring.iter().map(|(kid, k)| (kid, k.to_bytes())).collect();
-        keys.sort();
-        json!({ "keys": keys.into_iter().map(|(kid, public)| jwt::jwk(kid, &public)).collect::<Vec<_>>() })
-    }
-
-    fn public_key(&self, kid: &str) -> Option<ed25519_dalek::VerifyingKey> {
-        self.ring.read().ok()?.published.get(kid).copied()
     }
 
     /// The full offline check (EdDSA signature, header, claims), without the cache of tokens
@@ -299,15 +193,6 @@ impl TokenService {
             org_id,
             scopes,
         })
-    }
-
-    /// An unknown `kid` may be a key another instance just made: reload at most once a second.
-    fn may_reload(&self) -> bool {
-        self.ring
-            .read()
-            .ok()
-            .and_then(|r| r.loaded)
-            .is_none_or(|t| t.elapsed() > Duration::from_secs(1))
     }
 
     /// `grant_type=password`: the user's credentials, an optional org they belong to, and the
