@@ -421,9 +421,8 @@ pub trait LockoutStore: Send + Sync {
         window_ms: i64,
         audit: &[NewEvent],
     ) -> Result<Option<i64>>;
-    /// A successful sign-in forgets the email's attempts.
-    async fn clear_attempts(&self, email_key: &str) -> Result<()>;
-    /// `gatehouse users unlock`: `true` when there was something to clear.
+    /// Forgets the email's attempts and any lock (a successful sign-in, `gatehouse users
+    /// unlock`); `true` when there was something to forget.
     async fn unlock(&self, email_key: &str) -> Result<bool>;
     /// Forgets attempts whose window and lock have both passed.
     async fn sweep_attempts(&self, now_ms: i64, window_ms: i64) -> Result<u64>;

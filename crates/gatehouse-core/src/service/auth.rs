@@ -15,7 +15,7 @@ use crate::rate_limit::Limit;
 use crate::secret::DerivedKey;
 use crate::service::audit_writer::AuditWriter;
 use crate::service::events;
-use crate::store::{FirstAdmin, Membership, NewSession, NewUser, Org, Session, Store, User};
+use crate::store::{FirstAdmin, NewSession, NewUser, Org, Session, Store, User};
 use crate::token;
 use crate::{Error, Result};
 
@@ -89,14 +89,6 @@ impl AuthService {
             csrf_key,
             audit,
         }
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
-    pub fn hasher(&self) -> &PasswordHasherPool {
-        &self.hasher
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -404,10 +396,6 @@ impl AuthService {
         self.store
             .change_password(user.id, &hash, principal.session.id, now, &[event])
             .await
-    }
-
-    pub async fn memberships(&self, user: UserId) -> Result<Vec<Membership>> {
-        self.store.memberships(user).await
     }
 }
 

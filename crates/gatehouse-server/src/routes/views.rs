@@ -16,10 +16,6 @@ pub fn user(u: &User) -> Value {
     })
 }
 
-pub fn org(o: &Org) -> Value {
-    json!({ "id": o.id, "name": o.name, "created_at": rfc3339(o.created_at) })
-}
-
 pub fn membership(m: &Membership) -> Value {
     json!({ "id": m.org.id, "name": m.org.name, "role": m.role.as_str() })
 }

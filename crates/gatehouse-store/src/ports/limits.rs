@@ -113,15 +113,6 @@ macro_rules! impl_limits {
                 Ok(Some(until))
             }
 
-            async fn clear_attempts(&self, email_key: &str) -> Result<()> {
-                sqlx::query("DELETE FROM login_attempts WHERE email_key = $1")
-                    .bind(email_key)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(())
-            }
-
             async fn unlock(&self, email_key: &str) -> Result<bool> {
                 let done = sqlx::query("DELETE FROM login_attempts WHERE email_key = $1")
                     .bind(email_key)

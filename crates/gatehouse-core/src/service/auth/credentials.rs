@@ -51,7 +51,9 @@ impl AuthService {
         }
         let (outcome, user) = self.verify_credentials(email, password, client).await;
         match &outcome {
-            Ok(_) => self.store.clear_attempts(&key).await?,
+            Ok(_) => {
+                self.store.unlock(&key).await?;
+            }
             Err(Error::Unauthenticated(AuthFailure::InvalidCredentials)) => {
                 let now = self.clock.now();
                 let event = events::locked(user, now + lockout.period, client, now);
