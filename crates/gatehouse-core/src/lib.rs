@@ -16,6 +16,7 @@ pub mod secret;
 pub mod service;
 pub mod store;
 pub mod token;
+pub mod token_policy;
 pub mod vault;
 
 pub use error::{Error, Result};

@@ -21,9 +21,13 @@ pub const OWN_SCOPES: &[&str] = &[
     "metrics:read",
 ];
 
+/// The scope that opens the management routes to a user's access token (owners and admins
+/// only; never on an API key).
+pub const ORG_ADMIN: &str = "org:admin";
+
 /// Namespaces gatehouse owns: a scope in one of them must be one of [`OWN_SCOPES`], so a typo
 /// such as `audit:reed` is refused instead of silently granting nothing.
-const OWN_NAMESPACES: &[&str] = &["audit", "secrets", "grants", "members", "metrics"];
+const OWN_NAMESPACES: &[&str] = &["audit", "secrets", "grants", "members", "metrics", "org"];
 
 /// `^[a-z][a-z0-9_.-]*:[a-z][a-z0-9_.*-]*$`
 fn matches_pattern(s: &str) -> bool {
@@ -73,6 +77,21 @@ impl Scopes {
         }
         if !list.iter().all(|s| is_valid(s)) {
             return Err(Error::field("scopes", "invalid"));
+        }
+        let mut scopes = list.to_vec();
+        scopes.sort();
+        scopes.dedup();
+        Ok(Scopes(scopes))
+    }
+
+    /// The scopes of a user's access token: as [`Scopes::parse`] (field `scope`), plus
+    /// [`ORG_ADMIN`]; an empty list is allowed.
+    pub fn parse_for_token(list: &[String]) -> Result<Scopes> {
+        if list.len() > MAX_SCOPES {
+            return Err(Error::field("scope", "too_many"));
+        }
+        if !list.iter().all(|s| s == ORG_ADMIN || is_valid(s)) {
+            return Err(Error::field("scope", "invalid"));
         }
         let mut scopes = list.to_vec();
         scopes.sort();
@@ -137,6 +156,7 @@ mod tests {
             "secrets:delete",
             "*:*",
             "tasks:1",
+            "org:admin",
         ] {
             assert!(!is_valid(bad), "{bad}");
         }

@@ -8,6 +8,7 @@ use crate::Result;
 use crate::audit::{Category, Chain, NewEvent, StoredEvent};
 use crate::ids::{ApiKeyId, FamilyId, InvitationId, OrgId, RefreshId, SessionId, UserId};
 use crate::role::Role;
+use crate::token_policy::{Refusal, TokenScopePolicy};
 
 /// A user as stored.
 #[derive(Debug, Clone)]
@@ -21,6 +22,9 @@ pub struct User {
     pub created_at: OffsetDateTime,
     /// Credentials issued before this instant are void (logout-all, password change).
     pub credentials_valid_after: OffsetDateTime,
+    /// Counts credential changes (password change, logout-all): a session or token family is
+    /// created only while the epoch its password check saw is still current.
+    pub credential_epoch: i64,
 }
 
 /// A user to insert. `email_key` is the case-folded address used for uniqueness.
@@ -53,6 +57,8 @@ pub struct Session {
 pub struct NewSession {
     pub session: Session,
     pub token_digest: Vec<u8>,
+    /// The user's credential epoch when the password check began.
+    pub credential_epoch: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -77,7 +83,9 @@ pub trait UserStore: Send + Sync {
     async fn import_users(&self, users: &[NewUser], audit: &[NewEvent]) -> Result<(), ImportError>;
     async fn user_by_email_key(&self, email_key: &str) -> Result<Option<User>>;
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>>;
-    async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<()>;
+    /// Replaces the hash only if it is still `verified` (compare-and-swap: an upgrade at
+    /// sign-in never overwrites a password changed meanwhile); `true` when replaced.
+    async fn upgrade_password_hash(&self, id: UserId, verified: &str, fresh: &str) -> Result<bool>;
 }
 
 /// Why a batch import failed.
@@ -91,6 +99,9 @@ pub enum ImportError {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
+    /// Inserts the session unless the user's credentials changed since the check that led to
+    /// it (`new.credential_epoch` is stale) or the user was disabled:
+    /// `Unauthenticated(InvalidCredentials)` then, and nothing is written.
     async fn create_session(&self, new: &NewSession, audit: &[NewEvent]) -> Result<()>;
     /// The session whose token has this digest, with its user.
     async fn session_by_digest(&self, digest: &[u8]) -> Result<Option<(Session, User)>>;
@@ -105,7 +116,8 @@ pub trait SessionStore: Send + Sync {
         at: OffsetDateTime,
         audit: &[NewEvent],
     ) -> Result<bool>;
-    /// Revokes every session of `user` but `keep`, and voids credentials issued before `at`.
+    /// Revokes every session of `user` but `keep` and every token family, voids credentials
+    /// issued before `at`, and moves the credential epoch on.
     async fn revoke_all_sessions(
         &self,
         user: UserId,
@@ -113,7 +125,8 @@ pub trait SessionStore: Send + Sync {
         at: OffsetDateTime,
         audit: &[NewEvent],
     ) -> Result<()>;
-    /// Sets a new password hash and revokes every other session, atomically.
+    /// Sets a new password hash, revokes every other session and every token family, and moves
+    /// the credential epoch on, atomically.
     async fn change_password(
         &self,
         user: UserId,
@@ -153,7 +166,9 @@ pub trait OrgStore: Send + Sync {
     /// Members, owners first, then admins, then members, each by email.
     async fn members(&self, org: OrgId) -> Result<Vec<Member>>;
     /// Judges the change with [`check_role_change`](crate::role::check_role_change) on the
-    /// roles as they stand inside the transaction, then applies it; `None` when `target` (or
+    /// roles as they stand inside the transaction, then applies it and revokes the target's
+    /// token families of this org that the new role may no longer hold
+    /// ([`role_may_hold`](crate::token_policy::role_may_hold)); `None` when `target` (or
     /// `actor`) is not a member.
     async fn set_member_role(
         &self,
@@ -164,12 +179,22 @@ pub trait OrgStore: Send + Sync {
         audit: &[NewEvent],
     ) -> Result<Option<Member>>;
     /// Judges the removal with [`check_removal`](crate::role::check_removal) inside the
-    /// transaction, then applies it; `false` when `target` (or `actor`) is not a member.
+    /// transaction, then applies it and revokes the target's token families of this org;
+    /// `false` when `target` (or `actor`) is not a member.
     async fn remove_member(
         &self,
         org: OrgId,
         actor: UserId,
         target: UserId,
+        audit: &[NewEvent],
+    ) -> Result<bool>;
+    /// The org's policy of application scopes per role for access tokens.
+    async fn token_scope_policy(&self, org: OrgId) -> Result<TokenScopePolicy>;
+    /// Replaces the org's token policy; `false` when the org is gone.
+    async fn set_token_scope_policy(
+        &self,
+        org: OrgId,
+        policy: &TokenScopePolicy,
         audit: &[NewEvent],
     ) -> Result<bool>;
 }
@@ -304,6 +329,8 @@ pub struct TokenFamily {
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    /// The user's credential epoch when the family began (a change since revokes it).
+    pub credential_epoch: i64,
 }
 
 /// One refresh token (only its SHA-256 is stored).
@@ -314,6 +341,16 @@ pub struct RefreshToken {
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub used_at: Option<OffsetDateTime>,
+}
+
+/// The outcome of [`TokenStore::rotate_refresh`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    Rotated,
+    /// `old` was already spent, or the family revoked: reuse.
+    Spent,
+    /// The re-check refused the family.
+    Refused(Refusal),
 }
 
 /// What decides whether an access token with a valid signature still works.
@@ -330,6 +367,8 @@ pub trait TokenStore: Send + Sync {
     /// Adds a key that signs from now on; the previous signing key is retired at its
     /// `created_at`.
     async fn add_signing_key(&self, key: &StoredSigningKey, audit: &[NewEvent]) -> Result<()>;
+    /// Inserts the family unless the user's credential epoch moved past
+    /// `family.credential_epoch` or the user was disabled (`Unauthenticated(InvalidCredentials)`).
     async fn create_family(
         &self,
         family: &TokenFamily,
@@ -340,8 +379,9 @@ pub trait TokenStore: Send + Sync {
     /// The refresh token with this digest, and its family (any state: the caller judges).
     async fn refresh_by_digest(&self, digest: &[u8])
     -> Result<Option<(RefreshToken, TokenFamily)>>;
-    /// Spends `old` and adds `next` in its family, atomically; `false` when `old` was already
-    /// spent or the family is revoked (nothing changes then).
+    /// Locks the family, reads the [`FamilyFacts`](crate::token_policy::FamilyFacts) a refresh is judged on and asks
+    /// [`refresh_refusal`](crate::token_policy::refresh_refusal); then spends `old` and adds
+    /// `next`, atomically. Nothing changes unless the answer is `Rotated`.
     async fn rotate_refresh(
         &self,
         family: &TokenFamily,
@@ -350,7 +390,7 @@ pub trait TokenStore: Send + Sync {
         digest: &[u8],
         at: OffsetDateTime,
         audit: &[NewEvent],
-    ) -> Result<bool>;
+    ) -> Result<Rotation>;
     /// Revokes the family (every refresh token and access token of it); `false` if it already
     /// was. Events are appended either way.
     async fn revoke_family(

@@ -35,7 +35,8 @@ const fn op(
     }
 }
 
-/// Request fields ending in `[]` are arrays of strings; the others strings.
+/// Request fields ending in `[]` are arrays of strings, in `{}` objects of string arrays; the
+/// others strings.
 pub const ROUTES: &[Op] = &[
     op(
         "get",
@@ -193,10 +194,10 @@ pub const ROUTES: &[Op] = &[
     op(
         "patch",
         "/v1/orgs/{org}",
-        "Rename an org (owner or admin)",
+        "Rename an org or set its token policy (owner or admin; tokens need org:admin)",
         true,
         200,
-        &["name"],
+        &["name", "token_scopes{}"],
         &[401, 403, 404, 422],
     ),
     op(
@@ -409,12 +410,16 @@ pub fn document(server_url: &str) -> Value {
             let props: Map<String, Value> = op
                 .body
                 .iter()
-                .map(|f| match f.strip_suffix("[]") {
-                    Some(name) => (
+                .map(|f| match (f.strip_suffix("[]"), f.strip_suffix("{}")) {
+                    (Some(name), _) => (
                         name.to_owned(),
                         json!({ "type": "array", "items": { "type": "string" } }),
                     ),
-                    None => (f.to_string(), json!({ "type": "string" })),
+                    (_, Some(name)) => (
+                        name.to_owned(),
+                        json!({ "type": "object", "additionalProperties": { "type": "array", "items": { "type": "string" } } }),
+                    ),
+                    (None, None) => (f.to_string(), json!({ "type": "string" })),
                 })
                 .collect();
             operation["requestBody"] = json!({

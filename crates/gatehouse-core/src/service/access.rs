@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::{AuthFailure, ForbiddenReason};
 use crate::ids::{ApiKeyId, OrgId, UserId};
 use crate::role::Role;
-use crate::scope::Scopes;
+use crate::scope::{ORG_ADMIN, Scopes};
 use crate::service::SessionPrincipal;
 use crate::service::tokens::TokenPrincipal;
 use crate::store::{ApiKey, Org, Store, User};
@@ -51,13 +51,22 @@ impl Principal {
         }
     }
 
-    /// The signed-in user; API keys answer `403 insufficient_scope` (they can never act as a
-    /// user: change settings, manage keys, members or roles, accept invitations).
+    /// The signed-in user acting on their own account (creating orgs, accepting invitations):
+    /// a session only. API keys can never act as a user, and an access token may only read
+    /// (`/v1/auth/me`, `/v1/orgs`): both answer `403 insufficient_scope`.
     pub fn user(&self) -> Result<&User> {
         match self {
             Principal::Session(s) => Ok(&s.user),
-            Principal::Token(t) => Ok(&t.user),
-            Principal::ApiKey(_) => Err(insufficient_scope()),
+            Principal::Token(_) | Principal::ApiKey(_) => Err(insufficient_scope()),
+        }
+    }
+
+    /// The user a session or access token names, for reading (`None` for API keys).
+    pub fn reader(&self) -> Option<&User> {
+        match self {
+            Principal::Session(s) => Some(&s.user),
+            Principal::Token(t) => Some(&t.user),
+            Principal::ApiKey(_) => None,
         }
     }
 }
@@ -73,8 +82,17 @@ fn forbidden() -> Error {
 /// Who acts inside an org.
 #[derive(Debug, Clone)]
 pub enum OrgActor {
-    User { id: UserId, role: Role },
-    Key { id: ApiKeyId, scopes: Scopes },
+    /// A user with their live role; `token` holds the scopes when the user acts through an
+    /// access token, which narrows them (SPEC §5: a token is no stronger than its scope).
+    User {
+        id: UserId,
+        role: Role,
+        token: Option<Scopes>,
+    },
+    Key {
+        id: ApiKeyId,
+        scopes: Scopes,
+    },
 }
 
 /// Proof that the caller belongs to `org` (a member, or one of its keys).
@@ -99,7 +117,7 @@ impl OrgAccess {
         principal: &Principal,
         org: OrgId,
     ) -> Result<Self> {
-        let as_user = |user: UserId| async move {
+        let as_user = |user: UserId, token: Option<Scopes>| async move {
             let m = store
                 .org_for_member(org, user)
                 .await?
@@ -109,16 +127,20 @@ impl OrgAccess {
                 actor: OrgActor::User {
                     id: user,
                     role: m.role,
+                    token,
                 },
             })
         };
         match principal {
-            Principal::Session(s) => as_user(s.user.id).await,
+            Principal::Session(s) => as_user(s.user.id, None).await,
             // A token bound to another org sees nothing of this one.
             Principal::Token(t) if t.org_id.is_some_and(|bound| bound != org) => {
                 Err(Error::NotFound)
             }
-            Principal::Token(t) => as_user(t.user.id).await,
+            Principal::Token(t) => {
+                let scopes = Scopes::from_stored(t.scopes.clone());
+                as_user(t.user.id, Some(scopes)).await
+            }
             Principal::ApiKey(k) if k.org_id() == org => Ok(OrgAccess {
                 org: (*k.org).clone(),
                 actor: OrgActor::Key {
@@ -138,15 +160,20 @@ impl OrgAccess {
         &self.actor
     }
 
-    /// The acting user (keys: `insufficient_scope`).
+    /// The acting user, for a change to the org's membership or settings: keys, and tokens
+    /// without `org:admin`, get `insufficient_scope`.
     pub fn user(&self) -> Result<(UserId, Role)> {
-        match self.actor {
-            OrgActor::User { id, role } => Ok((id, role)),
+        match &self.actor {
+            OrgActor::User { token: Some(t), .. } if !t.allows(ORG_ADMIN) => {
+                Err(insufficient_scope())
+            }
+            OrgActor::User { id, role, .. } => Ok((*id, *role)),
             OrgActor::Key { .. } => Err(insufficient_scope()),
         }
     }
 
-    /// Owners and admins (members: `forbidden`; keys: `insufficient_scope`).
+    /// Owners and admins, for the management routes (members: `forbidden`; keys and tokens
+    /// without `org:admin`: `insufficient_scope`).
     pub fn manager(&self) -> Result<Manager<'_>> {
         let (user, role) = self.user()?;
         if !role.manages() {
@@ -168,19 +195,33 @@ impl OrgAccess {
         Ok(m)
     }
 
-    /// Any member, or a key holding `scope`.
+    /// Any member (a token only with `scope`), or a key holding `scope`.
     pub fn member_or_scope(&self, scope: &str) -> Result<()> {
         match &self.actor {
-            OrgActor::User { .. } => Ok(()),
-            OrgActor::Key { scopes, .. } if scopes.allows(scope) => Ok(()),
-            OrgActor::Key { .. } => Err(insufficient_scope()),
+            OrgActor::User { token: None, .. } => Ok(()),
+            OrgActor::User { token: Some(s), .. } | OrgActor::Key { scopes: s, .. }
+                if s.allows(scope) =>
+            {
+                Ok(())
+            }
+            _ => Err(insufficient_scope()),
         }
     }
 
-    /// Owners and admins, or a key holding `scope`.
+    /// Owners and admins (a token only with `scope`, and the live role still decides), or a
+    /// key holding `scope`.
     pub fn manager_or_scope(&self, scope: &str) -> Result<()> {
         match &self.actor {
-            OrgActor::User { .. } => self.manager().map(|_| ()),
+            OrgActor::User {
+                token: None, role, ..
+            } if role.manages() => Ok(()),
+            OrgActor::User {
+                token: Some(t),
+                role,
+                ..
+            } if t.allows(scope) && role.manages() => Ok(()),
+            OrgActor::User { token: Some(t), .. } if !t.allows(scope) => Err(insufficient_scope()),
+            OrgActor::User { .. } => Err(forbidden()),
             OrgActor::Key { scopes, .. } if scopes.allows(scope) => Ok(()),
             OrgActor::Key { .. } => Err(insufficient_scope()),
         }

@@ -275,6 +275,7 @@ impl AuthService {
                 &NewSession {
                     session: session.clone(),
                     token_digest: token::digest(&token),
+                    credential_epoch: user.credential_epoch,
                 },
                 &[event],
             )
@@ -439,6 +440,7 @@ fn stored_user(new: &NewUser) -> User {
         disabled: false,
         created_at: new.created_at,
         credentials_valid_after: new.created_at,
+        credential_epoch: 0,
     }
 }
 

@@ -2,6 +2,7 @@
 //! actions, chains, targets and details the same way. Nothing secret goes in: ids, names,
 //! roles, scopes and reason codes only.
 
+use crate::token_policy::TokenScopePolicy;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -59,6 +60,24 @@ pub fn org_renamed(org: OrgId, name: &str, actor: UserId, client: &ClientInfo, a
     )
     .target(Target::new("org", org))
     .details(json!({ "name": name }))
+}
+
+pub fn org_token_scopes_changed(
+    org: OrgId,
+    policy: &TokenScopePolicy,
+    actor: UserId,
+    client: &ClientInfo,
+    at: At,
+) -> NewEvent {
+    audit(
+        Chain::Org(org),
+        "org.token_scopes_changed",
+        Actor::User(actor),
+        client,
+        at,
+    )
+    .target(Target::new("org", org))
+    .details(json!({ "token_scopes": policy.effective() }))
 }
 
 /// In the org's own chain (which outlives the org) and in the system chain.

@@ -1,5 +1,6 @@
 //! Orgs, members and invitations: the tenant API of SPEC §6, behind [`OrgAccess`].
 
+use crate::token_policy::TokenScopePolicy;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -128,6 +129,37 @@ impl OrgService {
             .await?;
         self.key_cache.clear();
         renamed.ok_or(Error::NotFound)
+    }
+
+    /// The org's token policy (SPEC §5 `token_scopes`), for its managers.
+    pub async fn token_scopes(&self, manager: &Manager<'_>) -> Result<TokenScopePolicy> {
+        self.store.token_scope_policy(manager.org.id).await
+    }
+
+    /// `PATCH /v1/orgs/{org} {token_scopes}`: which application scopes each role may put on
+    /// its access tokens. Families already issued are judged against it at their next refresh.
+    pub async fn set_token_scopes(
+        &self,
+        manager: &Manager<'_>,
+        raw: &serde_json::Value,
+        client: &ClientInfo,
+    ) -> Result<TokenScopePolicy> {
+        let policy = TokenScopePolicy::parse(raw)?;
+        let event = events::org_token_scopes_changed(
+            manager.org.id,
+            &policy,
+            manager.user,
+            client,
+            self.clock.now(),
+        );
+        if !self
+            .store
+            .set_token_scope_policy(manager.org.id, &policy, &[event])
+            .await?
+        {
+            return Err(Error::NotFound);
+        }
+        Ok(policy)
     }
 
     pub async fn delete(&self, owner: &Manager<'_>, client: &ClientInfo) -> Result<()> {
@@ -304,6 +336,7 @@ impl OrgService {
                     disabled: false,
                     created_at: new.created_at,
                     credentials_valid_after: new.created_at,
+                    credential_epoch: 0,
                 };
                 audit.push(events::user_created(&new, Actor::User(new.id), client, now));
                 (Invitee::New(new), user, true)

@@ -15,11 +15,11 @@ use crate::clock::Clock;
 use crate::error::AuthFailure;
 use crate::ids::{FamilyId, OrgId, RefreshId};
 use crate::jwt::{self, AccessClaims, JwtError, Signer25519};
-use crate::role::Role;
 use crate::scope::Scopes;
 use crate::secret::MasterSecret;
 use crate::service::{AuthService, ClientInfo};
-use crate::store::{RefreshToken, Store, TokenFamily, User};
+use crate::store::{RefreshToken, Rotation, Store, TokenFamily, User};
+use crate::token_policy::{Refusal, role_may_hold};
 use crate::{Error, Result, token};
 
 mod keys;
@@ -225,12 +225,9 @@ impl TokenService {
                     .await?
                     .map(|m| m.role)
                     .ok_or_else(|| Error::field("org_id", "not_a_member"))?;
-                let scopes = if requested.is_empty() {
-                    Vec::new()
-                } else {
-                    Scopes::parse(&requested)?.as_slice().to_vec()
-                };
-                if !scopes.iter().all(|s| role_may_hold(role, s)) {
+                let scopes = Scopes::parse_for_token(&requested)?.as_slice().to_vec();
+                let policy = self.store.token_scope_policy(org_id).await?;
+                if !scopes.iter().all(|s| role_may_hold(role, s, &policy)) {
                     return Err(Error::field("scope", "not_allowed"));
                 }
                 (Some(org_id), scopes)
@@ -245,8 +242,9 @@ impl TokenService {
             created_at: now,
             expires_at: now + self.settings.refresh_ttl,
             revoked_at: None,
+            credential_epoch: user.credential_epoch,
         };
-        let (refresh, secret) = self.new_refresh(family.id, now);
+        let (refresh, secret) = self.new_refresh(&family, now);
         let event = token_event("token.issued", &family, Actor::User(user.id), client, now)
             .details(json!({ "grant": "password", "org_id": org_id, "scope": family.scope }));
         self.store
@@ -281,7 +279,7 @@ impl TokenService {
         if old.expires_at <= now {
             return Err(Error::Unauthenticated(AuthFailure::Expired));
         }
-        let (next, secret) = self.new_refresh(family.id, now);
+        let (next, secret) = self.new_refresh(&family, now);
         let event = token_event(
             "token.refreshed",
             &family,
@@ -289,7 +287,7 @@ impl TokenService {
             client,
             now,
         );
-        if !self
+        let rotation = self
             .store
             .rotate_refresh(
                 &family,
@@ -299,13 +297,43 @@ impl TokenService {
                 now,
                 &[event],
             )
-            .await?
-        {
-            // Spent in the meantime (a concurrent refresh with the same token): reuse.
-            self.reuse_detected(&family, client, now).await?;
-            return Err(revoked());
+            .await?;
+        match rotation {
+            Rotation::Rotated => self.issue(&family, secret, now),
+            Rotation::Spent => {
+                // Spent in the meantime (a concurrent refresh with the same token): reuse.
+                self.reuse_detected(&family, client, now).await?;
+                Err(revoked())
+            }
+            Rotation::Refused(refusal) => {
+                self.refused(&family, refusal, client, now).await?;
+                Err(match refusal {
+                    Refusal::Expired => Error::Unauthenticated(AuthFailure::Expired),
+                    Refusal::Revoked(_) => revoked(),
+                })
+            }
         }
-        self.issue(&family, secret, now)
+    }
+
+    /// The re-check refused the family: it is revoked for good, with the reason recorded.
+    async fn refused(
+        &self,
+        family: &TokenFamily,
+        refusal: Refusal,
+        client: &ClientInfo,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let reason = match refusal {
+            Refusal::Expired => "family_expired",
+            Refusal::Revoked(reason) => reason,
+        };
+        let event = token_event("token.revoked", family, Actor::System, client, now)
+            .outcome(Outcome::Denied)
+            .details(json!({ "kind": "refresh_family", "reason": reason }));
+        self.store
+            .revoke_family(family, now, &[event])
+            .await
+            .map(|_| ())
     }
 
     async fn reuse_detected(
@@ -376,13 +404,14 @@ impl TokenService {
         Ok(())
     }
 
-    fn new_refresh(&self, family: FamilyId, now: OffsetDateTime) -> (RefreshToken, String) {
+    /// A new refresh token of `family`: it expires with the family at the latest.
+    fn new_refresh(&self, family: &TokenFamily, now: OffsetDateTime) -> (RefreshToken, String) {
         let secret = format!("{REFRESH_PREFIX}{}", token::random_token());
         let t = RefreshToken {
             id: RefreshId::new(),
-            family_id: family,
+            family_id: family.id,
             created_at: now,
-            expires_at: now + self.settings.refresh_ttl,
+            expires_at: (now + self.settings.refresh_ttl).min(family.expires_at),
             used_at: None,
         };
         (t, secret)
@@ -433,13 +462,4 @@ fn token_event(
     NewEvent::new(Chain::System, Category::Security, action, actor, client, at)
         .target(Target::new("token_family", family.id))
         .subject(Some(family.user_id))
-}
-
-/// gatehouse's own scopes by role; application scopes are any member's to ask for.
-fn role_may_hold(role: Role, scope: &str) -> bool {
-    match scope {
-        "members:read" | "check" | "grants:read" => true,
-        s if crate::scope::OWN_SCOPES.contains(&s) => role.manages(),
-        _ => true,
-    }
 }

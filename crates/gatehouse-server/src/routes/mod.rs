@@ -38,7 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orgs", post(orgs::create).get(orgs::list))
         .route(
             "/v1/orgs/{org}",
-            get(orgs::get).patch(orgs::rename).delete(orgs::delete),
+            get(orgs::get).patch(orgs::update).delete(orgs::delete),
         )
         .route("/v1/orgs/{org}/members", get(orgs::members))
         .route(

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::ids::{OrgId, UserId};
 use gatehouse_core::service::OrgAccess;
+use gatehouse_core::token_policy::TokenScopePolicy;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -52,6 +53,17 @@ pub async fn list(State(state): State<AppState>, auth: Authenticated) -> ApiResu
     Ok(axum::Json(json!({ "orgs": items })).into_response())
 }
 
+/// An org as its managers see it: with the token policy of every role.
+fn managed_org(
+    org: &gatehouse_core::store::Org,
+    role: gatehouse_core::role::Role,
+    policy: &TokenScopePolicy,
+) -> serde_json::Value {
+    let mut body = views::org_with_role(org, Some(role));
+    body["token_scopes"] = json!(policy.effective());
+    body
+}
+
 pub async fn get(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -59,20 +71,45 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let manager = access.manager()?;
-    Ok(axum::Json(views::org_with_role(manager.org, Some(manager.role))).into_response())
+    let policy = state.orgs.token_scopes(&manager).await?;
+    Ok(axum::Json(managed_org(manager.org, manager.role, &policy)).into_response())
 }
 
-pub async fn rename(
+/// `PATCH /v1/orgs/{org}`: a new name, a new token policy, or both (at least one).
+#[derive(Deserialize)]
+pub struct UpdateBody {
+    name: Option<String>,
+    token_scopes: Option<serde_json::Value>,
+}
+
+pub async fn update(
     State(state): State<AppState>,
     auth: Authenticated,
     Client(client): Client,
     Path(org): Path<String>,
-    Json(b): Json<NameBody>,
+    Json(b): Json<UpdateBody>,
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let manager = access.manager()?;
-    let org = state.orgs.rename(&manager, &b.name, &client).await?;
-    Ok(axum::Json(views::org_with_role(&org, Some(manager.role))).into_response())
+    if b.name.is_none() && b.token_scopes.is_none() {
+        return Err(gatehouse_core::Error::field("name", "required").into());
+    }
+    // Both checked before either is applied: a bad field changes nothing.
+    if let Some(name) = &b.name {
+        gatehouse_core::service::auth::new_org("name", name, state.orgs.now())?;
+    }
+    if let Some(raw) = &b.token_scopes {
+        TokenScopePolicy::parse(raw)?;
+    }
+    let policy = match &b.token_scopes {
+        Some(raw) => state.orgs.set_token_scopes(&manager, raw, &client).await?,
+        None => state.orgs.token_scopes(&manager).await?,
+    };
+    let org = match &b.name {
+        Some(name) => state.orgs.rename(&manager, name, &client).await?,
+        None => manager.org.clone(),
+    };
+    Ok(axum::Json(managed_org(&org, manager.role, &policy)).into_response())
 }
 
 pub async fn delete(

@@ -13,6 +13,7 @@ macro_rules! impl_identity {
                 disabled: r.try_get::<Option<i64>, _>("disabled_at").map_err(db_err)?.is_some(),
                 created_at: time_of(r.try_get("created_at").map_err(db_err)?),
                 credentials_valid_after: time_of(r.try_get("credentials_valid_after").map_err(db_err)?),
+                credential_epoch: r.try_get("credential_epoch").map_err(db_err)?,
             })
         }
 
@@ -30,7 +31,7 @@ macro_rules! impl_identity {
         }
 
         const USER_COLUMNS: &str = "id, email, name, password_hash, platform_admin_since, disabled_at, \
-                                    created_at, credentials_valid_after";
+                                    created_at, credentials_valid_after, credential_epoch";
         const SESSION_COLUMNS: &str = "s.id AS s_id, s.user_id AS s_user_id, s.created_at AS s_created_at, \
              s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, s.revoked_at AS s_revoked_at, \
              s.ip AS s_ip, s.user_agent AS s_user_agent";
@@ -87,14 +88,15 @@ macro_rules! impl_identity {
                 row.as_ref().map(user_row).transpose()
             }
 
-            async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<()> {
-                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                    .bind(hash)
+            async fn upgrade_password_hash(&self, id: UserId, verified: &str, fresh: &str) -> Result<bool> {
+                let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+                    .bind(fresh)
                     .bind(id.to_string())
+                    .bind(verified)
                     .execute(&self.pool)
                     .await
                     .map_err(db_err)?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
         }
 
@@ -103,6 +105,7 @@ macro_rules! impl_identity {
             async fn create_session(&self, new: &NewSession, audit: &[NewEvent]) -> Result<()> {
                 let s = &new.session;
                 let mut tx = self.write_tx().await?;
+                require_epoch(&mut tx, s.user_id, new.credential_epoch).await?;
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, token_digest, created_at, last_seen_at, expires_at, ip, user_agent) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -125,7 +128,7 @@ macro_rules! impl_identity {
             async fn session_by_digest(&self, digest: &[u8]) -> Result<Option<(Session, User)>> {
                 let sql = format!(
                     "SELECT {SESSION_COLUMNS}, u.id, u.email, u.name, u.password_hash, u.platform_admin_since, \
-                     u.disabled_at, u.created_at, u.credentials_valid_after \
+                     u.disabled_at, u.created_at, u.credentials_valid_after, u.credential_epoch \
                      FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_digest = $1"
                 );
                 let row = sqlx::query(&sql).bind(digest).fetch_optional(&self.pool).await.map_err(db_err)?;
@@ -199,13 +202,38 @@ macro_rules! impl_identity {
             }
         }
 
-        /// Revokes the user's live sessions but `keep`; credentials issued before `at` are void.
+        /// Locks the user's row and refuses when its credential epoch is no longer `epoch` (a
+        /// password change or logout-all committed after the check began) or it is disabled. The
+        /// lock orders this transaction against the change: whichever commits second sees the
+        /// other (the change revokes what this one inserted, or this one sees the new epoch).
+        async fn require_epoch(tx: &mut sqlx::Transaction<'static, $db>, user: UserId, epoch: i64) -> Result<()> {
+            let sql = format!("SELECT credential_epoch, disabled_at FROM users WHERE id = $1{}", <$store>::FOR_UPDATE);
+            let row = sqlx::query(&sql).bind(user.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?;
+            let current = match row {
+                Some(r) if r.try_get::<Option<i64>, _>("disabled_at").map_err(db_err)?.is_none() => {
+                    r.try_get::<i64, _>("credential_epoch").map_err(db_err)?
+                }
+                _ => return Err(Error::Unauthenticated(gatehouse_core::error::AuthFailure::InvalidCredentials)),
+            };
+            if current != epoch {
+                return Err(Error::Unauthenticated(gatehouse_core::error::AuthFailure::InvalidCredentials));
+            }
+            Ok(())
+        }
+
+        /// Revokes the user's live sessions but `keep`; credentials issued before `at` are void
+        /// and the credential epoch moves on (locking the user's row first).
         async fn revoke_others(
             tx: &mut sqlx::Transaction<'static, $db>,
             user: UserId,
             keep: Option<SessionId>,
             at: OffsetDateTime,
         ) -> Result<()> {
+            sqlx::query("UPDATE users SET credential_epoch = credential_epoch + 1 WHERE id = $1")
+                .bind(user.to_string())
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
             sqlx::query("UPDATE users SET credentials_valid_after = $1 WHERE id = $2 AND credentials_valid_after < $1")
                 .bind(unix(at))
                 .bind(user.to_string())

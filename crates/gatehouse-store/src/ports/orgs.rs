@@ -63,6 +63,52 @@ macro_rules! impl_orgs {
             row.map(|r| parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)).transpose()
         }
 
+        /// The org's token policy as stored (the default when unset or the org is gone).
+        async fn policy_in(tx: &mut Tx, org: OrgId) -> Result<gatehouse_core::token_policy::TokenScopePolicy> {
+            let row = sqlx::query("SELECT token_scopes FROM orgs WHERE id = $1")
+                .bind(org.to_string())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_err)?;
+            let text = match row {
+                Some(r) => r.try_get::<Option<String>, _>("token_scopes").map_err(db_err)?,
+                None => None,
+            };
+            gatehouse_core::token_policy::TokenScopePolicy::from_stored(text.as_deref())
+        }
+
+        /// Revokes `user`'s live token families bound to `org` whose scopes `role` may no longer
+        /// hold (every one when `role` is `None`: the user left). Runs inside the org's
+        /// transaction, after the change.
+        async fn revoke_families_beyond(tx: &mut Tx, org: OrgId, user: UserId, role: Option<Role>, at: i64) -> Result<()> {
+            let rows = sqlx::query("SELECT id, scope FROM token_families WHERE org_id = $1 AND user_id = $2 AND revoked_at IS NULL")
+                .bind(org.to_string())
+                .bind(user.to_string())
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db_err)?;
+            let policy = policy_in(tx, org).await?;
+            for r in rows {
+                let scope: String = r.try_get("scope").map_err(db_err)?;
+                let keeps = role.is_some_and(|role| {
+                    scope
+                        .split(' ')
+                        .filter(|s| !s.is_empty())
+                        .all(|s| gatehouse_core::token_policy::role_may_hold(role, s, &policy))
+                });
+                if keeps {
+                    continue;
+                }
+                sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(at)
+                    .bind(r.try_get::<String, _>("id").map_err(db_err)?)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            Ok(())
+        }
+
         /// Locks the org row and reads what a membership change is judged on.
         async fn change_facts(
             tx: &mut Tx,
@@ -215,6 +261,8 @@ macro_rules! impl_orgs {
                     .await
                     .map_err(db_err)?;
                 let member = member_row(&row)?;
+                let now = audit.first().map(|e| unix(e.at)).unwrap_or_else(|| unix(OffsetDateTime::now_utc()));
+                revoke_families_beyond(&mut tx, org, target, Some(role), now).await?;
                 append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(Some(member))
@@ -232,6 +280,36 @@ macro_rules! impl_orgs {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
+                let now = audit.first().map(|e| unix(e.at)).unwrap_or_else(|| unix(OffsetDateTime::now_utc()));
+                revoke_families_beyond(&mut tx, org, target, None, now).await?;
+                append_in(&mut tx, audit).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(true)
+            }
+
+            async fn token_scope_policy(&self, org: OrgId) -> Result<gatehouse_core::token_policy::TokenScopePolicy> {
+                let mut tx = self.org_tx(org, false).await?;
+                let policy = policy_in(&mut tx, org).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(policy)
+            }
+
+            async fn set_token_scope_policy(
+                &self,
+                org: OrgId,
+                policy: &gatehouse_core::token_policy::TokenScopePolicy,
+                audit: &[NewEvent],
+            ) -> Result<bool> {
+                let mut tx = self.org_tx(org, true).await?;
+                let done = sqlx::query("UPDATE orgs SET token_scopes = $1 WHERE id = $2")
+                    .bind(policy.to_stored())
+                    .bind(org.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
                 append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(true)

@@ -6,9 +6,11 @@
 macro_rules! impl_tokens {
     ($store:ty, $db:ty) => {
         use gatehouse_core::ids::{FamilyId, RefreshId};
+        use gatehouse_core::token_policy::{FamilyFacts, refresh_refusal};
 
         const FAMILY_COLUMNS: &str = "f.id AS f_id, f.user_id AS f_user_id, f.org_id AS f_org_id, f.scope AS f_scope, \
-             f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at";
+             f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at, \
+             f.credential_epoch AS f_credential_epoch";
 
         fn family_row(r: &DbRow) -> Result<TokenFamily> {
             Ok(TokenFamily {
@@ -19,6 +21,7 @@ macro_rules! impl_tokens {
                 created_at: time_of(r.try_get("f_created_at").map_err(db_err)?),
                 expires_at: time_of(r.try_get("f_expires_at").map_err(db_err)?),
                 revoked_at: r.try_get::<Option<i64>, _>("f_revoked_at").map_err(db_err)?.map(time_of),
+                credential_epoch: r.try_get("f_credential_epoch").map_err(db_err)?,
             })
         }
 
@@ -33,6 +36,19 @@ macro_rules! impl_tokens {
                 .await
                 .map_err(db_err)?;
             Ok(())
+        }
+
+        /// The user, their role in the family's org and the org's token policy, as they stand
+        /// inside `tx` (which acts for the family's user).
+        async fn family_facts(tx: &mut Tx, family: &TokenFamily) -> Result<FamilyFacts> {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+            let user = sqlx::query(&sql).bind(family.user_id.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?;
+            let user = user.as_ref().map(user_row).transpose()?;
+            let (role, policy) = match family.org_id {
+                None => (None, gatehouse_core::token_policy::TokenScopePolicy::default()),
+                Some(org) => (role_in(tx, org, family.user_id).await?, policy_in(tx, org).await?),
+            };
+            Ok(FamilyFacts { user, role, policy })
         }
 
         #[async_trait]
@@ -79,8 +95,10 @@ macro_rules! impl_tokens {
             async fn create_family(&self, f: &TokenFamily, first: &RefreshToken, digest: &[u8], audit: &[NewEvent]) -> Result<()> {
                 let mut tx = self.write_tx().await?;
                 Self::set_local(&mut tx, USER_SETTING, &f.user_id.to_string()).await?;
+                require_epoch(&mut tx, f.user_id, f.credential_epoch).await?;
                 sqlx::query(
-                    "INSERT INTO token_families (id, user_id, org_id, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO token_families (id, user_id, org_id, scope, created_at, expires_at, credential_epoch) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(f.id.to_string())
                 .bind(f.user_id.to_string())
@@ -88,6 +106,7 @@ macro_rules! impl_tokens {
                 .bind(&f.scope)
                 .bind(unix(f.created_at))
                 .bind(unix(f.expires_at))
+                .bind(f.credential_epoch)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -133,17 +152,20 @@ macro_rules! impl_tokens {
                 digest: &[u8],
                 at: OffsetDateTime,
                 audit: &[NewEvent],
-            ) -> Result<bool> {
+            ) -> Result<Rotation> {
                 let mut tx = self.write_tx().await?;
                 Self::set_local(&mut tx, USER_SETTING, &family.user_id.to_string()).await?;
-                let lock = format!("SELECT revoked_at FROM token_families WHERE id = $1{}", Self::FOR_UPDATE);
+                let lock = format!("SELECT {FAMILY_COLUMNS} FROM token_families f WHERE f.id = $1{}", Self::FOR_UPDATE);
                 let row = sqlx::query(&lock).bind(family.id.to_string()).fetch_optional(&mut *tx).await.map_err(db_err)?;
-                let revoked = match row {
-                    None => true,
-                    Some(r) => r.try_get::<Option<i64>, _>("revoked_at").map_err(db_err)?.is_some(),
+                let Some(current) = row.as_ref().map(family_row).transpose()? else {
+                    return Ok(Rotation::Spent);
                 };
-                if revoked {
-                    return Ok(false);
+                if current.revoked_at.is_some() {
+                    return Ok(Rotation::Spent);
+                }
+                let facts = family_facts(&mut tx, &current).await?;
+                if let Some(refusal) = refresh_refusal(&current, &facts, at) {
+                    return Ok(Rotation::Refused(refusal));
                 }
                 let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND family_id = $3 AND used_at IS NULL")
                     .bind(unix(at))
@@ -153,12 +175,12 @@ macro_rules! impl_tokens {
                     .await
                     .map_err(db_err)?;
                 if spent.rows_affected() != 1 {
-                    return Ok(false);
+                    return Ok(Rotation::Spent);
                 }
                 insert_refresh(&mut tx, next, digest).await?;
                 append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)?;
-                Ok(true)
+                Ok(Rotation::Rotated)
             }
 
             async fn revoke_family(&self, family: &TokenFamily, at: OffsetDateTime, audit: &[NewEvent]) -> Result<bool> {

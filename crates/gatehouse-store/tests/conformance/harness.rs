@@ -68,6 +68,22 @@ impl Fresh {
     }
 }
 
+impl Fresh {
+    /// Runs one statement directly (as the test's privileged user), behind the store's back:
+    /// for states no port writes (a disabled user).
+    pub async fn exec(&self, sql: &str) {
+        if self.url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(&self.url)
+                .await
+                .expect("sqlite");
+            sqlx::query(sql).execute(&mut c).await.expect("exec");
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.url).await.expect("pg");
+            sqlx::query(sql).execute(&mut c).await.expect("exec");
+        }
+    }
+}
+
 impl Drop for Fresh {
     fn drop(&mut self) {
         if let Some(name) = self.pg_name.take() {

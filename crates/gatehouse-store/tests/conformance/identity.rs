@@ -72,7 +72,21 @@ async fn email_key_is_unique(f: Fresh) {
 async fn password_hash_updates(f: Fresh) {
     let u = new_user("carol@example.com");
     f.store.create_user(&u, &[]).await.unwrap();
-    f.store.set_password_hash(u.id, "$2b$04$new").await.unwrap();
+    assert!(
+        f.store
+            .upgrade_password_hash(u.id, &u.password_hash, "$2b$04$new")
+            .await
+            .unwrap()
+    );
+    let stored = f.store.user_by_id(u.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash.as_deref(), Some("$2b$04$new"));
+    assert!(
+        !f.store
+            .upgrade_password_hash(u.id, &u.password_hash, "$2b$04$stale")
+            .await
+            .unwrap(),
+        "an upgrade over a hash that is no longer stored replaces nothing"
+    );
     let stored = f.store.user_by_id(u.id).await.unwrap().unwrap();
     assert_eq!(stored.password_hash.as_deref(), Some("$2b$04$new"));
 }

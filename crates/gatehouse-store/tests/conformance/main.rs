@@ -13,4 +13,5 @@ mod orgs;
 mod rls;
 mod sessions;
 mod system;
+mod token_rules;
 mod tokens;

@@ -24,6 +24,7 @@ async fn add(f: &Fresh, s: &Session, digest: u8) {
     let new = NewSession {
         session: s.clone(),
         token_digest: vec![digest; 32],
+        credential_epoch: 0,
     };
     f.store.create_session(&new, &[]).await.unwrap();
 }

@@ -2,13 +2,13 @@
 //! family and jti revocation, and the state an access token is judged on.
 
 use gatehouse_core::ids::{FamilyId, RefreshId, UserId};
-use gatehouse_core::store::{RefreshToken, StoredSigningKey, TokenFamily};
+use gatehouse_core::store::{RefreshToken, Rotation, StoredSigningKey, TokenFamily};
 
 use crate::conformance;
 use crate::harness::{Fresh, at};
 use crate::orgs::user;
 
-fn family(user: UserId) -> TokenFamily {
+pub fn family(user: UserId) -> TokenFamily {
     TokenFamily {
         id: FamilyId::new(),
         user_id: user,
@@ -17,10 +17,11 @@ fn family(user: UserId) -> TokenFamily {
         created_at: at(0),
         expires_at: at(1000),
         revoked_at: None,
+        credential_epoch: 0,
     }
 }
 
-fn refresh(f: &TokenFamily) -> RefreshToken {
+pub fn refresh(f: &TokenFamily) -> RefreshToken {
     RefreshToken {
         id: RefreshId::new(),
         family_id: f.id,
@@ -83,18 +84,20 @@ async fn refresh_tokens_are_single_use(f: Fresh) {
     );
     assert!(found.used_at.is_none());
     let second = refresh(&fam);
-    assert!(
+    assert_eq!(
         f.store
             .rotate_refresh(&fam, first.id, &second, &[2; 32], at(5), &[])
             .await
-            .unwrap()
+            .unwrap(),
+        Rotation::Rotated
     );
     let third = refresh(&fam);
-    assert!(
-        !f.store
+    assert_eq!(
+        f.store
             .rotate_refresh(&fam, first.id, &third, &[3; 32], at(6), &[])
             .await
             .unwrap(),
+        Rotation::Spent,
         "spent"
     );
     assert!(
@@ -114,11 +117,12 @@ async fn refresh_tokens_are_single_use(f: Fresh) {
     assert!(f.store.revoke_family(&fam, at(7), &[]).await.unwrap());
     assert!(!f.store.revoke_family(&fam, at(8), &[]).await.unwrap());
     let fourth = refresh(&fam);
-    assert!(
-        !f.store
+    assert_eq!(
+        f.store
             .rotate_refresh(&fam, second.id, &fourth, &[4; 32], at(9), &[])
             .await
             .unwrap(),
+        Rotation::Spent,
         "revoked family"
     );
     assert_eq!(

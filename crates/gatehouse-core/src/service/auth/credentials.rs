@@ -109,9 +109,12 @@ impl AuthService {
                 self.login_failed(Some(user.id), reason, client).await?;
                 return Err(invalid);
             }
-            if verified == Verified::YesRehash {
+            if let (Verified::YesRehash, Some(hash)) = (verified, &user.password_hash) {
+                // Only over the hash just verified: a password changed meanwhile stays.
                 let fresh = self.hasher.hash(password).await?;
-                self.store.set_password_hash(user.id, &fresh).await?;
+                self.store
+                    .upgrade_password_hash(user.id, hash, &fresh)
+                    .await?;
             }
             Ok(user)
         };
