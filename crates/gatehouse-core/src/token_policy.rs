@@ -138,9 +138,8 @@ pub fn refresh_refusal(
     if user.credential_epoch != family.credential_epoch {
         return Some(Refusal::Revoked("credentials_changed"));
     }
-    if family.org_id.is_none() {
-        return None;
-    }
+    // A family bound to no org carries no scope: nothing more to judge.
+    family.org_id?;
     let Some(role) = facts.role else {
         return Some(Refusal::Revoked("left_org"));
     };

@@ -16,4 +16,5 @@ mod operations;
 mod orgs;
 mod secrets;
 mod sessions;
+mod token_rules;
 mod tokens;

@@ -136,12 +136,13 @@ async fn password_grant_issues_a_profiled_jwt(db: Db) {
         (via_jwt.status, via_jwt.body["auth"]["method"].as_str()),
         (StatusCode::OK, Some("jwt"))
     );
+    // No gatehouse scope: who it is and its orgs, nothing more (SPEC §5).
     assert_eq!(
         bearer(&server, access)
             .get(&format!("/v1/orgs/{org}/members"))
             .await
-            .status,
-        StatusCode::OK
+            .code(),
+        "insufficient_scope"
     );
     assert_eq!(
         bearer(&server, access)
