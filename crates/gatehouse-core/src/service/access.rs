@@ -60,15 +60,6 @@ impl Principal {
             Principal::Token(_) | Principal::ApiKey(_) => Err(insufficient_scope()),
         }
     }
-
-    /// The user a session or access token names, for reading (`None` for API keys).
-    pub fn reader(&self) -> Option<&User> {
-        match self {
-            Principal::Session(s) => Some(&s.user),
-            Principal::Token(t) => Some(&t.user),
-            Principal::ApiKey(_) => None,
-        }
-    }
 }
 
 pub fn insufficient_scope() -> Error {
