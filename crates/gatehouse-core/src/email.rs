@@ -20,13 +20,14 @@ impl Email {
         if display.is_empty() {
             return Err(Error::field("email", "required"));
         }
+        crate::identity_chars::check("email", &display)?;
         if display.len() > MAX_EMAIL_LEN {
             return Err(Error::field("email", "too_long"));
         }
         let Some((local, domain)) = display.rsplit_once('@') else {
             return Err(Error::field("email", "invalid"));
         };
-        let bad_char = |c: char| c.is_whitespace() || c.is_control();
+        let bad_char = |c: char| c.is_whitespace();
         if local.is_empty()
             || domain.is_empty()
             || local.contains('@')
@@ -85,5 +86,16 @@ mod tests {
         assert!(
             matches!(Email::parse(&long), Err(Error::Validation(f)) if f["email"] == "too_long")
         );
+        for hidden in [
+            "ali\u{200B}ce@example.com",
+            "alice@exa\u{00AD}mple.com",
+            "a\u{202E}b@c.com",
+            "a\tb@c.com",
+        ] {
+            assert!(
+                matches!(Email::parse(hidden), Err(Error::Validation(f)) if f["email"] == "invalid_characters"),
+                "{hidden:?}"
+            );
+        }
     }
 }

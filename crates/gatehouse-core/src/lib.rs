@@ -5,6 +5,7 @@ pub mod audit;
 pub mod clock;
 pub mod email;
 pub mod error;
+pub mod identity_chars;
 pub mod ids;
 pub mod jwt;
 pub mod password;

@@ -175,6 +175,65 @@ pub fn hash_kind(hash: &str) -> Option<HashKind> {
     }
 }
 
+/// The most expensive imported hashes gatehouse accepts (SPEC §4): beyond these, one sign-in
+/// would take minutes or gigabytes.
+pub const MAX_IMPORT_PBKDF2_ITERATIONS: u32 = 10_000_000;
+/// Bytes of PBKDF2 output: each 32 more bytes repeat every iteration.
+pub const MAX_IMPORT_PBKDF2_OUTPUT: usize = 64;
+pub const MAX_IMPORT_ARGON2_KIB: u32 = 1024 * 1024;
+pub const MAX_IMPORT_ARGON2_T: u32 = 10;
+pub const MAX_IMPORT_BCRYPT_COST: u32 = 16;
+
+/// Checks an imported hash's cost parameters against the bounds above; the reason when one is
+/// beyond them (never the hash itself). The hash must already be recognized by [`hash_kind`].
+pub fn check_import_cost(hash: &str) -> Result<(), String> {
+    let over = |what: &str, max: u64| Err(format!("{what} over {max}"));
+    match hash_kind(hash) {
+        Some(HashKind::Bcrypt) => match hash.get(4..6).and_then(|c| c.parse::<u32>().ok()) {
+            Some(cost) if cost <= MAX_IMPORT_BCRYPT_COST => Ok(()),
+            Some(_) => over("bcrypt cost", MAX_IMPORT_BCRYPT_COST.into()),
+            None => Err("malformed bcrypt cost".into()),
+        },
+        Some(HashKind::Argon2) => {
+            let parsed = PasswordHash::new(hash).map_err(|_| "malformed Argon2 hash".to_owned())?;
+            let get = |p: &str| parsed.params.get_decimal(p).unwrap_or(0);
+            if get("m") > MAX_IMPORT_ARGON2_KIB {
+                return over("Argon2 memory (m, KiB)", MAX_IMPORT_ARGON2_KIB.into());
+            }
+            if get("t") > MAX_IMPORT_ARGON2_T {
+                return over("Argon2 time (t)", MAX_IMPORT_ARGON2_T.into());
+            }
+            Ok(())
+        }
+        Some(HashKind::Pbkdf2Phc) => {
+            let parsed = PasswordHash::new(hash).map_err(|_| "malformed PBKDF2 hash".to_owned())?;
+            let iterations = parsed.params.get_decimal("i").unwrap_or(0);
+            let output = parsed.params.get_decimal("l").unwrap_or(0) as usize;
+            let output = output.max(parsed.hash.map(|h| h.len()).unwrap_or(0));
+            pbkdf2_bounds(iterations, output)
+        }
+        Some(HashKind::Pbkdf2Django) => match parse_django(hash) {
+            Some((iterations, _, expected)) => pbkdf2_bounds(iterations, expected.len()),
+            None => Err("malformed PBKDF2 hash".into()),
+        },
+        None => Err("unsupported hash".into()),
+    }
+}
+
+fn pbkdf2_bounds(iterations: u32, output: usize) -> Result<(), String> {
+    if iterations > MAX_IMPORT_PBKDF2_ITERATIONS {
+        return Err(format!(
+            "PBKDF2 iterations over {MAX_IMPORT_PBKDF2_ITERATIONS}"
+        ));
+    }
+    if output > MAX_IMPORT_PBKDF2_OUTPUT {
+        return Err(format!(
+            "PBKDF2 output over {MAX_IMPORT_PBKDF2_OUTPUT} bytes"
+        ));
+    }
+    Ok(())
+}
+
 fn parse_django(hash: &str) -> Option<(u32, &str, Vec<u8>)> {
     let mut parts = hash.split('$');
     let (_, iter, salt, b64) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -389,6 +448,52 @@ mod tests {
 
         assert_eq!(hash_kind("plaintext"), None);
         assert_eq!(hash_kind("$2b$short"), None);
+    }
+
+    #[test]
+    fn import_costs_are_bounded() {
+        let tail = "abcdefghijklmnopqrstuuQ8H0bUhUyk6Xv4iW0HbS3zTe1xY3D1a";
+        assert!(check_import_cost(&format!("$2b$16${tail}")).is_ok());
+        let e = check_import_cost(&format!("$2y$17${tail}")).unwrap_err();
+        assert!(e.contains("bcrypt cost over 16"), "{e}");
+        let a2 = |m: u32, t: u32| {
+            format!("$argon2id$v=19$m={m},t={t},p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA")
+        };
+        assert!(check_import_cost(&a2(1024 * 1024, 10)).is_ok());
+        assert!(
+            check_import_cost(&a2(1024 * 1024 + 1, 1))
+                .unwrap_err()
+                .contains("memory")
+        );
+        assert!(
+            check_import_cost(&a2(19456, 11))
+                .unwrap_err()
+                .contains("time")
+        );
+        let phc = |i: u32| {
+            format!(
+                "$pbkdf2-sha256$i={i},l=32$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+            )
+        };
+        assert!(check_import_cost(&phc(10_000_000)).is_ok());
+        assert!(
+            check_import_cost(&phc(10_000_001))
+                .unwrap_err()
+                .contains("iterations")
+        );
+        let django =
+            |i: u32, len: usize| format!("pbkdf2_sha256${i}$salt${}", B64.encode(vec![7u8; len]));
+        assert!(check_import_cost(&django(10_000_000, 32)).is_ok());
+        assert!(
+            check_import_cost(&django(10_000_001, 32))
+                .unwrap_err()
+                .contains("iterations")
+        );
+        assert!(
+            check_import_cost(&django(1000, 1 << 20))
+                .unwrap_err()
+                .contains("output")
+        );
     }
 
     #[test]

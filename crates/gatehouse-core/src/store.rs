@@ -25,6 +25,8 @@ pub struct User {
     /// Counts credential changes (password change, logout-all): a session or token family is
     /// created only while the epoch its password check saw is still current.
     pub credential_epoch: i64,
+    /// When the address was proven to belong to the user (SPEC §16); `None` until then.
+    pub email_verified_at: Option<OffsetDateTime>,
 }
 
 /// A user to insert. `email_key` is the case-folded address used for uniqueness.
@@ -220,8 +222,14 @@ pub enum Invitee {
     New(NewUser),
 }
 
+/// Invitations. One lives only while its inviter holds a role that may issue its role
+/// ([`check_invite`](crate::role::check_invite)): `set_member_role` and `remove_member` delete
+/// the pending invitations the member can no longer issue, and creating and accepting judge the
+/// inviter's role inside their transaction.
 #[async_trait]
 pub trait InvitationStore: Send + Sync {
+    /// Inserts a pending invitation; `NotFound` when the inviter is no longer a member,
+    /// `Forbidden` when their role cannot issue its role.
     async fn create_invitation(
         &self,
         invitation: &Invitation,
@@ -230,8 +238,23 @@ pub trait InvitationStore: Send + Sync {
     ) -> Result<()>;
     /// The invitation whose token has this digest, with its org (any state: the caller judges).
     async fn invitation_by_digest(&self, digest: &[u8]) -> Result<Option<(Invitation, Org)>>;
-    /// Spends the invitation (still pending and unexpired at `at`, else `NotFound`), creates the
-    /// user when new, and adds the membership; all or nothing. `Conflict("already_member")`.
+    /// The org's invitations neither accepted nor expired at `now`, oldest first.
+    async fn pending_invitations(&self, org: OrgId, now: OffsetDateTime)
+    -> Result<Vec<Invitation>>;
+    /// One invitation of the org, in any state; `None` when the org has no such invitation.
+    async fn invitation(&self, org: OrgId, id: InvitationId) -> Result<Option<Invitation>>;
+    /// Deletes a pending invitation of the org (its token then answers like an unknown one) and
+    /// appends `audit`; `false` when the org has no pending invitation with that id.
+    async fn revoke_invitation(
+        &self,
+        org: OrgId,
+        id: InvitationId,
+        audit: &[NewEvent],
+    ) -> Result<bool>;
+    /// Spends the invitation (still pending and unexpired at `at`, and its inviter still holding
+    /// a role that may issue it; else `NotFound`), creates the user when new
+    /// (`Conflict("email_taken")` when the address has an account), and adds the membership;
+    /// all or nothing. `Conflict("already_member")`.
     async fn accept_invitation(
         &self,
         invitation: &Invitation,

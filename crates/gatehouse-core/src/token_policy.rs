@@ -172,6 +172,7 @@ mod tests {
             disabled: false,
             created_at: OffsetDateTime::UNIX_EPOCH,
             credentials_valid_after: OffsetDateTime::UNIX_EPOCH,
+            email_verified_at: None,
             credential_epoch: epoch,
         }
     }

@@ -7,6 +7,7 @@ use gatehouse_core::clock::SystemClock;
 use gatehouse_core::password::PasswordHasherPool;
 use gatehouse_core::rate_limit::{Limit, MemoryLimiter};
 use gatehouse_core::service::limiter::{Backend as LimiterBackend, RateLimiter};
+use gatehouse_core::service::orgs::InvitationLimit;
 use gatehouse_core::service::tokens::TokenSettings;
 use gatehouse_core::service::{
     ApiKeyService, AuditService, AuditWriter, AuthService, AuthSettings, OrgService, TokenService,
@@ -126,22 +127,30 @@ pub fn services(config: &Config, opened: &Opened, issuer: &str) -> Result<Servic
     let auth = Arc::new(auth_service(config, opened, writer.clone())?);
     let clock = Arc::new(SystemClock);
     let key_cache = opened.key_cache();
+    let backend = if config.rate_limit_backend_database {
+        LimiterBackend::Database(opened.store.clone())
+    } else {
+        LimiterBackend::Memory(MemoryLimiter::default())
+    };
+    let limiter = Arc::new(RateLimiter::new(backend, clock.clone()));
+    let invitation_limit = InvitationLimit::new(
+        limiter.clone(),
+        Limit {
+            count: config.rate_limit_invitations.count,
+            period: config.rate_limit_invitations.per,
+        },
+    );
     let orgs = OrgService::new(
         opened.store.clone(),
         clock.clone(),
         auth.clone(),
         key_cache.clone(),
         config.invitation_ttl,
+        invitation_limit,
     );
     let keys = ApiKeyService::new(opened.store.clone(), clock.clone(), key_cache);
     let audit = AuditService::new(opened.store.clone(), clock.clone(), writer);
     let tokens = Arc::new(token_service(config, opened, auth.clone(), issuer)?);
-    let backend = if config.rate_limit_backend_database {
-        LimiterBackend::Database(opened.store.clone())
-    } else {
-        LimiterBackend::Memory(MemoryLimiter::default())
-    };
-    let limiter = Arc::new(RateLimiter::new(backend, clock));
     Ok(Services {
         auth,
         orgs,

@@ -13,7 +13,6 @@ use crate::ids::ApiKeyId;
 use crate::scope::Scopes;
 use crate::service::ClientInfo;
 use crate::service::access::{KeyPrincipal, Manager, OrgAccess, unauthenticated};
-use crate::service::auth::MAX_NAME_CHARS;
 use crate::service::events;
 use crate::service::key_cache::KeyCache;
 use crate::store::{ApiKey, Store};
@@ -59,12 +58,14 @@ impl ApiKeyService {
     ) -> Result<(ApiKey, String)> {
         let now = self.clock.now();
         let mut fields = std::collections::BTreeMap::new();
-        let name = req.name.trim();
-        if name.is_empty() {
-            fields.insert("name".to_owned(), "required".to_owned());
-        } else if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-            fields.insert("name".to_owned(), "invalid".to_owned());
-        }
+        let name = match crate::identity_chars::name("name", &req.name) {
+            Ok(name) => name,
+            Err(Error::Validation(f)) => {
+                fields.extend(f);
+                String::new()
+            }
+            Err(e) => return Err(e),
+        };
         let scopes = Scopes::parse(&req.scopes);
         if let Err(Error::Validation(f)) = &scopes {
             fields.extend(f.clone());
@@ -79,7 +80,7 @@ impl ApiKeyService {
         let record = ApiKey {
             id: ApiKeyId::new(),
             org_id: manager.org.id,
-            name: name.to_owned(),
+            name,
             public_id,
             digest: token::digest(&key),
             scopes: scopes.as_slice().to_vec(),

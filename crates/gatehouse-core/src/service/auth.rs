@@ -9,6 +9,7 @@ use crate::audit::Actor;
 use crate::clock::Clock;
 use crate::email::Email;
 use crate::error::{AuthFailure, ForbiddenReason};
+use crate::identity_chars;
 use crate::ids::{OrgId, SessionId, UserId};
 use crate::password::{self, MAX_PASSWORD_BYTES, PasswordHasherPool, Verified};
 use crate::rate_limit::Limit;
@@ -25,8 +26,7 @@ mod credentials;
 /// a quarter of the idle lifetime when that is shorter.
 pub const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Longest user, org or key name, in characters.
-pub const MAX_NAME_CHARS: usize = 200;
+pub use crate::identity_chars::MAX_NAME_CHARS;
 
 /// The rules the service applies, from configuration.
 #[derive(Debug, Clone)]
@@ -115,16 +115,14 @@ impl AuthService {
         ) {
             fields.insert("password".into(), code.into());
         }
-        let name = name
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned);
-        if name
-            .as_ref()
-            .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
-        {
-            fields.insert("name".into(), "too_long".into());
-        }
+        let name = match identity_chars::optional_name("name", name) {
+            Ok(name) => name,
+            Err(Error::Validation(f)) => {
+                fields.extend(f);
+                None
+            }
+            Err(e) => return Err(e),
+        };
         if !fields.is_empty() {
             return Err(Error::Validation(fields));
         }
@@ -400,25 +398,11 @@ impl AuthService {
     }
 }
 
-/// A new org named `name` (trimmed, 1–200 characters; errors on `field`).
+/// A new org named `name` (as [`identity_chars::name`]; errors on `field`).
 pub fn new_org(field: &str, name: &str, now: OffsetDateTime) -> Result<Org> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(Error::field(field, "required"));
-    }
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(Error::field(
-            field,
-            if name.chars().count() > MAX_NAME_CHARS {
-                "too_long"
-            } else {
-                "invalid"
-            },
-        ));
-    }
     Ok(Org {
         id: OrgId::new(),
-        name: name.to_owned(),
+        name: identity_chars::name(field, name)?,
         created_at: now,
     })
 }
@@ -441,6 +425,7 @@ fn stored_user(new: &NewUser) -> User {
         created_at: new.created_at,
         credentials_valid_after: new.created_at,
         credential_epoch: 0,
+        email_verified_at: None,
     }
 }
 

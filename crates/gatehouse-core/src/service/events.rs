@@ -154,6 +154,18 @@ pub fn invitation_accepted(
     .details(json!({ "role": role.as_str() }))
 }
 
+pub fn invitation_revoked(i: &Invitation, actor: UserId, client: &ClientInfo, at: At) -> NewEvent {
+    audit(
+        Chain::Org(i.org_id),
+        "invitation.revoked",
+        Actor::User(actor),
+        client,
+        at,
+    )
+    .target(Target::new("invitation", i.id))
+    .details(json!({ "email": i.email, "role": i.role.as_str() }))
+}
+
 pub fn api_key_created(k: &ApiKey, actor: UserId, client: &ClientInfo) -> NewEvent {
     audit(
         Chain::Org(k.org_id),

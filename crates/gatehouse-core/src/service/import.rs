@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::email::Email;
 use crate::ids::UserId;
-use crate::password::hash_kind;
+use crate::password::{check_import_cost, hash_kind};
 use crate::store::{ImportError, NewUser, UserStore};
 
 #[derive(Deserialize)]
@@ -51,9 +51,17 @@ pub fn parse_import(text: &str, now: OffsetDateTime) -> Result<Vec<NewUser>, Vec
                 continue;
             }
         };
-        let Ok(email) = Email::parse(&parsed.email) else {
-            bad.push(reject("invalid email"));
-            continue;
+        let email = match Email::parse(&parsed.email) {
+            Ok(email) => email,
+            Err(crate::Error::Validation(f)) => {
+                let code = f.get("email").map(String::as_str).unwrap_or("invalid");
+                bad.push(reject(&format!("invalid email ({code})")));
+                continue;
+            }
+            Err(_) => {
+                bad.push(reject("invalid email"));
+                continue;
+            }
         };
         if hash_kind(&parsed.password_hash).is_none() {
             bad.push(reject(
@@ -61,6 +69,18 @@ pub fn parse_import(text: &str, now: OffsetDateTime) -> Result<Vec<NewUser>, Vec
             ));
             continue;
         }
+        if let Err(why) = check_import_cost(&parsed.password_hash) {
+            bad.push(reject(&format!(
+                "password_hash parameters beyond the import bounds: {why}"
+            )));
+            continue;
+        }
+        let Ok(name) = crate::identity_chars::optional_name("name", parsed.name.as_deref()) else {
+            bad.push(reject(
+                "invalid name (too long or invisible/control characters)",
+            ));
+            continue;
+        };
         if let Some(first) = seen.insert(email.key().to_owned(), line) {
             bad.push(reject(&format!("duplicate email (also on line {first})")));
             continue;
@@ -71,10 +91,7 @@ pub fn parse_import(text: &str, now: OffsetDateTime) -> Result<Vec<NewUser>, Vec
                 id: UserId::new(),
                 email: email.as_str().to_owned(),
                 email_key: email.key().to_owned(),
-                name: parsed
-                    .name
-                    .map(|n| n.trim().to_owned())
-                    .filter(|n| !n.is_empty()),
+                name,
                 password_hash: parsed.password_hash,
                 is_platform_admin: false,
                 created_at: now,

@@ -1,4 +1,9 @@
-//! Orgs, members and invitations: the tenant API of SPEC §6, behind [`OrgAccess`].
+//! Orgs, members and invitations: the tenant API of SPEC §6, behind [`OrgAccess`]. The
+//! invitation use cases live in [`invitations`].
+
+mod invitations;
+
+pub use invitations::{Accepted, InvitationLimit, IssuedInvitation, Joined};
 
 use crate::token_policy::TokenScopePolicy;
 use std::sync::Arc;
@@ -8,34 +13,15 @@ use time::OffsetDateTime;
 
 use crate::audit::Actor;
 use crate::clock::Clock;
-use crate::email::Email;
-use crate::error::{AuthFailure, ForbiddenReason};
-use crate::ids::{InvitationId, OrgId, UserId};
-use crate::role::{self, Role};
+use crate::ids::{OrgId, UserId};
+use crate::role::Role;
 use crate::service::ClientInfo;
-use crate::service::access::{Manager, OrgAccess, Principal, insufficient_scope};
+use crate::service::access::{Manager, OrgAccess, Principal};
 use crate::service::auth::{AuthService, new_org};
 use crate::service::events;
 use crate::service::key_cache::KeyCache;
-use crate::store::{Invitation, Invitee, Member, Membership, Org, Store, User};
-use crate::token;
+use crate::store::{Member, Membership, Org, Store};
 use crate::{Error, Result};
-
-/// A freshly created invitation; `token` is shown once and never stored.
-#[derive(Debug)]
-pub struct IssuedInvitation {
-    pub invitation: Invitation,
-    pub token: String,
-}
-
-/// The outcome of accepting an invitation.
-#[derive(Debug)]
-pub struct Joined {
-    pub user: User,
-    pub org: Org,
-    pub role: Role,
-    pub created_user: bool,
-}
 
 pub struct OrgService {
     store: Arc<dyn Store>,
@@ -45,6 +31,7 @@ pub struct OrgService {
     /// instances hear it from the store's change feed).
     key_cache: Arc<KeyCache>,
     invitation_ttl: Duration,
+    invitation_limit: InvitationLimit,
 }
 
 impl OrgService {
@@ -54,6 +41,7 @@ impl OrgService {
         auth: Arc<AuthService>,
         key_cache: Arc<KeyCache>,
         invitation_ttl: Duration,
+        invitation_limit: InvitationLimit,
     ) -> Self {
         OrgService {
             store,
@@ -61,6 +49,7 @@ impl OrgService {
             auth,
             key_cache,
             invitation_ttl,
+            invitation_limit,
         }
     }
 
@@ -233,132 +222,6 @@ impl OrgService {
         } else {
             Err(Error::NotFound)
         }
-    }
-
-    /// `POST /v1/orgs/{org}/invitations`: a single-use token bound to `email`.
-    pub async fn invite(
-        &self,
-        manager: &Manager<'_>,
-        email: &str,
-        role: &str,
-        client: &ClientInfo,
-    ) -> Result<IssuedInvitation> {
-        let email = Email::parse(email);
-        let role_parsed = Role::parse(role);
-        let mut fields = std::collections::BTreeMap::new();
-        if let Err(Error::Validation(f)) = &email {
-            fields.extend(f.clone());
-        }
-        if role_parsed.is_none() {
-            fields.insert("role".to_owned(), "invalid".to_owned());
-        }
-        let (Ok(email), Some(role), true) = (email, role_parsed, fields.is_empty()) else {
-            return Err(Error::Validation(fields));
-        };
-        role::check_invite(manager.role, role)?;
-        let now = self.clock.now();
-        let invitation = Invitation {
-            id: InvitationId::new(),
-            org_id: manager.org.id,
-            email: email.as_str().to_owned(),
-            email_key: email.key().to_owned(),
-            role,
-            created_by: manager.user,
-            created_at: now,
-            expires_at: now + self.invitation_ttl,
-            accepted_at: None,
-        };
-        let token = token::random_token();
-        let event = events::invitation_created(&invitation, client);
-        self.store
-            .create_invitation(&invitation, &token::digest(&token), &[event])
-            .await?;
-        Ok(IssuedInvitation { invitation, token })
-    }
-
-    /// `POST /v1/invitations/accept`: a signed-in user whose email matches joins; otherwise a
-    /// new account is created with `password`. An address that already has an account must sign
-    /// in first (`401`). Unknown or spent tokens: `404`; expired: `401 token_expired`.
-    pub async fn accept(
-        &self,
-        principal: Option<&Principal>,
-        token: &str,
-        password: Option<&str>,
-        name: Option<&str>,
-        client: &ClientInfo,
-    ) -> Result<Joined> {
-        if let Some(p) = principal {
-            p.user().map_err(|_| insufficient_scope())?;
-        }
-        if !token::looks_like_token(token) {
-            return Err(Error::NotFound);
-        }
-        let (invitation, org) = self
-            .store
-            .invitation_by_digest(&token::digest(token))
-            .await?
-            .filter(|(i, _)| i.accepted_at.is_none())
-            .ok_or(Error::NotFound)?;
-        let now = self.clock.now();
-        if invitation.expires_at <= now {
-            return Err(Error::Unauthenticated(AuthFailure::Expired));
-        }
-        let mut audit = Vec::new();
-        let (invitee, user, created_user) = match principal {
-            Some(p) => {
-                let user = p.user()?.clone();
-                let key = Email::parse(&user.email).map(|e| e.key().to_owned()).ok();
-                if key.as_deref() != Some(invitation.email_key.as_str()) {
-                    return Err(Error::Forbidden(ForbiddenReason::Forbidden));
-                }
-                (Invitee::Existing(user.id), user, false)
-            }
-            None => {
-                if self
-                    .store
-                    .user_by_email_key(&invitation.email_key)
-                    .await?
-                    .is_some()
-                {
-                    return Err(Error::Unauthenticated(AuthFailure::Unauthenticated));
-                }
-                let password = password.ok_or_else(|| Error::field("password", "required"))?;
-                let new = self
-                    .auth
-                    .new_user(&invitation.email, password, name, false)
-                    .await?;
-                let user = User {
-                    id: new.id,
-                    email: new.email.clone(),
-                    name: new.name.clone(),
-                    password_hash: None,
-                    is_platform_admin: false,
-                    disabled: false,
-                    created_at: new.created_at,
-                    credentials_valid_after: new.created_at,
-                    credential_epoch: 0,
-                };
-                audit.push(events::user_created(&new, Actor::User(new.id), client, now));
-                (Invitee::New(new), user, true)
-            }
-        };
-        audit.push(events::invitation_accepted(
-            invitation.org_id,
-            invitation.id,
-            user.id,
-            invitation.role,
-            client,
-            now,
-        ));
-        self.store
-            .accept_invitation(&invitation, &invitee, now, &audit)
-            .await?;
-        Ok(Joined {
-            user,
-            org,
-            role: invitation.role,
-            created_user,
-        })
     }
 
     pub fn now(&self) -> OffsetDateTime {

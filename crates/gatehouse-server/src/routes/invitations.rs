@@ -1,9 +1,12 @@
-//! Invitations: issued by an org's owners and admins, accepted by the invited address.
+//! Invitations: issued, listed and revoked by an org's owners and admins, accepted by the
+//! invited address.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::clock::rfc3339;
+use gatehouse_core::ids::InvitationId;
+use gatehouse_core::service::orgs::Accepted;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -61,7 +64,7 @@ pub async fn accept(
     Client(client): Client,
     Json(b): Json<AcceptBody>,
 ) -> ApiResult<Response> {
-    let joined = state
+    let accepted = state
         .orgs
         .accept(
             principal.as_ref(),
@@ -71,14 +74,46 @@ pub async fn accept(
             &client,
         )
         .await?;
-    let status = if joined.created_user {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    let body = json!({
-        "user": views::user(&joined.user),
-        "org": views::org_with_role(&joined.org, Some(joined.role)),
-    });
-    Ok((status, axum::Json(body)).into_response())
+    Ok(match accepted {
+        Accepted::Joined(j) => {
+            let body = json!({
+                "user": views::user(&j.user),
+                "org": views::org_with_role(&j.org, Some(j.role)),
+            });
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+        // The same answer whether or not the address already had an account.
+        Accepted::SignIn { org, email, role } => {
+            let body = json!({
+                "next": "sign_in",
+                "email": email,
+                "org": { "id": org.id, "name": org.name },
+                "role": role.as_str(),
+            });
+            (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+        }
+    })
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(org): Path<String>,
+) -> ApiResult<Response> {
+    let access = access(&state, &auth, &org).await?;
+    let pending = state.orgs.invitations(&access.manager()?).await?;
+    let items: Vec<_> = pending.iter().map(views::invitation).collect();
+    Ok(axum::Json(json!({ "invitations": items })).into_response())
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Client(client): Client,
+    Path((org, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let access = access(&state, &auth, &org).await?;
+    let id: InvitationId = id.parse()?;
+    state.orgs.revoke_invitation(&access, id, &client).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -45,7 +45,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/orgs/{org}/members/{user_id}",
             patch(orgs::set_role).delete(orgs::remove_member),
         )
-        .route("/v1/orgs/{org}/invitations", post(invitations::create))
+        .route(
+            "/v1/orgs/{org}/invitations",
+            post(invitations::create).get(invitations::list),
+        )
+        .route(
+            "/v1/orgs/{org}/invitations/{id}",
+            delete(invitations::revoke),
+        )
         .route("/v1/invitations/accept", post(invitations::accept))
         .route(
             "/v1/orgs/{org}/api-keys",

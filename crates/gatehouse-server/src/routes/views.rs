@@ -2,7 +2,7 @@
 
 use gatehouse_core::clock::rfc3339;
 use gatehouse_core::role::Role;
-use gatehouse_core::store::{ApiKey, Member, Membership, Org, Session, User};
+use gatehouse_core::store::{ApiKey, Invitation, Member, Membership, Org, Session, User};
 use gatehouse_core::token::API_KEY_PREFIX;
 use serde_json::{Value, json};
 
@@ -12,6 +12,7 @@ pub fn user(u: &User) -> Value {
         "email": u.email,
         "name": u.name,
         "platform_admin": u.is_platform_admin,
+        "email_verified": u.email_verified_at.is_some(),
         "created_at": rfc3339(u.created_at),
     })
 }
@@ -43,6 +44,18 @@ pub fn member(m: &Member) -> Value {
         "name": m.name,
         "role": m.role.as_str(),
         "joined_at": rfc3339(m.joined_at),
+    })
+}
+
+/// A pending invitation as listed: never its token.
+pub fn invitation(i: &Invitation) -> Value {
+    json!({
+        "id": i.id,
+        "email": i.email,
+        "role": i.role.as_str(),
+        "created_by": i.created_by,
+        "created_at": rfc3339(i.created_at),
+        "expires_at": rfc3339(i.expires_at),
     })
 }
 

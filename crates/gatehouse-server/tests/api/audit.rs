@@ -100,13 +100,17 @@ async fn every_change_and_security_event_is_recorded(db: Db) {
         )
         .await;
     let invite = owner.invite(&org, "new@example.com", "member").await;
-    let accepted = anon
-        .post(
-            "/v1/invitations/accept",
-            json!({ "token": invite, "password": PASSWORD }),
-        )
-        .await;
-    let new_id = accepted.body["user"]["id"].as_str().unwrap().to_owned();
+    anon.post(
+        "/v1/invitations/accept",
+        json!({ "token": invite, "password": PASSWORD }),
+    )
+    .await;
+    let mut new_member = server.client();
+    new_member.login("new@example.com", PASSWORD).await;
+    let new_id = new_member.get("/v1/auth/me").await.body["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     owner
         .patch(
             &format!("/v1/orgs/{org}/members/{new_id}"),

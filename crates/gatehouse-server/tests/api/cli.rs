@@ -11,6 +11,7 @@ both!(
     admin_create_makes_an_owner,
     users_import_and_upgrade,
     users_import_is_all_or_nothing,
+    users_import_refuses_extreme_hash_costs,
     secret_generate_and_migrate
 );
 
@@ -170,6 +171,64 @@ async fn users_import_is_all_or_nothing(db: Db) {
         "a bad hash is never echoed: {err}"
     );
     assert!(err.contains("nothing imported"), "{err}");
+    let n = db
+        .query_strings("SELECT CAST(COUNT(*) AS TEXT) FROM users")
+        .await;
+    assert_eq!(n, vec!["0".to_owned()]);
+}
+
+/// Hashes whose parameters would make one sign-in take minutes or gigabytes are refused at
+/// import, by line, and nothing of the file is imported.
+async fn users_import_refuses_extreme_hash_costs(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let good = legacy_hashes().remove(0).1;
+    let tail = &good[7..];
+    let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![7u8; n]);
+    let hashes = [
+        good.clone(),
+        format!("$2b$17${tail}"),
+        "$argon2id$v=19$m=2097152,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
+        "$argon2id$v=19$m=19456,t=11,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
+        format!("pbkdf2_sha256$20000000$salt${}", b64(32)),
+        format!(
+            "$pbkdf2-sha256$i=10000001,l=32$c2FsdHNhbHQ${}",
+            b64(32).trim_end_matches('=')
+        ),
+        format!("$2b$16${tail}"),
+        format!("pbkdf2_sha256$10000000$salt${}", b64(32)),
+    ];
+    let lines: Vec<String> = hashes
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            serde_json::json!({ "email": format!("u{i}@example.com"), "password_hash": h })
+                .to_string()
+        })
+        .collect();
+    let file = db.dir.path().join("costly.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let (code, _, err) = run_cli(&db, &[], &["users", "import", file.to_str().unwrap()], None);
+    assert_eq!(code, 1, "{err}");
+    for (line, what) in [
+        (2, "bcrypt cost over 16"),
+        (3, "Argon2 memory"),
+        (4, "Argon2 time"),
+        (5, "PBKDF2 iterations over 10000000"),
+        (6, "PBKDF2 iterations over 10000000"),
+    ] {
+        let reported = err
+            .lines()
+            .find(|l| l.contains(&format!("line {line}:")))
+            .unwrap_or_else(|| panic!("line {line} not reported: {err}"));
+        assert!(reported.contains(what), "{reported}");
+    }
+    for fine in [1, 7, 8] {
+        assert!(!err.contains(&format!("line {fine}:")), "{err}");
+    }
+    assert!(err.contains("nothing imported"), "{err}");
+    assert!(!err.contains(tail), "a hash is never echoed: {err}");
     let n = db
         .query_strings("SELECT CAST(COUNT(*) AS TEXT) FROM users")
         .await;

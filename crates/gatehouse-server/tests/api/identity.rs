@@ -1,4 +1,4 @@
-//! Setup, sign-up, sign-in and the password policy.
+//! Setup, sign-up, sign-in, the password policy and the characters identities may hold.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -10,7 +10,8 @@ both!(
     setup_once_then_404,
     signup_modes_and_policy,
     login_reveals_nothing,
-    me_lists_orgs_and_method
+    me_lists_orgs_and_method,
+    identities_refuse_invisible_and_control_characters
 );
 
 async fn setup_once_then_404(db: Db) {
@@ -199,5 +200,101 @@ async fn me_lists_orgs_and_method(db: Db) {
     assert_eq!(
         (anon.status, anon.code()),
         (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+}
+
+/// Zero-width and bidi-override characters, soft hyphens and control characters make two
+/// identities look alike or rewrite a terminal: refused in emails, user, org and key names.
+async fn identities_refuse_invisible_and_control_characters(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let (server, owner, _) = with_admin(&db, &[("GATEHOUSE_SIGNUP", "open")]).await;
+    let org = first_org(&owner).await;
+    let hidden = [
+        "\u{200B}", // zero-width space
+        "\u{00AD}", // soft hyphen
+        "\u{202E}", // right-to-left override
+        "\u{2066}", // left-to-right isolate
+        "\u{001B}", // escape
+        "\u{0378}", // unassigned
+    ];
+    let refused = |r: &Reply, field: &str| {
+        assert_eq!(
+            (r.status, r.body["error"]["fields"][field].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_characters")),
+            "{field}: {}",
+            r.text
+        );
+    };
+    let anon = server.client();
+    for h in hidden {
+        let r = anon
+            .post(
+                "/v1/auth/signup",
+                json!({ "email": format!("ad{h}min@example.com"), "password": PASSWORD }),
+            )
+            .await;
+        refused(&r, "email");
+        let r = anon
+            .post(
+                "/v1/auth/signup",
+                json!({ "email": "named@example.com", "password": PASSWORD, "name": format!("Ann{h}ie") }),
+            )
+            .await;
+        refused(&r, "name");
+        refused(
+            &owner
+                .post("/v1/orgs", json!({ "name": format!("Ac{h}me") }))
+                .await,
+            "name",
+        );
+        refused(
+            &owner
+                .patch(
+                    &format!("/v1/orgs/{org}"),
+                    json!({ "name": format!("Ac{h}me") }),
+                )
+                .await,
+            "name",
+        );
+        let r = owner
+            .post(
+                &format!("/v1/orgs/{org}/api-keys"),
+                json!({ "name": format!("ci{h}key"), "scopes": ["check"] }),
+            )
+            .await;
+        refused(&r, "name");
+        let r = owner
+            .post(
+                &format!("/v1/orgs/{org}/invitations"),
+                json!({ "email": format!("new{h}@example.com"), "role": "member" }),
+            )
+            .await;
+        refused(&r, "email");
+    }
+    let token = owner.invite(&org, "invitee@example.com", "member").await;
+    let r = anon
+        .post(
+            "/v1/invitations/accept",
+            json!({ "token": token, "password": PASSWORD, "name": "Eve\u{202E}lyn" }),
+        )
+        .await;
+    refused(&r, "name");
+    // Nothing of it was stored, and ordinary letters from any script pass.
+    assert!(!db.everything().await.contains('\u{202E}'));
+    let ok = anon
+        .post(
+            "/v1/auth/signup",
+            json!({ "email": "zoë@exämple.com", "password": PASSWORD, "name": "Zoë Ångström 山田" }),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.text);
+    assert_eq!(
+        owner
+            .post("/v1/orgs", json!({ "name": "Café Müller" }))
+            .await
+            .status,
+        StatusCode::CREATED
     );
 }

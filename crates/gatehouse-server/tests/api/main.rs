@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod conventions;
 mod identity;
+mod invitation_rules;
 mod invitations;
 mod isolation;
 mod limits;

@@ -608,10 +608,11 @@ impl Server {
                 json!({ "token": token, "password": PASSWORD }),
             )
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
         let mut c = self.client();
         assert_eq!(c.login(email, PASSWORD).await.status, StatusCode::OK);
-        (c, r.body["user"]["id"].as_str().unwrap().to_owned())
+        let me = c.get("/v1/auth/me").await;
+        (c, me.body["user"]["id"].as_str().unwrap().to_owned())
     }
 }
 

@@ -14,6 +14,7 @@ macro_rules! impl_identity {
                 created_at: time_of(r.try_get("created_at").map_err(db_err)?),
                 credentials_valid_after: time_of(r.try_get("credentials_valid_after").map_err(db_err)?),
                 credential_epoch: r.try_get("credential_epoch").map_err(db_err)?,
+                email_verified_at: r.try_get::<Option<i64>, _>("email_verified_at").map_err(db_err)?.map(time_of),
             })
         }
 
@@ -31,7 +32,7 @@ macro_rules! impl_identity {
         }
 
         const USER_COLUMNS: &str = "id, email, name, password_hash, platform_admin_since, disabled_at, \
-                                    created_at, credentials_valid_after, credential_epoch";
+                                    created_at, credentials_valid_after, credential_epoch, email_verified_at";
         const SESSION_COLUMNS: &str = "s.id AS s_id, s.user_id AS s_user_id, s.created_at AS s_created_at, \
              s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, s.revoked_at AS s_revoked_at, \
              s.ip AS s_ip, s.user_agent AS s_user_agent";
@@ -128,7 +129,7 @@ macro_rules! impl_identity {
             async fn session_by_digest(&self, digest: &[u8]) -> Result<Option<(Session, User)>> {
                 let sql = format!(
                     "SELECT {SESSION_COLUMNS}, u.id, u.email, u.name, u.password_hash, u.platform_admin_since, \
-                     u.disabled_at, u.created_at, u.credentials_valid_after, u.credential_epoch \
+                     u.disabled_at, u.created_at, u.credentials_valid_after, u.credential_epoch, u.email_verified_at \
                      FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_digest = $1"
                 );
                 let row = sqlx::query(&sql).bind(digest).fetch_optional(&self.pool).await.map_err(db_err)?;

@@ -13,6 +13,7 @@
 mod api_keys;
 mod audit;
 mod identity;
+mod invitations;
 mod limits;
 mod orgs;
 mod system;
@@ -21,6 +22,7 @@ mod tokens;
 pub(crate) use api_keys::impl_api_keys;
 pub(crate) use audit::impl_audit;
 pub(crate) use identity::impl_identity;
+pub(crate) use invitations::impl_invitations;
 pub(crate) use limits::impl_limits;
 pub(crate) use orgs::impl_orgs;
 pub(crate) use system::impl_system;
@@ -88,6 +90,7 @@ macro_rules! impl_ports {
         $crate::ports::impl_audit!($store, $db);
         $crate::ports::impl_identity!($store, $db);
         $crate::ports::impl_orgs!($store, $db);
+        $crate::ports::impl_invitations!($store, $db);
         $crate::ports::impl_api_keys!($store, $db);
         $crate::ports::impl_system!($store, $db);
         $crate::ports::impl_tokens!($store, $db);

@@ -1,8 +1,8 @@
-//! Orgs, members and invitations: the SQL of `OrgStore` and `InvitationStore`. Membership
-//! changes lock the org row and judge the change on the roles read inside the transaction, so
-//! two concurrent demotions can never leave an org without an owner.
+//! Orgs and members: the SQL of `OrgStore`. Membership changes lock the org row and judge the
+//! change on the roles read inside the transaction, so two concurrent demotions can never leave
+//! an org without an owner; the invitations the target can no longer issue die with the change.
 
-/// Implements `OrgStore` and `InvitationStore` (expanded inside `impl_ports!`).
+/// Implements `OrgStore` (expanded inside `impl_ports!`).
 macro_rules! impl_orgs {
     ($store:ty, $db:ty) => {
         fn org_row(r: &DbRow) -> Result<Org> {
@@ -20,20 +20,6 @@ macro_rules! impl_orgs {
                 name: r.try_get("name").map_err(db_err)?,
                 role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
                 joined_at: time_of(r.try_get("created_at").map_err(db_err)?),
-            })
-        }
-
-        fn invitation_row(r: &DbRow) -> Result<Invitation> {
-            Ok(Invitation {
-                id: parse_id(r.try_get::<String, _>("id").map_err(db_err)?)?,
-                org_id: parse_id(r.try_get::<String, _>("org_id").map_err(db_err)?)?,
-                email: r.try_get("email").map_err(db_err)?,
-                email_key: r.try_get("email_key").map_err(db_err)?,
-                role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
-                created_by: parse_id(r.try_get::<String, _>("created_by").map_err(db_err)?)?,
-                created_at: time_of(r.try_get("created_at").map_err(db_err)?),
-                expires_at: time_of(r.try_get("expires_at").map_err(db_err)?),
-                accepted_at: r.try_get::<Option<i64>, _>("accepted_at").map_err(db_err)?.map(time_of),
             })
         }
 
@@ -246,6 +232,7 @@ macro_rules! impl_orgs {
                     return Ok(None);
                 };
                 gatehouse_core::role::check_role_change(&facts, role)?;
+                kill_invitations(&mut tx, org, target, Some(role)).await?;
                 sqlx::query("UPDATE org_members SET role = $1 WHERE org_id = $2 AND user_id = $3")
                     .bind(role.as_str())
                     .bind(org.to_string())
@@ -274,6 +261,7 @@ macro_rules! impl_orgs {
                     return Ok(false);
                 };
                 gatehouse_core::role::check_removal(&facts)?;
+                kill_invitations(&mut tx, org, target, None).await?;
                 sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
                     .bind(org.to_string())
                     .bind(target.to_string())
@@ -316,73 +304,6 @@ macro_rules! impl_orgs {
             }
         }
 
-        #[async_trait]
-        impl InvitationStore for $store {
-            async fn create_invitation(&self, i: &Invitation, token_digest: &[u8], audit: &[NewEvent]) -> Result<()> {
-                let mut tx = self.org_tx(i.org_id, true).await?;
-                sqlx::query(
-                    "INSERT INTO invitations (id, org_id, email, email_key, role, token_digest, created_by, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(i.id.to_string())
-                .bind(i.org_id.to_string())
-                .bind(&i.email)
-                .bind(&i.email_key)
-                .bind(i.role.as_str())
-                .bind(token_digest)
-                .bind(i.created_by.to_string())
-                .bind(unix(i.created_at))
-                .bind(unix(i.expires_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                append_in(&mut tx, audit).await?;
-                tx.commit().await.map_err(db_err)
-            }
-
-            async fn invitation_by_digest(&self, digest: &[u8]) -> Result<Option<(Invitation, Org)>> {
-                let mut tx = self.read_tx().await?;
-                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-                Self::set_local(&mut tx, INVITATION_SETTING, &hex).await?;
-                let sql = format!(
-                    "SELECT i.id, i.org_id, i.email, i.email_key, i.role, i.created_by, i.created_at, i.expires_at, \
-                     i.accepted_at, {ORG_COLUMNS} FROM invitations i JOIN orgs o ON o.id = i.org_id WHERE i.token_digest = $1"
-                );
-                let row = sqlx::query(&sql).bind(digest).fetch_optional(&mut *tx).await.map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                row.map(|r| Ok((invitation_row(&r)?, org_row(&r)?))).transpose()
-            }
-
-            async fn accept_invitation(&self, i: &Invitation, invitee: &Invitee, at: OffsetDateTime, audit: &[NewEvent]) -> Result<()> {
-                let mut tx = self.org_tx(i.org_id, true).await?;
-                let spent = sqlx::query(
-                    "UPDATE invitations SET accepted_at = $1 \
-                     WHERE id = $2 AND org_id = $3 AND accepted_at IS NULL AND expires_at > $1",
-                )
-                .bind(unix(at))
-                .bind(i.id.to_string())
-                .bind(i.org_id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                if spent.rows_affected() != 1 {
-                    return Err(Error::NotFound);
-                }
-                let user = match invitee {
-                    Invitee::Existing(id) => *id,
-                    Invitee::New(new) => {
-                        bind_user(sqlx::query(INSERT_USER), new)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| conflict_or(e, "email_taken"))?;
-                        new.id
-                    }
-                };
-                insert_member(&mut tx, i.org_id, user, i.role, unix(at)).await?;
-                append_in(&mut tx, audit).await?;
-                tx.commit().await.map_err(db_err)
-            }
-        }
     };
 }
 

@@ -35,13 +35,15 @@ pub async fn add_member(f: &Fresh, org: OrgId, user: UserId, role: Role) {
     use gatehouse_core::ids::InvitationId;
     use gatehouse_core::store::{Invitation, Invitee};
     let email = f.store.user_by_id(user).await.unwrap().unwrap().email;
+    // Invited by an owner: an invitation lives only while its inviter may issue it.
+    let owner = f.store.members(org).await.unwrap()[0].user_id;
     let inv = Invitation {
         id: InvitationId::new(),
         org_id: org,
         email: email.clone(),
         email_key: email.to_lowercase(),
         role,
-        created_by: user,
+        created_by: owner,
         created_at: at(0),
         expires_at: at(1000),
         accepted_at: None,
