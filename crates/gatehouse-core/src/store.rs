@@ -85,6 +85,15 @@ pub trait UserStore: Send + Sync {
     async fn import_users(&self, users: &[NewUser], audit: &[NewEvent]) -> Result<(), ImportError>;
     async fn user_by_email_key(&self, email_key: &str) -> Result<Option<User>>;
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>>;
+    /// Disables the user (and, in the same transaction, revokes every session and token family
+    /// and moves the credential epoch on) or enables them again; `false` when nothing changed.
+    async fn set_user_disabled(
+        &self,
+        id: UserId,
+        disabled: bool,
+        at: OffsetDateTime,
+        audit: &[NewEvent],
+    ) -> Result<bool>;
     /// Replaces the hash only if it is still `verified` (compare-and-swap: an upgrade at
     /// sign-in never overwrites a password changed meanwhile); `true` when replaced.
     async fn upgrade_password_hash(&self, id: UserId, verified: &str, fresh: &str) -> Result<bool>;
@@ -370,8 +379,10 @@ pub struct RefreshToken {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
     Rotated,
-    /// `old` was already spent, or the family revoked: reuse.
+    /// `old` was already spent: reuse.
     Spent,
+    /// The family was revoked (or is gone) by the time the rotation held its lock.
+    Revoked,
     /// The re-check refused the family.
     Refused(Refusal),
 }
@@ -391,7 +402,10 @@ pub trait TokenStore: Send + Sync {
     /// `created_at`.
     async fn add_signing_key(&self, key: &StoredSigningKey, audit: &[NewEvent]) -> Result<()>;
     /// Inserts the family unless the user's credential epoch moved past
-    /// `family.credential_epoch` or the user was disabled (`Unauthenticated(InvalidCredentials)`).
+    /// `family.credential_epoch` or the user was disabled (`Unauthenticated(InvalidCredentials)`),
+    /// or — judged with the org row locked, like a refresh — the user is no longer a member of
+    /// the family's org (`422 org_id: not_a_member`) or may no longer hold its scopes
+    /// (`422 scope: not_allowed`).
     async fn create_family(
         &self,
         family: &TokenFamily,

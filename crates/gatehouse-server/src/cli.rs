@@ -112,6 +112,10 @@ pub enum UsersCommand {
     Import { file: PathBuf },
     /// Lift a sign-in lockout for an email (also clears its failed attempts)
     Unlock { email: String },
+    /// Disable an account: its sessions and tokens stop working at once, sign-in is refused
+    Disable { email: String },
+    /// Enable a disabled account again (the user signs in anew)
+    Enable { email: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -160,6 +164,12 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::Users(UsersCommand::Import { file }) => users_import(config, &file).await,
         Command::Users(UsersCommand::Unlock { email }) => users_unlock(config, &email).await,
+        Command::Users(UsersCommand::Disable { email }) => {
+            users_set_disabled(config, &email, true).await
+        }
+        Command::Users(UsersCommand::Enable { email }) => {
+            users_set_disabled(config, &email, false).await
+        }
         Command::Secret(SecretCommand::Generate) => {
             println!("{}", gatehouse_core::token::random_token());
             0
@@ -263,6 +273,39 @@ async fn rotate_signing(config: Config) -> i32 {
         Ok(kid) => {
             println!("{}", serde_json::json!({ "kid": kid }));
             0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+/// `gatehouse users disable|enable EMAIL`: exit 0 when done or already so, 1 for an unknown
+/// email or a database error.
+async fn users_set_disabled(config: Config, email: &str, disabled: bool) -> i32 {
+    let (config, opened) = match open_for_cli(config).await {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let writer = gatehouse_core::service::AuditWriter::start(opened.store.clone());
+    let auth = match app::auth_service(&config, &opened, writer) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    let state = if disabled { "disabled" } else { "enabled" };
+    match auth.set_disabled(email, disabled).await {
+        Ok(true) => {
+            println!("{} {state}", email.trim());
+            0
+        }
+        Ok(false) => {
+            println!("{} was already {state}", email.trim());
+            0
+        }
+        Err(gatehouse_core::Error::NotFound | gatehouse_core::Error::Validation(_)) => {
+            eprintln!("error: no account has the email {}", email.trim());
+            1
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -326,6 +326,24 @@ impl AuthService {
         Ok(())
     }
 
+    /// Disables (or enables again) the account with this email, for the operator: a disabled
+    /// user's sessions, refresh families and access tokens stop working at once, and sign-in
+    /// answers as for a wrong password. `NotFound` for an unknown email; `false` when the
+    /// account already was in that state.
+    pub async fn set_disabled(&self, email: &str, disabled: bool) -> Result<bool> {
+        let key = Email::parse(email)?;
+        let user = self
+            .store
+            .user_by_email_key(key.key())
+            .await?
+            .ok_or(Error::NotFound)?;
+        let now = self.clock.now();
+        let event = events::user_disabled(user.id, disabled, now);
+        self.store
+            .set_user_disabled(user.id, disabled, now, &[event])
+            .await
+    }
+
     /// Every session (and, later, token) of the user stops working.
     pub async fn logout_all(&self, user: UserId, client: &ClientInfo) -> Result<()> {
         let now = self.clock.now();

@@ -29,6 +29,24 @@ pub fn user_created(user: &NewUser, actor: Actor, client: &ClientInfo, at: At) -
         .subject(Some(user.id))
 }
 
+/// `user.disabled` / `user.enabled`, by the operator (CLI).
+pub fn user_disabled(user: UserId, disabled: bool, at: At) -> NewEvent {
+    let action = if disabled {
+        "user.disabled"
+    } else {
+        "user.enabled"
+    };
+    audit(
+        Chain::System,
+        action,
+        Actor::System,
+        &ClientInfo::default(),
+        at,
+    )
+    .target(Target::new("user", user))
+    .subject(Some(user))
+}
+
 pub fn users_imported(count: usize, at: At) -> NewEvent {
     audit(
         Chain::System,

@@ -165,9 +165,13 @@ impl OrgService {
         }
     }
 
-    /// Members with roles: any member, or a key with `members:read`.
+    /// Members with roles: any member (tokens with `members:read` or `org:admin`), or a key
+    /// with `members:read`.
     pub async fn members(&self, access: &OrgAccess) -> Result<Vec<Member>> {
-        access.member_or_scope("members:read")?;
+        // A manager's `org:admin` token lists the members it manages.
+        access
+            .member_or_scope("members:read")
+            .or_else(|denied| access.manager().map(|_| ()).map_err(|_| denied))?;
         self.store.members(access.org().id).await
     }
 

@@ -305,12 +305,15 @@ impl TokenService {
                 self.reuse_detected(&family, client, now).await?;
                 Err(revoked())
             }
+            // Revoked meanwhile (a logout-all, a demotion): no reuse, just over.
+            Rotation::Revoked => Err(revoked()),
+            // Its lifetime is over: nothing to revoke, sign in again.
+            Rotation::Refused(Refusal::Expired) => {
+                Err(Error::Unauthenticated(AuthFailure::Expired))
+            }
             Rotation::Refused(refusal) => {
                 self.refused(&family, refusal, client, now).await?;
-                Err(match refusal {
-                    Refusal::Expired => Error::Unauthenticated(AuthFailure::Expired),
-                    Refusal::Revoked(_) => revoked(),
-                })
+                Err(revoked())
             }
         }
     }

@@ -120,6 +120,8 @@ async fn demotion_removal_and_disabling_end_refresh_at_once(db: Db) {
         .delete(&format!("/v1/orgs/{org}/members/{admin_id}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = server.client().with_key(&access).get("/v1/auth/me").await;
+    assert_eq!(r.code(), "token_revoked", "at once: {}", r.text);
     let r = refresh(&anon, &rt).await;
     assert_eq!(r.code(), "token_revoked", "{}", r.text);
     assert_eq!(
@@ -127,19 +129,47 @@ async fn demotion_removal_and_disabling_end_refresh_at_once(db: Db) {
         false
     );
 
-    // Disabling a user (no API yet: the operator's database) ends their families too.
-    let (_, member_id) = server
+    // Disabling a user (`gatehouse users disable`) ends their sessions and families at once.
+    let (mut session, member_id) = server
         .member(&owner, &org, "member@example.com", "member")
         .await;
     let (access, rt) = pair(&anon, "member@example.com", Some(&org), "").await;
+    let (code, out, err) = run_cli(&db, &[], &["users", "disable", "member@example.com"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let r = server.client().with_key(&access).get("/v1/auth/me").await;
+    assert_eq!(r.code(), "token_revoked", "{}", r.text);
+    assert_eq!(
+        session.get("/v1/auth/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = refresh(&anon, &rt).await;
+    assert_eq!(r.code(), "token_revoked", "{}", r.text);
+    let r = session.login("member@example.com", PASSWORD).await;
+    assert_eq!(r.code(), "invalid_credentials", "{}", r.text);
+    let (code, _, err) = run_cli(&db, &[], &["users", "disable", "nobody@example.com"], None);
+    assert_eq!(code, 1, "{err}");
+    let (code, out, err) = run_cli(&db, &[], &["users", "enable", "member@example.com"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        session.login("member@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    let changes = db
+        .query_strings(&format!(
+            "SELECT action FROM audit_events WHERE action IN ('user.disabled', 'user.enabled') \
+             AND subject_user = '{member_id}' ORDER BY seq"
+        ))
+        .await;
+    assert_eq!(changes, ["user.disabled", "user.enabled"]);
+
+    // Disabled behind gatehouse's back (the operator's database): the next refresh notices.
+    let (_, rt) = pair(&anon, "member@example.com", Some(&org), "").await;
     db.query_strings(&format!(
         "UPDATE users SET disabled_at = 1 WHERE id = '{member_id}'"
     ))
     .await;
     let r = refresh(&anon, &rt).await;
     assert_eq!(r.code(), "token_revoked", "{}", r.text);
-    let r = server.client().with_key(&access).get("/v1/auth/me").await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
 
     // Each refusal is recorded with its reason.
     let events = db
@@ -159,6 +189,11 @@ async fn a_token_is_no_stronger_than_its_scope(db: Db) {
 
     // The owner asks for an application scope only: the token may read who it is and its
     // orgs, and nothing of the org's management.
+    let (member, member_id) = server
+        .member(&owner, &org, "someone@example.com", "member")
+        .await;
+    drop(member);
+    let (key_id, _) = owner.create_key(&org, &["tasks:read"]).await;
     let (narrow, _) = pair(&anon, &email, Some(&org), "tasks:read").await;
     let t = server.client().with_key(&narrow);
     assert_eq!(t.get("/v1/auth/me").await.status, StatusCode::OK);
@@ -183,6 +218,33 @@ async fn a_token_is_no_stronger_than_its_scope(db: Db) {
         ("GET", format!("/v1/orgs/{org}/api-keys"), Value::Null),
         ("GET", format!("/v1/orgs/{org}/members"), Value::Null),
         ("GET", format!("/v1/orgs/{org}/audit"), Value::Null),
+        (
+            "PATCH",
+            format!("/v1/orgs/{org}/members/{member_id}"),
+            json!({ "role": "admin" }),
+        ),
+        (
+            "DELETE",
+            format!("/v1/orgs/{org}/members/{member_id}"),
+            Value::Null,
+        ),
+        (
+            "POST",
+            format!("/v1/orgs/{org}/api-keys/{key_id}/revoke"),
+            json!({}),
+        ),
+        (
+            "DELETE",
+            format!("/v1/orgs/{org}/api-keys/{key_id}"),
+            Value::Null,
+        ),
+        ("GET", format!("/v1/orgs/{org}/audit/verify"), Value::Null),
+        (
+            "POST",
+            format!("/v1/orgs/{org}/audit/events"),
+            json!({ "action": "app.did", "details": {} }),
+        ),
+        ("GET", format!("/v1/orgs/{org}/invitations"), Value::Null),
         ("DELETE", format!("/v1/orgs/{org}"), Value::Null),
         ("POST", "/v1/orgs".into(), json!({ "name": "Another" })),
     ];
@@ -237,6 +299,11 @@ async fn a_token_is_no_stronger_than_its_scope(db: Db) {
     assert_eq!(
         t.get(&format!("/v1/orgs/{org}")).await.status,
         StatusCode::OK
+    );
+    assert_eq!(
+        t.get(&format!("/v1/orgs/{org}/members")).await.status,
+        StatusCode::OK,
+        "org:admin opens the members it manages"
     );
     // Account actions stay with the browser session, whatever the scope.
     let r = t.post("/v1/orgs", json!({ "name": "Another" })).await;
@@ -348,7 +415,21 @@ async fn the_org_decides_application_scopes_per_role(db: Db) {
         .get("/v1/auth/me")
         .await;
     assert_eq!(r.code(), "token_revoked", "{}", r.text);
-    // The change is audited; a member may not make it.
+    // A member may not change it; the change is audited.
+    let mut member = server.client();
+    assert_eq!(
+        member.login("member@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    let r = member
+        .patch(&format!("/v1/orgs/{org}"), json!({ "token_scopes": {} }))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "forbidden"),
+        "{}",
+        r.text
+    );
     let n = db
         .query_strings("SELECT action FROM audit_events WHERE action = 'org.token_scopes_changed'")
         .await

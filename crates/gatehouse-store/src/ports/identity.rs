@@ -89,6 +89,25 @@ macro_rules! impl_identity {
                 row.as_ref().map(user_row).transpose()
             }
 
+            async fn set_user_disabled(&self, id: UserId, disabled: bool, at: OffsetDateTime, audit: &[NewEvent]) -> Result<bool> {
+                let mut tx = self.write_tx().await?;
+                let sql = if disabled {
+                    "UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL"
+                } else {
+                    "UPDATE users SET disabled_at = NULL WHERE id = $2 AND disabled_at IS NOT NULL AND $1 = $1"
+                };
+                let done = sqlx::query(sql).bind(unix(at)).bind(id.to_string()).execute(&mut *tx).await.map_err(db_err)?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                if disabled {
+                    revoke_others(&mut tx, id, None, at).await?;
+                }
+                append_in(&mut tx, audit).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(true)
+            }
+
             async fn upgrade_password_hash(&self, id: UserId, verified: &str, fresh: &str) -> Result<bool> {
                 let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
                     .bind(fresh)

@@ -96,6 +96,20 @@ macro_rules! impl_tokens {
                 let mut tx = self.write_tx().await?;
                 Self::set_local(&mut tx, USER_SETTING, &f.user_id.to_string()).await?;
                 require_epoch(&mut tx, f.user_id, f.credential_epoch).await?;
+                if let Some(org) = f.org_id {
+                    // Queued behind (or ahead of) any membership change of the org: either the
+                    // change revokes this family, or this judges the role the change left.
+                    let lock = format!("SELECT id FROM orgs WHERE id = $1{}", Self::FOR_UPDATE);
+                    sqlx::query(&lock).bind(org.to_string()).fetch_optional(&mut *tx).await.map_err(db_err)?;
+                    let facts = family_facts(&mut tx, f).await?;
+                    match refresh_refusal(f, &facts, f.created_at) {
+                        None => {}
+                        Some(gatehouse_core::token_policy::Refusal::Revoked("left_org")) => {
+                            return Err(Error::field("org_id", "not_a_member"));
+                        }
+                        Some(_) => return Err(Error::field("scope", "not_allowed")),
+                    }
+                }
                 sqlx::query(
                     "INSERT INTO token_families (id, user_id, org_id, scope, created_at, expires_at, credential_epoch) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -158,10 +172,10 @@ macro_rules! impl_tokens {
                 let lock = format!("SELECT {FAMILY_COLUMNS} FROM token_families f WHERE f.id = $1{}", Self::FOR_UPDATE);
                 let row = sqlx::query(&lock).bind(family.id.to_string()).fetch_optional(&mut *tx).await.map_err(db_err)?;
                 let Some(current) = row.as_ref().map(family_row).transpose()? else {
-                    return Ok(Rotation::Spent);
+                    return Ok(Rotation::Revoked);
                 };
                 if current.revoked_at.is_some() {
-                    return Ok(Rotation::Spent);
+                    return Ok(Rotation::Revoked);
                 }
                 let facts = family_facts(&mut tx, &current).await?;
                 if let Some(refusal) = refresh_refusal(&current, &facts, at) {

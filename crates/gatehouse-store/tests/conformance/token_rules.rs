@@ -178,7 +178,7 @@ async fn rotation_rechecks_user_membership_and_role(f: Fresh) {
     };
     assert_eq!(
         rotate(&f, &fam_now, &first).await,
-        Rotation::Spent,
+        Rotation::Revoked,
         "logout-all revoked every family"
     );
     let (fam, first) = bound(&f, member, org, "").await;
@@ -200,6 +200,32 @@ async fn rotation_rechecks_user_membership_and_role(f: Fresh) {
     assert_eq!(
         rotate(&f, &fam, &first).await,
         Rotation::Refused(Refusal::Revoked("user_disabled"))
+    );
+    // Disabled through the port: every family ends in the same transaction.
+    f.exec(&format!(
+        "UPDATE users SET disabled_at = NULL WHERE id = '{member}'"
+    ))
+    .await;
+    let (fam, first) = bound(&f, member, org, "").await;
+    assert!(
+        f.store
+            .set_user_disabled(member, true, at(4), &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.store
+            .set_user_disabled(member, true, at(4), &[])
+            .await
+            .unwrap(),
+        "already disabled"
+    );
+    assert_eq!(rotate(&f, &fam, &first).await, Rotation::Revoked);
+    assert!(
+        f.store
+            .set_user_disabled(member, false, at(5), &[])
+            .await
+            .unwrap()
     );
 }
 
@@ -241,6 +267,19 @@ async fn demotion_and_removal_revoke_families_at_once(f: Fresh) {
         }
     };
     assert!(revoked(admin_fam).await, "scopes a member may not hold");
+    // A grant judged after the demotion cannot bring those scopes back.
+    let mut late = family(admin);
+    late.org_id = Some(org);
+    late.scope = "org:admin".into();
+    late.credential_epoch = epoch(&f, admin).await;
+    let refused = f
+        .store
+        .create_family(&late, &refresh(&late), &[11; 32], &[])
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::Validation(v)) if v["scope"] == "not_allowed"),
+        "{refused:?}"
+    );
     assert!(
         !revoked(reader_fam.clone()).await,
         "what a member may hold stays"
@@ -257,7 +296,18 @@ async fn demotion_and_removal_revoke_families_at_once(f: Fresh) {
     );
     assert_eq!(
         rotate(&f, &reader_fam, &reader_first).await,
-        Rotation::Spent
+        Rotation::Revoked
+    );
+    let mut late = family(admin);
+    late.org_id = Some(org);
+    late.credential_epoch = epoch(&f, admin).await;
+    let refused = f
+        .store
+        .create_family(&late, &refresh(&late), &[12; 32], &[])
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::Validation(v)) if v["org_id"] == "not_a_member"),
+        "{refused:?}"
     );
     assert_eq!(
         rotate(&f, &elsewhere, &elsewhere_first).await,

@@ -122,7 +122,7 @@ async fn refresh_tokens_are_single_use(f: Fresh) {
             .rotate_refresh(&fam, second.id, &fourth, &[4; 32], at(9), &[])
             .await
             .unwrap(),
-        Rotation::Spent,
+        Rotation::Revoked,
         "revoked family"
     );
     assert_eq!(
