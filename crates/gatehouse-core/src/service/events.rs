@@ -171,7 +171,7 @@ pub fn login_succeeded(user: UserId, session: SessionId, client: &ClientInfo, at
 
 /// `reason`: `unknown_email`, `wrong_password`, `disabled`.
 pub fn login_failed(user: Option<UserId>, reason: &str, client: &ClientInfo, at: At) -> NewEvent {
-    let mut e = security("auth.login_failed", Actor::System, client, at)
+    let mut e = security("auth.login_failed", Actor::Anonymous, client, at)
         .outcome(Outcome::Failure)
         .details(json!({ "reason": reason }))
         .subject(user);
@@ -179,6 +179,12 @@ pub fn login_failed(user: Option<UserId>, reason: &str, client: &ClientInfo, at:
         e = e.target(Target::new("user", u));
     }
     e
+}
+
+/// `gatehouse users unlock` forgot an email's attempts and lock.
+pub fn unlocked(email_key: &str, at: At) -> NewEvent {
+    security("auth.unlocked", Actor::System, &ClientInfo::default(), at)
+        .details(json!({ "email": email_key }))
 }
 
 /// A sign-in lockout began (for an account, or for an email that has none).

@@ -5,12 +5,14 @@ mod support;
 
 mod api_keys;
 mod audit;
+mod audit_bounds;
 mod cli;
 mod config;
 mod conventions;
 mod identity;
 mod invitations;
 mod isolation;
+mod jcs;
 mod limits;
 mod operations;
 mod orgs;
