@@ -224,8 +224,17 @@ fn canonical_json_matches_an_independent_implementation() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random);
     let mut rng = StdRng::seed_from_u64(seed);
-    let docs: Vec<String> = (0..DOCUMENTS)
-        .map(|_| format!("{{\"d\":{}}}", value(&mut rng, 0)))
+    // Cases earlier runs found (a tie between two shortest forms; a parser that rounded
+    // wrongly), then random documents.
+    let found = [
+        "1984688759617301.2",
+        "1318344624044606.2",
+        "9.854130713150843e-28",
+    ];
+    let docs: Vec<String> = found
+        .iter()
+        .map(|n| format!("{{\"d\":{n}}}"))
+        .chain((0..DOCUMENTS).map(|_| format!("{{\"d\":{}}}", value(&mut rng, 0))))
         .collect();
     let theirs = node_canonical(&module, &docs);
     assert_eq!(theirs.len(), docs.len(), "seed {seed}");
