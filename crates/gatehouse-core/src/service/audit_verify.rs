@@ -23,7 +23,9 @@ pub async fn verify_chain(store: &dyn Store, chain: Chain) -> Result<Report> {
 /// remembers the new head. The remembered head's own event is re-hashed behind its predecessor
 /// first, so an edit to it (or a chain cut below it) is still found; an edit further back is
 /// left to a full verification, which ignores the remembered head. A head that does not check
-/// out falls back to a full verification, which names the exact first bad `seq`.
+/// out falls back to a full verification, which names the exact first bad `seq`; if the chain
+/// verifies all the same, it no longer holds events that had verified (cut back, rewritten
+/// whole, restored from an older backup) and is reported broken after its last event.
 pub async fn verify_new(store: &dyn Store, chain: Chain) -> Result<Report> {
     let Some((seq, hash)) = store.verified_head(chain).await? else {
         return remember(store, chain, verify_chain(store, chain).await?).await;
@@ -38,12 +40,18 @@ pub async fn verify_new(store: &dyn Store, chain: Chain) -> Result<Report> {
     let head_holds = head.is_some_and(|e: &StoredEvent| {
         e.seq == seq && e.hash == hash && link_hash(prev_hash, &e.body) == hash
     });
-    let report = if head_holds {
-        continue_from(store, chain, Verifier::resume(seq, &hash), seq).await?
-    } else {
-        verify_chain(store, chain).await?
-    };
-    remember(store, chain, report).await
+    if head_holds {
+        let report = continue_from(store, chain, Verifier::resume(seq, &hash), seq).await?;
+        return remember(store, chain, report).await;
+    }
+    let mut report = verify_chain(store, chain).await?;
+    if report.valid {
+        // Valid, yet without the head verified before: the chain was cut back or rewritten
+        // whole (or restored from an older backup), which loses events that had verified.
+        report.valid = false;
+        report.first_bad_seq = Some(seq.min(report.head_seq + 1));
+    }
+    Ok(report)
 }
 
 async fn remember(store: &dyn Store, chain: Chain, report: Report) -> Result<Report> {

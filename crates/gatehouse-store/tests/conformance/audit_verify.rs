@@ -144,6 +144,24 @@ async fn scheduled_verification_hashes_only_what_is_new(f: Fresh) {
     .await;
     let r = verify_new(f.store.as_ref(), other).await.unwrap();
     assert_eq!((r.valid, r.first_bad_seq), (false, Some(6)), "{r:?}");
+
+    // A chain cut back behind its recorded head as well (so it verifies on its own): the
+    // remembered head is missing, which the scheduled verification reports.
+    let cut = Chain::Org(OrgId::new());
+    let name = cut.name();
+    append(&f, cut, 6).await;
+    verify_new(f.store.as_ref(), cut).await.unwrap();
+    tamper(
+        &f,
+        &[
+            format!("DELETE FROM audit_events WHERE chain = '{name}' AND seq > 4").as_str(),
+            format!("UPDATE audit_chains SET head_seq = 4, head_hash = (SELECT hash FROM audit_events WHERE chain = '{name}' AND seq = 4) WHERE chain = '{name}'").as_str(),
+        ],
+    )
+    .await;
+    assert!(verify_chain(f.store.as_ref(), cut).await.unwrap().valid);
+    let r = verify_new(f.store.as_ref(), cut).await.unwrap();
+    assert_eq!((r.valid, r.first_bad_seq), (false, Some(5)), "{r:?}");
 }
 
 /// A clock the test moves by hand.
