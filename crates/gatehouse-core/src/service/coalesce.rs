@@ -21,8 +21,9 @@ use crate::audit::NewEvent;
 
 /// One event per key per this long.
 pub const WINDOW: Duration = Duration::from_secs(60);
-/// Keys remembered at most; past this, new clients share one key per chain and action.
-const MAX_KEYS: usize = 20_000;
+/// Keys remembered at most (each holds one event of a few KiB at most: its path and user agent
+/// are cut to 512 characters); past this, new clients share one key per chain and action.
+const MAX_KEYS: usize = 10_000;
 /// The client part of the shared key when [`MAX_KEYS`] is reached.
 const OVERFLOW: &str = "*";
 
@@ -173,5 +174,24 @@ mod tests {
         assert_eq!(client_key(Some("::ffff:192.0.2.1")), "192.0.2.1");
         assert_eq!(client_key(Some("192.0.2.1")), "192.0.2.1");
         assert_ne!(client_key(Some("192.0.2.1")), client_key(Some("192.0.2.2")));
+    }
+
+    #[test]
+    fn remembered_events_stay_small() {
+        let client = crate::service::ClientInfo {
+            ip: Some("192.0.2.1".into()),
+            user_agent: Some("u".repeat(10_000)),
+            request_id: None,
+        };
+        let long = format!("/{}", "p".repeat(10_000));
+        let e = crate::service::events::csrf_rejected(
+            crate::audit::Actor::Anonymous,
+            "POST",
+            &long,
+            &client,
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(e.details["path"].as_str().map(str::len), Some(512));
+        assert_eq!(e.source.user_agent.as_deref().map(str::len), Some(512));
     }
 }

@@ -245,7 +245,12 @@ pub fn authz_denied(
 ) -> NewEvent {
     NewEvent::new(chain, Category::Security, "authz.denied", actor, client, at)
         .outcome(Outcome::Denied)
-        .details(json!({ "code": code, "method": method, "path": path }))
+        .details(json!({ "code": code, "method": short(method), "path": short(path) }))
+}
+
+/// Request facts in events are kept short (as the user agent is), whatever a client sends.
+fn short(text: &str) -> String {
+    text.chars().take(512).collect()
 }
 
 pub fn csrf_rejected(
@@ -257,5 +262,5 @@ pub fn csrf_rejected(
 ) -> NewEvent {
     security("csrf.rejected", actor, client, at)
         .outcome(Outcome::Denied)
-        .details(json!({ "method": method, "path": path }))
+        .details(json!({ "method": short(method), "path": short(path) }))
 }
