@@ -337,6 +337,10 @@ pub trait AuditStore: Send + Sync {
     async fn user_events(&self, user: UserId, limit: u32) -> Result<Vec<StoredEvent>>;
     /// Every chain that has events.
     async fn chains(&self) -> Result<Vec<Chain>>;
+    /// The last head a scheduled verification found valid: (seq, hash); `None` before any.
+    async fn verified_head(&self, chain: Chain) -> Result<Option<(i64, String)>>;
+    /// Remembers a verified head; it only ever moves forward (an older one is ignored).
+    async fn record_verified(&self, chain: Chain, seq: i64, hash: &str) -> Result<()>;
 }
 
 /// A signing key as stored: the private half only sealed (vault), bound to its `kid`.

@@ -149,7 +149,8 @@ pub fn services(config: &Config, opened: &Opened, issuer: &str) -> Result<Servic
         invitation_limit,
     );
     let keys = ApiKeyService::new(opened.store.clone(), clock.clone(), key_cache);
-    let audit = AuditService::new(opened.store.clone(), clock.clone(), writer);
+    let audit = AuditService::new(opened.store.clone(), clock.clone(), writer)
+        .with_verify_concurrency(config.audit_verify_concurrency);
     let tokens = Arc::new(token_service(config, opened, auth.clone(), issuer)?);
     Ok(Services {
         auth,
@@ -219,7 +220,7 @@ impl Application {
             .await
             .map_err(|e| StartError::Database(format!("signing keys: {e}")))?;
         spawn_key_reload(tokens.clone());
-        crate::audit_tasks::spawn(opened.store.clone(), audit.writer().clone(), &config);
+        crate::audit_tasks::spawn(audit.clone(), &config);
         let https = public_url.starts_with("https://");
         let state = AppState {
             inner: Arc::new(Inner {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use gatehouse_core::audit::Chain;
 use gatehouse_core::audit::chain::Verifier;
-use gatehouse_core::service::audit::verify_chain;
+use gatehouse_core::service::audit::{VERIFY_PAGE, verify_chain};
 
 use crate::cli::{fail, open_for_cli};
 use crate::config::Config;
@@ -95,7 +95,11 @@ pub async fn export(config: Config, org: &str, out: Option<&Path>) -> i32 {
     let mut verifier = Verifier::new();
     let mut after = 0;
     loop {
-        let page = match opened.store.chain_events(chain, after, 10_000, None).await {
+        let page = match opened
+            .store
+            .chain_events(chain, after, VERIFY_PAGE, None)
+            .await
+        {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -106,7 +110,7 @@ pub async fn export(config: Config, org: &str, out: Option<&Path>) -> i32 {
         after = last.seq;
         for e in &page {
             verifier.push_event(e);
-            if writeln!(sink, "{}", e.to_json()).is_err() {
+            if writeln!(sink, "{}", e.to_json_text()).is_err() {
                 eprintln!("error: writing the export failed");
                 return 1;
             }

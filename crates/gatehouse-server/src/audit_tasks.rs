@@ -1,33 +1,38 @@
-//! The audit log's background work: verifying every chain on a schedule, and the export sink —
-//! an append-only JSON-lines file per chain under `GATEHOUSE_AUDIT_EXPORT_DIR`. Each batch is
-//! verified (continuing from the last exported event) before it is written; a break stops that
-//! chain's export and records a security event.
+//! The audit log's background work: verifying every chain on a schedule (incrementally, from
+//! each chain's last verified head), writing the counts of coalesced anonymous events, and the
+//! export sink — an append-only JSON-lines file per chain under `GATEHOUSE_AUDIT_EXPORT_DIR`.
+//! Each batch is verified (continuing from the last exported event) before it is written; a
+//! break stops that chain's export and records a security event. Verifications take one of the
+//! instance's verification slots, waiting for it.
 
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_core::audit::chain::{GENESIS, Verifier};
 use gatehouse_core::audit::{Actor, Category, Chain, NewEvent, Outcome};
-use gatehouse_core::service::audit::verify_chain;
-use gatehouse_core::service::{AuditWriter, ClientInfo};
+use gatehouse_core::service::audit::{VERIFY_PAGE, verify_chain, verify_new};
+use gatehouse_core::service::{AuditService, ClientInfo};
 use gatehouse_core::store::Store;
 use serde_json::json;
 
 use crate::config::Config;
 
 /// Events written per export batch.
-const EXPORT_BATCH: u32 = 1_000;
+const EXPORT_BATCH: u32 = VERIFY_PAGE;
+/// How often counted anonymous events are looked at (their windows last a minute).
+const COALESCE_FLUSH_EVERY: Duration = Duration::from_secs(10);
 
-/// Starts the scheduled verification and, when configured, the export sink.
-pub fn spawn(store: Arc<dyn Store>, writer: AuditWriter, config: &Config) {
+/// Starts the scheduled verification, the coalesced-event flush and, when configured, the
+/// export sink.
+pub fn spawn(audit: AuditService, config: &Config) {
     if let Some(every) = config.audit_verify_every {
-        tokio::spawn(verify_loop(store.clone(), writer.clone(), every));
+        tokio::spawn(verify_loop(audit.clone(), every));
     }
+    tokio::spawn(flush_loop(audit.clone()));
     if let Some(dir) = config.audit_export_dir.clone() {
-        tokio::spawn(export_loop(store, writer, dir, config.audit_export_every));
+        tokio::spawn(export_loop(audit, dir, config.audit_export_every));
     }
 }
 
@@ -45,7 +50,18 @@ fn broken_event(action: &str, chain: Chain, first_bad: i64) -> NewEvent {
     .details(json!({ "chain": chain.name(), "first_bad_seq": first_bad }))
 }
 
-async fn verify_loop(store: Arc<dyn Store>, writer: AuditWriter, every: Duration) {
+async fn flush_loop(audit: AuditService) {
+    let mut tick = tokio::time::interval(COALESCE_FLUSH_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = audit.flush_coalesced().await {
+            tracing::warn!(error = %e, "writing coalesced audit events failed");
+        }
+    }
+}
+
+async fn verify_loop(audit: AuditService, every: Duration) {
+    let store = audit.store().clone();
     let mut reported: HashSet<(String, i64)> = HashSet::new();
     let mut tick = tokio::time::interval(every);
     loop {
@@ -58,11 +74,15 @@ async fn verify_loop(store: Arc<dyn Store>, writer: AuditWriter, every: Duration
             }
         };
         for chain in chains {
-            match verify_chain(store.as_ref(), chain).await {
+            let Ok(_slot) = audit.verify_slot().await else {
+                return;
+            };
+            match verify_new(store.as_ref(), chain).await {
                 Ok(r) => match r.first_bad_seq {
                     Some(bad) if reported.insert((chain.name(), bad)) => {
                         tracing::error!(chain = %chain.name(), first_bad_seq = bad, "audit chain broken");
-                        let _ = writer
+                        let _ = audit
+                            .writer()
                             .append(vec![broken_event("audit.chain_broken", chain, bad)])
                             .await;
                     }
@@ -76,7 +96,8 @@ async fn verify_loop(store: Arc<dyn Store>, writer: AuditWriter, every: Duration
     }
 }
 
-async fn export_loop(store: Arc<dyn Store>, writer: AuditWriter, dir: PathBuf, every: Duration) {
+async fn export_loop(audit: AuditService, dir: PathBuf, every: Duration) {
+    let store = audit.store().clone();
     let mut stopped: HashSet<String> = HashSet::new();
     let mut tick = tokio::time::interval(every);
     loop {
@@ -88,12 +109,16 @@ async fn export_loop(store: Arc<dyn Store>, writer: AuditWriter, dir: PathBuf, e
             if stopped.contains(&chain.name()) {
                 continue;
             }
+            let Ok(_slot) = audit.verify_slot().await else {
+                return;
+            };
             match export_new(store.as_ref(), chain, &dir).await {
                 Ok(ExportOutcome::Written(_)) => {}
                 Ok(ExportOutcome::Broken(bad)) => {
                     stopped.insert(chain.name());
                     tracing::error!(chain = %chain.name(), first_bad_seq = bad, "audit export stopped: chain broken");
-                    let _ = writer
+                    let _ = audit
+                        .writer()
                         .append(vec![broken_event("audit.export_stopped", chain, bad)])
                         .await;
                 }
@@ -192,7 +217,7 @@ pub async fn export_new(
         let mut file = open_append(&path)?;
         let mut text = String::new();
         for e in &batch {
-            text.push_str(&e.to_json().to_string());
+            text.push_str(&e.to_json_text());
             text.push('\n');
         }
         file.write_all(text.as_bytes()).map_err(|e| e.to_string())?;

@@ -325,6 +325,12 @@ async fn users_unlock(config: Config, email: &str) -> i32 {
     };
     match opened.store.unlock(&key).await {
         Ok(true) => {
+            let event =
+                gatehouse_core::service::events::unlocked(&key, time::OffsetDateTime::now_utc());
+            if let Err(e) = opened.store.append_events(&[event]).await {
+                eprintln!("error: unlocked {key}, but recording it in the audit log failed: {e}");
+                return 1;
+            }
             println!("unlocked {key}");
             0
         }

@@ -80,6 +80,8 @@ pub struct Config {
     /// Where each chain is exported as `<chain>.jsonl` (`None`: no export sink).
     pub audit_export_dir: Option<PathBuf>,
     pub audit_export_every: Duration,
+    /// Audit verifications that may run at once in this instance (the API answers `429` past it).
+    pub audit_verify_concurrency: usize,
     pub rate_limit_auth: Rate,
     pub rate_limit_api: Rate,
     /// Invitations one inviter may issue per window (SPEC §6).
@@ -112,6 +114,7 @@ pub const KEYS: &[&str] = &[
     "audit_verify_every",
     "audit_export_dir",
     "audit_export_every",
+    "audit_verify_concurrency",
     "rate_limit_auth",
     "rate_limit_api",
     "rate_limit_invitations",
@@ -284,6 +287,19 @@ impl Config {
                     )
                 })?,
         };
+        let audit_verify_concurrency = match get("audit_verify_concurrency") {
+            None => gatehouse_core::service::audit::DEFAULT_VERIFY_CONCURRENCY,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        &name("audit_verify_concurrency"),
+                        "expected a number from 1 to 64",
+                    )
+                })?,
+        };
         let argon2 = match get("argon2") {
             None => Argon2Params::default(),
             Some(v) => Argon2Params::parse(&v).ok_or_else(|| {
@@ -317,6 +333,7 @@ impl Config {
             },
             audit_export_dir: get("audit_export_dir").map(PathBuf::from),
             audit_export_every: duration("audit_export_every", "10s")?,
+            audit_verify_concurrency,
             rate_limit_auth: rate("rate_limit_auth", "10/15m")?,
             rate_limit_api: rate("rate_limit_api", "600/1m")?,
             rate_limit_invitations: rate("rate_limit_invitations", "30/1h")?,

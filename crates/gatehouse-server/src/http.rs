@@ -35,7 +35,7 @@ impl RequestContext {
         match (self.user.get(), self.api_key.get()) {
             (Some(u), _) => Actor::User(*u),
             (None, Some(k)) => Actor::ApiKey(*k),
-            (None, None) => Actor::System,
+            (None, None) => Actor::Anonymous,
         }
     }
 }
@@ -187,7 +187,8 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
 }
 
 /// `authz.denied` for `forbidden` / `insufficient_scope`, `csrf.rejected` for `csrf_failed`;
-/// durable before the `403` goes out.
+/// durable before the `403` goes out. Without a credential (actor `anonymous`) the event is
+/// coalesced per client and minute (SPEC §9): only the first of a minute waits for its write.
 async fn record_denial(
     state: &AppState,
     ctx: &RequestContext,
@@ -222,6 +223,9 @@ async fn record_denial(
         "csrf_failed" => events::csrf_rejected(ctx.actor(), method.as_str(), path, &client, now),
         _ => return Ok(()),
     };
+    if ctx.actor() == Actor::Anonymous {
+        return state.audit.record_anonymous(event).await;
+    }
     state.audit.writer().append(vec![event]).await.map(|_| ())
 }
 

@@ -27,6 +27,63 @@ where
     }
 }
 
+/// A JSON request body kept as text (content type and body limit checked as for [`Json`]), for
+/// handlers that must see what a parser would round, such as big numbers; [`JsonText::parse`]
+/// then gives the same rejections as [`Json`].
+pub struct JsonText(pub String);
+
+impl<S> FromRequest<S> for JsonText
+where
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(status_only(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| status_only(r.status()))?;
+        String::from_utf8(bytes.to_vec())
+            .map(JsonText)
+            .map_err(|_| {
+                ApiError(gatehouse_core::Error::InvalidRequest(
+                    "malformed JSON".into(),
+                ))
+                .into_response()
+            })
+    }
+}
+
+impl JsonText {
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Box<Response>> {
+        axum::Json::<T>::from_bytes(self.0.as_bytes())
+            .map(|axum::Json(v)| v)
+            .map_err(|r| Box::new(reject(r)))
+    }
+}
+
+/// `application/json` or `application/<anything>+json`, as axum's `Json` accepts.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
 fn reject(rejection: JsonRejection) -> Response {
     match rejection {
         JsonRejection::MissingJsonContentType(_) => status_only(StatusCode::UNSUPPORTED_MEDIA_TYPE),

@@ -96,22 +96,25 @@ impl Outcome {
     }
 }
 
-/// Who did it: `user`, `api_key` or `system` (SPEC §9). `system` is gatehouse itself, the CLI,
-/// or a request that carried no credential (a failed sign-in); the event's `ip`, `user_agent`
-/// and `request_id` still say where an anonymous request came from.
+/// Who did it: `user`, `api_key`, `system` or `anonymous` (SPEC §9). `system` is gatehouse
+/// itself or the CLI; `anonymous` is a request that carried no credential (a failed sign-in, a
+/// refused cross-site request, an RFC 7009 revocation): its `id` is the client's IP, and the
+/// event's `ip`, `user_agent` and `request_id` say the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
     User(UserId),
     ApiKey(ApiKeyId),
     System,
+    Anonymous,
 }
 
 impl Actor {
-    fn to_json(self) -> Value {
+    fn to_json(self, ip: Option<&str>) -> Value {
         match self {
             Actor::User(id) => json!({ "type": "user", "id": id }),
             Actor::ApiKey(id) => json!({ "type": "api_key", "id": id }),
             Actor::System => json!({ "type": "system", "id": null }),
+            Actor::Anonymous => json!({ "type": "anonymous", "id": ip }),
         }
     }
 }
@@ -217,7 +220,7 @@ impl NewEvent {
             "category": self.category.as_str(),
             "action": self.action,
             "outcome": self.outcome.as_str(),
-            "actor": self.actor.to_json(),
+            "actor": self.actor.to_json(self.source.ip.as_deref()),
             "ip": self.source.ip,
             "user_agent": self.source.user_agent,
             "request_id": self.source.request_id,
@@ -262,5 +265,19 @@ impl StoredEvent {
             map.insert("hash".to_owned(), Value::String(self.hash.clone()));
         }
         v
+    }
+
+    /// The same event as JSON text without building a tree of the body: the stored canonical
+    /// body (checked to be one JSON object) with `hash` added as its last member.
+    pub fn to_json_text(&self) -> String {
+        let one_object = self.body.starts_with('{')
+            && serde_json::from_str::<serde::de::IgnoredAny>(&self.body).is_ok();
+        match self.body.strip_suffix('}') {
+            Some(open) if one_object && open.len() > 1 => {
+                let hash = Value::String(self.hash.clone());
+                format!("{open},\"hash\":{hash}}}")
+            }
+            _ => self.to_json().to_string(),
+        }
     }
 }

@@ -1,40 +1,60 @@
-//! Reading and verifying audit chains, apps' own events, and a user's security events.
+//! Reading and verifying audit chains, apps' own events, a user's security events, and the
+//! events anonymous clients cause (coalesced, [`super::coalesce`]).
 
 use std::sync::Arc;
 
 use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::audit::chain::{Report, Verifier};
-use crate::audit::{Actor, Category, Chain, NewEvent, Outcome, StoredEvent, Target};
+use crate::audit::chain::Report;
+use crate::audit::{Actor, Category, Chain, NewEvent, Outcome, StoredEvent, Target, jcs};
 use crate::clock::Clock;
+use crate::ids::ApiKeyId;
 use crate::service::ClientInfo;
 use crate::service::access::{OrgAccess, OrgActor};
 use crate::service::audit_writer::AuditWriter;
+use crate::service::coalesce::Coalescer;
 use crate::store::Store;
 use crate::{Error, Result};
+
+pub use crate::service::audit_verify::{VERIFY_PAGE, verify_chain, verify_new};
 
 /// Default and largest page of `GET …/audit`.
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
-/// Events read per page while verifying.
-const VERIFY_PAGE: u32 = 10_000;
+/// Events read from the store at a time while a listing is written out.
+pub const LIST_PAGE: u32 = 100;
+/// Verifications that may run at once in one instance, by default.
+pub const DEFAULT_VERIFY_CONCURRENCY: usize = 2;
+/// `Retry-After` when every verification slot is busy.
+pub const VERIFY_BUSY_RETRY_SECS: u64 = 5;
+/// Largest canonical (RFC 8785) `details` of an app's event.
+pub const MAX_DETAILS_BYTES: usize = 8 * 1024;
 
-/// Action prefixes that belong to gatehouse; apps write their own names.
-const RESERVED: &[&str] = &[
+/// Action prefixes that belong to gatehouse (SPEC §9); apps write their own names.
+pub const RESERVED: &[&str] = &[
     "auth.",
     "token.",
-    "authz.",
-    "csrf.",
     "session.",
     "password.",
+    "user.",
     "org.",
     "member.",
     "invitation.",
     "api_key.",
-    "user.",
+    "secret.",
+    "signing_key.",
+    "grant.",
+    "mfa.",
+    "passkey.",
+    "email.",
+    "gateway.",
+    "audit.",
+    "authz.",
+    "csrf.",
+    "system.",
     "users.",
     "setup.",
-    "audit.",
 ];
 
 /// An app's own event, as `POST /v1/orgs/{org}/audit/events` receives it.
@@ -46,10 +66,47 @@ pub struct AppEvent {
     pub details: Value,
 }
 
+/// Cheap to clone: every part is shared.
+#[derive(Clone)]
 pub struct AuditService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     writer: AuditWriter,
+    verify_slots: Arc<Semaphore>,
+    coalescer: Arc<Coalescer>,
+}
+
+/// A page of a chain being read: the events come from the store [`LIST_PAGE`] at a time, so a
+/// listing of up to [`MAX_LIMIT`] events is written out without holding them all.
+pub struct Listing {
+    store: Arc<dyn Store>,
+    chain: Chain,
+    category: Option<Category>,
+    after: i64,
+    remaining: u32,
+}
+
+impl Listing {
+    /// The next events (empty at the end).
+    pub async fn next_page(&mut self) -> Result<Vec<StoredEvent>> {
+        if self.remaining == 0 {
+            return Ok(Vec::new());
+        }
+        let want = self.remaining.min(LIST_PAGE);
+        let page = self
+            .store
+            .chain_events(self.chain, self.after, want, self.category)
+            .await?;
+        self.remaining = if (page.len() as u32) < want {
+            0
+        } else {
+            self.remaining - want
+        };
+        if let Some(last) = page.last() {
+            self.after = last.seq;
+        }
+        Ok(page)
+    }
 }
 
 impl AuditService {
@@ -58,32 +115,104 @@ impl AuditService {
             store,
             clock,
             writer,
+            verify_slots: Arc::new(Semaphore::new(DEFAULT_VERIFY_CONCURRENCY)),
+            coalescer: Arc::new(Coalescer::new()),
         }
+    }
+
+    /// At most `n` (at least 1) verifications at once in this instance.
+    pub fn with_verify_concurrency(mut self, n: usize) -> Self {
+        self.verify_slots = Arc::new(Semaphore::new(n.max(1)));
+        self
     }
 
     pub fn writer(&self) -> &AuditWriter {
         &self.writer
     }
 
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// A verification slot, waiting for one (background verification).
+    pub async fn verify_slot(&self) -> Result<OwnedSemaphorePermit> {
+        self.verify_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Unavailable("verification closed".into()))
+    }
+
+    /// A verification slot now, or `429` with `Retry-After` (API requests never queue).
+    fn verify_slot_now(&self) -> Result<OwnedSemaphorePermit> {
+        self.verify_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Error::RateLimited {
+                retry_after_secs: VERIFY_BUSY_RETRY_SECS,
+            })
+    }
+
     /// `GET /v1/orgs/{org}/audit`: owners and admins, or a key with `audit:read`.
-    pub async fn list(
+    pub fn list(
         &self,
         access: &OrgAccess,
         category: Option<&str>,
         after: i64,
         limit: Option<u32>,
-    ) -> Result<Vec<StoredEvent>> {
+    ) -> Result<Listing> {
         access.manager_or_scope("audit:read")?;
-        let (category, limit) = page_args(category, limit)?;
-        self.store
-            .chain_events(Chain::Org(access.org().id), after.max(0), limit, category)
-            .await
+        self.listing(Chain::Org(access.org().id), category, after, limit)
     }
 
-    /// `GET /v1/orgs/{org}/audit/verify`.
+    fn listing(
+        &self,
+        chain: Chain,
+        category: Option<&str>,
+        after: i64,
+        limit: Option<u32>,
+    ) -> Result<Listing> {
+        let (category, limit) = page_args(category, limit)?;
+        Ok(Listing {
+            store: self.store.clone(),
+            chain,
+            category,
+            after: after.max(0),
+            remaining: limit,
+        })
+    }
+
+    /// `GET /v1/orgs/{org}/audit/verify`: always the whole chain.
     pub async fn verify_org(&self, access: &OrgAccess) -> Result<Report> {
         access.manager_or_scope("audit:read")?;
+        let _slot = self.verify_slot_now()?;
         verify_chain(self.store.as_ref(), Chain::Org(access.org().id)).await
+    }
+
+    /// The writer key of `POST /v1/orgs/{org}/audit/events` (checked before the body is).
+    pub fn may_append(&self, access: &OrgAccess) -> Result<ApiKeyId> {
+        access.member_or_scope("audit:write")?;
+        match access.actor() {
+            OrgActor::Key { id, .. } => Ok(*id),
+            _ => Err(crate::service::access::insufficient_scope()),
+        }
+    }
+
+    /// An event an anonymous client caused: written now, or counted into the one its client
+    /// and action already had this minute.
+    pub async fn record_anonymous(&self, event: NewEvent) -> Result<()> {
+        match self.coalescer.admit(event, self.clock.now()) {
+            Some(e) => self.writer.append(vec![e]).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the counts of anonymous events whose minute is over; how many events that took.
+    pub async fn flush_coalesced(&self) -> Result<usize> {
+        let events = self.coalescer.flush(self.clock.now());
+        let n = events.len();
+        self.writer.append(events).await?;
+        Ok(n)
     }
 
     /// `POST /v1/orgs/{org}/audit/events`: a key with `audit:write` appends to its org's chain.
@@ -93,10 +222,7 @@ impl AuditService {
         event: AppEvent,
         client: &ClientInfo,
     ) -> Result<StoredEvent> {
-        access.member_or_scope("audit:write")?;
-        let OrgActor::Key { id, .. } = access.actor() else {
-            return Err(crate::service::access::insufficient_scope());
-        };
+        let id = self.may_append(access)?;
         let mut fields = std::collections::BTreeMap::new();
         if !valid_action(&event.action) {
             fields.insert("action".to_owned(), "invalid".to_owned());
@@ -112,6 +238,10 @@ impl AuditService {
         }
         if !event.details.is_object() {
             fields.insert("details".to_owned(), "invalid".to_owned());
+        } else if let Some(code) = jcs::value_problem(&event.details) {
+            fields.insert("details".to_owned(), code.to_owned());
+        } else if jcs::canonical(&event.details).len() > MAX_DETAILS_BYTES {
+            fields.insert("details".to_owned(), "too_large".to_owned());
         }
         let target = match &event.target {
             Some((kind, tid)) if valid_action(kind) && !tid.is_empty() && tid.len() <= 200 => {
@@ -130,7 +260,7 @@ impl AuditService {
             Chain::Org(access.org().id),
             Category::Audit,
             &event.action,
-            Actor::ApiKey(*id),
+            Actor::ApiKey(id),
             client,
             self.clock.now(),
         )
@@ -149,20 +279,27 @@ impl AuditService {
     }
 
     /// The `system` chain, for platform admins.
-    pub async fn list_system(
+    pub fn list_system(
         &self,
         category: Option<&str>,
         after: i64,
         limit: Option<u32>,
-    ) -> Result<Vec<StoredEvent>> {
-        let (category, limit) = page_args(category, limit)?;
-        self.store
-            .chain_events(Chain::System, after.max(0), limit, category)
-            .await
+    ) -> Result<Listing> {
+        self.listing(Chain::System, category, after, limit)
     }
 
     pub async fn verify_system(&self) -> Result<Report> {
+        let _slot = self.verify_slot_now()?;
         verify_chain(self.store.as_ref(), Chain::System).await
+    }
+}
+
+/// The text of an app event's body, before parsing: `422` (`details`: `number_out_of_range`)
+/// for a number no RFC 8785 implementation writes back exactly.
+pub fn check_app_event_text(text: &str) -> Result<()> {
+    match jcs::literal_problem(text) {
+        Some(code) => Err(Error::field("details", code)),
+        None => Ok(()),
     }
 }
 
@@ -188,36 +325,4 @@ fn valid_action(s: &str) -> bool {
     s.len() <= 64
         && matches!(bytes.next(), Some(b'a'..=b'z'))
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
-}
-
-/// Verifies a whole chain from the store, and its last event against the recorded head (so a
-/// deleted last event is found too).
-pub async fn verify_chain(store: &dyn Store, chain: Chain) -> Result<Report> {
-    let mut verifier = Verifier::new();
-    let mut after = 0;
-    loop {
-        let page = store.chain_events(chain, after, VERIFY_PAGE, None).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in &page {
-            if !verifier.push_event(e) {
-                break;
-            }
-        }
-        if verifier.is_broken() || (page.len() as u32) < VERIFY_PAGE {
-            break;
-        }
-    }
-    let mut report = verifier.report();
-    if report.valid {
-        let (head_seq, head_hash) = store
-            .chain_head(chain)
-            .await?
-            .unwrap_or((0, crate::audit::chain::GENESIS.to_owned()));
-        if head_seq != report.head_seq || head_hash != report.head_hash {
-            report.valid = false;
-            report.first_bad_seq = Some(report.head_seq.min(head_seq) + 1);
-        }
-    }
-    Ok(report)
 }

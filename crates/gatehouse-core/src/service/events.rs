@@ -220,7 +220,7 @@ pub fn login_succeeded(user: UserId, session: SessionId, client: &ClientInfo, at
 
 /// `reason`: `unknown_email`, `wrong_password`, `disabled`.
 pub fn login_failed(user: Option<UserId>, reason: &str, client: &ClientInfo, at: At) -> NewEvent {
-    let mut e = security("auth.login_failed", Actor::System, client, at)
+    let mut e = security("auth.login_failed", Actor::Anonymous, client, at)
         .outcome(Outcome::Failure)
         .details(json!({ "reason": reason }))
         .subject(user);
@@ -228,6 +228,12 @@ pub fn login_failed(user: Option<UserId>, reason: &str, client: &ClientInfo, at:
         e = e.target(Target::new("user", u));
     }
     e
+}
+
+/// `gatehouse users unlock` forgot an email's attempts and lock.
+pub fn unlocked(email_key: &str, at: At) -> NewEvent {
+    security("auth.unlocked", Actor::System, &ClientInfo::default(), at)
+        .details(json!({ "email": email_key }))
 }
 
 /// A sign-in lockout began (for an account, or for an email that has none).
@@ -288,7 +294,12 @@ pub fn authz_denied(
 ) -> NewEvent {
     NewEvent::new(chain, Category::Security, "authz.denied", actor, client, at)
         .outcome(Outcome::Denied)
-        .details(json!({ "code": code, "method": method, "path": path }))
+        .details(json!({ "code": code, "method": short(method), "path": short(path) }))
+}
+
+/// Request facts in events are kept short (as the user agent is), whatever a client sends.
+fn short(text: &str) -> String {
+    text.chars().take(512).collect()
 }
 
 pub fn csrf_rejected(
@@ -300,5 +311,5 @@ pub fn csrf_rejected(
 ) -> NewEvent {
     security("csrf.rejected", actor, client, at)
         .outcome(Outcome::Denied)
-        .details(json!({ "method": method, "path": path }))
+        .details(json!({ "method": short(method), "path": short(path) }))
 }

@@ -3,8 +3,10 @@
 pub mod access;
 pub mod api_keys;
 pub mod audit;
+pub mod audit_verify;
 pub mod audit_writer;
 pub mod auth;
+pub mod coalesce;
 pub mod events;
 pub mod import;
 pub mod introspect;

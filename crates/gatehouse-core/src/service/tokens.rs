@@ -363,7 +363,9 @@ impl TokenService {
     }
 
     /// `POST /v1/auth/revoke` (RFC 7009): a refresh token revokes its family; an access token its
-    /// `jti` (until it expires). Anything else is ignored: the answer is the same.
+    /// `jti` (until it expires). Anything else is ignored: the answer is the same. No credential
+    /// authenticates the request (holding the token is enough), so the events' actor is
+    /// `anonymous`; the token's owner is their subject.
     pub async fn revoke(&self, presented: &str, client: &ClientInfo) -> Result<()> {
         let now = self.clock.now();
         if presented.starts_with(REFRESH_PREFIX) {
@@ -372,14 +374,8 @@ impl TokenService {
                 .refresh_by_digest(&token::digest(presented))
                 .await?
             {
-                let event = token_event(
-                    "token.revoked",
-                    &family,
-                    Actor::User(family.user_id),
-                    client,
-                    now,
-                )
-                .details(json!({ "kind": "refresh_token" }));
+                let event = token_event("token.revoked", &family, Actor::Anonymous, client, now)
+                    .details(json!({ "kind": "refresh_token" }));
                 self.store.revoke_family(&family, now, &[event]).await?;
             }
             return Ok(());
@@ -393,7 +389,7 @@ impl TokenService {
                 Chain::System,
                 Category::Security,
                 "token.revoked",
-                Actor::System,
+                Actor::Anonymous,
                 client,
                 now,
             )

@@ -1,4 +1,5 @@
-//! The CLI: `admin create`, `users import`, `secret generate`, `migrate`.
+//! The CLI: `admin create`, `users import`, `secret generate`, `migrate`, and the audit events
+//! of its mutations (actor `system`).
 
 use argon2::password_hash::{PasswordHasher, SaltString};
 use base64::Engine;
@@ -12,7 +13,8 @@ both!(
     users_import_and_upgrade,
     users_import_is_all_or_nothing,
     users_import_refuses_extreme_hash_costs,
-    secret_generate_and_migrate
+    secret_generate_and_migrate,
+    cli_mutations_are_audited_as_system
 );
 
 async fn admin_create_makes_an_owner(db: Db) {
@@ -262,4 +264,72 @@ async fn secret_generate_and_migrate(db: Db) {
             "the database file is private to its owner"
         );
     }
+}
+
+async fn cli_mutations_are_audited_as_system(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let env = [
+        ("GATEHOUSE_PUBLIC_URL", "http://gatehouse.test"),
+        ("GATEHOUSE_LOCKOUT", "2/15m"),
+    ];
+    let create = [
+        "admin",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--org",
+        "Ops",
+        "--password-stdin",
+    ];
+    let (code, _, err) = run_cli(&db, &env, &create, Some(&format!("{PASSWORD}\n")));
+    assert_eq!(code, 0, "{err}");
+    let good = legacy_hashes().remove(0).1;
+    let file = db.dir.path().join("one.jsonl");
+    let line = serde_json::json!({ "email": "imported@example.com", "password_hash": good });
+    std::fs::write(&file, format!("{line}\n")).unwrap();
+    let (code, _, err) = run_cli(
+        &db,
+        &env,
+        &["users", "import", file.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run_cli(&db, &env, &["keys", "rotate-signing"], None);
+    assert_eq!(code, 0, "{err}");
+    {
+        let server = Server::start(&db, &env);
+        for _ in 0..3 {
+            let mut c = server.client();
+            c.login("locked@example.com", "wrong passphrase").await;
+        }
+    }
+    let (code, out, err) = run_cli(&db, &env, &["users", "unlock", "Locked@example.com"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("unlocked"), "{out}");
+
+    let (code, exported, err) = run_cli(&db, &env, &["audit", "export", "--org", "system"], None);
+    assert_eq!(code, 0, "{err}");
+    let events: Vec<serde_json::Value> = exported
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for action in [
+        "user.created",
+        "users.imported",
+        "signing_key.rotated",
+        "auth.unlocked",
+    ] {
+        let e = events
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action} missing"));
+        assert_eq!(e["actor"]["type"], "system", "{e}");
+    }
+    let unlocked = events
+        .iter()
+        .find(|e| e["action"] == "auth.unlocked")
+        .unwrap();
+    assert_eq!(unlocked["details"]["email"], "locked@example.com");
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod api_keys;
 mod audit;
+mod audit_bounds;
 mod cli;
 mod config;
 mod conventions;
@@ -12,6 +13,7 @@ mod identity;
 mod invitation_rules;
 mod invitations;
 mod isolation;
+mod jcs;
 mod limits;
 mod operations;
 mod orgs;

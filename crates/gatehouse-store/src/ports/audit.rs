@@ -161,6 +161,27 @@ macro_rules! impl_audit {
                     })
                     .collect()
             }
+
+            async fn verified_head(&self, chain: Chain) -> Result<Option<(i64, String)>> {
+                let row = sqlx::query("SELECT verified_seq, verified_hash FROM audit_chains WHERE chain = $1 AND verified_seq > 0")
+                    .bind(chain.name())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.map(|r| Ok((r.try_get("verified_seq").map_err(db_err)?, r.try_get("verified_hash").map_err(db_err)?)))
+                    .transpose()
+            }
+
+            async fn record_verified(&self, chain: Chain, seq: i64, hash: &str) -> Result<()> {
+                sqlx::query("UPDATE audit_chains SET verified_seq = $1, verified_hash = $2 WHERE chain = $3 AND verified_seq < $1")
+                    .bind(seq)
+                    .bind(hash)
+                    .bind(chain.name())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
         }
     };
 }

@@ -6,6 +6,7 @@ mod harness;
 
 mod api_keys;
 mod audit;
+mod audit_verify;
 mod identity;
 mod invitations;
 mod limits;
