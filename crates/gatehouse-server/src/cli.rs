@@ -210,6 +210,13 @@ pub(crate) async fn open_for_cli(
     Ok((config, opened))
 }
 
+/// The database and the sign-in service, for commands that act on accounts.
+async fn auth_for_cli(config: Config) -> Result<gatehouse_core::service::AuthService, StartError> {
+    let (config, opened) = open_for_cli(config).await?;
+    let writer = gatehouse_core::service::AuditWriter::start(opened.store.clone());
+    app::auth_service(&config, &opened, writer)
+}
+
 async fn admin_create(config: Config, email: &str, org: &str) -> i32 {
     let mut password = String::new();
     if std::io::stdin().read_to_string(&mut password).is_err() {
@@ -221,12 +228,7 @@ async fn admin_create(config: Config, email: &str, org: &str) -> i32 {
         .strip_suffix('\n')
         .map(|p| p.strip_suffix('\r').unwrap_or(p))
         .unwrap_or(&password);
-    let (config, opened) = match open_for_cli(config).await {
-        Ok(x) => x,
-        Err(e) => return fail(&e),
-    };
-    let writer = gatehouse_core::service::AuditWriter::start(opened.store.clone());
-    let auth = match app::auth_service(&config, &opened, writer) {
+    let auth = match auth_for_cli(config).await {
         Ok(a) => a,
         Err(e) => return fail(&e),
     };
@@ -284,12 +286,7 @@ async fn rotate_signing(config: Config) -> i32 {
 /// `gatehouse users disable|enable EMAIL`: exit 0 when done or already so, 1 for an unknown
 /// email or a database error.
 async fn users_set_disabled(config: Config, email: &str, disabled: bool) -> i32 {
-    let (config, opened) = match open_for_cli(config).await {
-        Ok(x) => x,
-        Err(e) => return fail(&e),
-    };
-    let writer = gatehouse_core::service::AuditWriter::start(opened.store.clone());
-    let auth = match app::auth_service(&config, &opened, writer) {
+    let auth = match auth_for_cli(config).await {
         Ok(a) => a,
         Err(e) => return fail(&e),
     };
