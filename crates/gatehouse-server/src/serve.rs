@@ -265,15 +265,4 @@ impl Refusals {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cap_fits_the_open_file_limit() {
-        assert_eq!(connection_cap(10_000, None), 10_000);
-        assert_eq!(connection_cap(10_000, Some(1024)), 896);
-        assert_eq!(connection_cap(100, Some(1024)), 100);
-        assert_eq!(connection_cap(10_000, Some(10)), 1);
-        assert!(open_file_limit().is_some_and(|l| l > 0));
-    }
-}
+mod tests;

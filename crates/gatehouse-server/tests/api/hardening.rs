@@ -96,8 +96,40 @@ async fn an_ipv6_slash64_is_one_client(db: Db) {
     );
 }
 
+/// Runs `serve`, which must exit within 30 s: (exit code, stderr).
+fn serve_briefly(db: &TestDb, env: &[(&str, &str)]) -> (i32, String) {
+    use std::io::Read;
+    let mut child = command(&db.url, env)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(db.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code().unwrap_or(-1);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve started instead of refusing: {env:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (code, err)
+}
+
 fn serve_refused(db: &TestDb, env: &[(&str, &str)], setting: &str) -> String {
-    let (code, _out, err) = run_cli(db, env, &["serve", "--listen", "127.0.0.1:0"], None);
+    let (code, err) = serve_briefly(db, env);
     assert_eq!(code, 2, "exit code 2 for {setting}: {err}");
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "one line: {err}");

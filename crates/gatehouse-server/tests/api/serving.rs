@@ -174,7 +174,8 @@ async fn half_open_flood_leaves_the_service_answering(db: Db) {
     assert_eq!(signup.status(), StatusCode::CREATED);
     let mut flood = Vec::new();
     for _ in 0..700 {
-        if let Ok(mut s) = TcpStream::connect(addr(&server)).await {
+        let connect = TcpStream::connect(addr(&server));
+        if let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(1), connect).await {
             let _ = s
                 .write_all(b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\n")
                 .await;
