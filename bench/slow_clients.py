@@ -168,6 +168,7 @@ def main():
     ap.add_argument("--nofile", type=int, default=1024)
     ap.add_argument("--seconds", type=float, default=25)
     args = ap.parse_args()
+    args.bin = os.path.abspath(args.bin)
     workdir = tempfile.mkdtemp(prefix="gh-slow-")
     proc, addr, pg = start_server(args, workdir)
     try:
