@@ -5,6 +5,8 @@ use sha2::Sha256;
 
 /// Minimum length of the master secret, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Fewest distinct byte values a production secret may hold (SPEC §1).
+pub const MIN_DISTINCT_BYTES: usize = 16;
 
 /// The master secret. Its only exits are key derivations.
 #[derive(Clone)]
@@ -33,6 +35,14 @@ impl MasterSecret {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// How many different byte values the secret holds (32 × `a` has one): a secret with fewer
+    /// than [`MIN_DISTINCT_BYTES`] is visibly without entropy.
+    pub fn distinct_bytes(&self) -> usize {
+        let mut seen = [false; 256];
+        self.0.iter().for_each(|b| seen[usize::from(*b)] = true);
+        seen.iter().filter(|s| **s).count()
     }
 
     /// The raw bytes, for key derivation only (HKDF in the vault).

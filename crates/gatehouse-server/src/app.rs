@@ -45,6 +45,9 @@ pub fn check_config(config: &mut Config) -> Result<(), StartError> {
     {
         return Err(ConfigError(first).into());
     }
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     config.ensure_dev_secret()?;
     Ok(())
 }
@@ -192,6 +195,7 @@ pub fn token_service(
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    timeouts: crate::serve::Timeouts,
 }
 
 impl Application {
@@ -250,25 +254,47 @@ impl Application {
         {
             eprintln!("setup: open {public_url}/console/setup?token={token}");
         }
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            timeouts: crate::serve::Timeouts::default(),
+        })
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.local_addr().ok()
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.
+    /// Other connection deadlines than SPEC §13's (in-process tests only).
+    pub fn with_timeouts(mut self, timeouts: crate::serve::Timeouts) -> Application {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Serves until SIGTERM or Ctrl-C; then finishes in-flight requests within the shutdown
+    /// deadline, closes what remains and flushes audit writes.
     pub async fn run(self) -> std::io::Result<()> {
         let addr = self.listener.local_addr()?;
         let router = crate::routes::router(self.state.clone());
-        tracing::info!(%addr, "listening");
+        let configured = self.state.config.max_connections;
+        let files = crate::serve::open_file_limit();
+        let cap = crate::serve::connection_cap(configured, files);
+        if cap < configured {
+            tracing::warn!(
+                cap,
+                open_file_limit = files,
+                "GATEHOUSE_MAX_CONNECTIONS {configured} exceeds the open-file limit; serving at most {cap} connections (raise LimitNOFILE)"
+            );
+        }
+        tracing::info!(%addr, max_connections = cap, "listening");
         eprintln!("gatehouse listening on http://{addr}");
-        axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        crate::serve::serve(self.listener, router, cap, self.timeouts, shutdown_signal()).await?;
+        let flush = self.state.audit.writer().flush();
+        match tokio::time::timeout(std::time::Duration::from_secs(5), flush).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "flushing audit writes failed"),
+            Err(_) => tracing::error!("flushing audit writes took over 5 s; giving up"),
+        }
         tracing::info!("stopped");
         Ok(())
     }

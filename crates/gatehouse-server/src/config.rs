@@ -10,9 +10,11 @@ use gatehouse_core::password::Argon2Params;
 use gatehouse_core::secret::{MIN_SECRET_BYTES, MasterSecret};
 use serde::Deserialize;
 
-use crate::net::Cidr;
+use crate::net::{Cidr, DEFAULT_IPV6_PREFIX};
 
+mod serving;
 mod syntax;
+pub use serving::DEFAULT_MAX_CONNECTIONS;
 use syntax::{list, parse_origin, parse_public_url};
 pub use syntax::{origin_of, parse_duration, parse_rate};
 
@@ -91,6 +93,10 @@ pub struct Config {
     pub password_min_length: usize,
     pub argon2: Argon2Params,
     pub log: String,
+    /// Connections open at once (`GATEHOUSE_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// An IPv6 client is counted by its network of this many bits (SPEC §8).
+    pub rate_limit_ipv6_prefix: u8,
 }
 
 /// Every setting, by its key (TOML key = env name without `GATEHOUSE_`, lowercased).
@@ -123,6 +129,8 @@ pub const KEYS: &[&str] = &[
     "password_min_length",
     "argon2",
     "log",
+    "max_connections",
+    "rate_limit_ipv6_prefix",
 ];
 
 /// A TOML value as given: a string, a number, or a list (for the comma-list settings).
@@ -342,6 +350,22 @@ impl Config {
             password_min_length,
             argon2,
             log: get("log").unwrap_or_else(|| "info".into()),
+            max_connections: serving::number(
+                get("max_connections"),
+                DEFAULT_MAX_CONNECTIONS as u64,
+                1,
+                1_000_000,
+            )
+            .map_err(|why| bad(&name("max_connections"), why))?
+                as usize,
+            rate_limit_ipv6_prefix: serving::number(
+                get("rate_limit_ipv6_prefix"),
+                DEFAULT_IPV6_PREFIX.into(),
+                1,
+                128,
+            )
+            .map_err(|why| bad(&name("rate_limit_ipv6_prefix"), why))?
+                as u8,
         })
     }
 
@@ -370,6 +394,7 @@ impl Config {
         if self.allowed_origins.iter().any(|o| o == "*") {
             problems.push("GATEHOUSE_ALLOWED_ORIGINS: must not contain *".to_owned());
         }
+        problems.extend(serving::problems(self));
         if !self
             .public_url
             .as_deref()

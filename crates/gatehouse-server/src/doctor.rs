@@ -1,6 +1,6 @@
 //! `gatehouse doctor`: the production checklist against the live configuration.
 
-use gatehouse_core::secret::MIN_SECRET_BYTES;
+use gatehouse_core::secret::{MIN_DISTINCT_BYTES, MIN_SECRET_BYTES};
 use gatehouse_store::Backend;
 
 use crate::config::{Config, SecretSource};
@@ -58,6 +58,14 @@ pub fn static_checks(config: &Config) -> Vec<Check> {
                 s.len()
             ),
         ),
+        Some(s) if s.distinct_bytes() < MIN_DISTINCT_BYTES => check(
+            strict,
+            "secret",
+            format!(
+                "{} bytes from {source} but fewer than {MIN_DISTINCT_BYTES} distinct: visibly without entropy",
+                s.len()
+            ),
+        ),
         Some(s) if prod && config.secret_source != SecretSource::Setting => check(
             Level::Fail,
             "secret",
@@ -81,8 +89,20 @@ pub fn static_checks(config: &Config) -> Vec<Check> {
             "not set (defaults to http://<listen>)",
         ),
     });
+    let plain: Vec<&str> = config
+        .allowed_origins
+        .iter()
+        .filter(|o| o.starts_with("http://"))
+        .map(String::as_str)
+        .collect();
     out.push(if config.allowed_origins.iter().any(|o| o == "*") {
         check(strict, "allowed_origins", "contains *")
+    } else if !plain.is_empty() {
+        check(
+            strict,
+            "allowed_origins",
+            format!("plain http: {}", plain.join(", ")),
+        )
     } else if config.allowed_origins.is_empty() {
         check(Level::Ok, "allowed_origins", "none (same-origin only)")
     } else {
@@ -92,6 +112,28 @@ pub fn static_checks(config: &Config) -> Vec<Check> {
             config.allowed_origins.join(", "),
         )
     });
+    out.push(
+        if config.trusted_proxies.iter().any(|c| c.is_everything()) {
+            check(
+                Level::Warn,
+                "trusted_proxies",
+                "contains a /0: every client can choose its own address",
+            )
+        } else if config.trusted_proxies.is_empty() {
+            check(
+                Level::Ok,
+                "trusted_proxies",
+                "none (the peer is the client)",
+            )
+        } else {
+            check(
+                Level::Ok,
+                "trusted_proxies",
+                format!("{} range(s)", config.trusted_proxies.len()),
+            )
+        },
+    );
+    out.extend(crate::serve::doctor_checks(config));
     out.push(check(
         Level::Ok,
         "rate_limits",

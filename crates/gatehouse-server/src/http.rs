@@ -15,7 +15,7 @@ use gatehouse_core::ids::{ApiKeyId, OrgId, UserId};
 use gatehouse_core::service::{ClientInfo, events};
 
 use crate::error::{ErrorBody, body_for_status};
-use crate::net::client_ip;
+use crate::net::{client_ip, is_local_peer};
 use crate::state::AppState;
 
 /// Per-request facts handlers and extractors may read; `user` or `api_key` is filled by
@@ -24,6 +24,8 @@ use crate::state::AppState;
 pub struct RequestContext {
     pub request_id: String,
     pub client_ip: IpAddr,
+    /// The TCP peer is this host itself, not a proxy ([`crate::net::is_local_peer`]).
+    pub local_peer: bool,
     pub user: Arc<OnceLock<UserId>>,
     pub api_key: Arc<OnceLock<ApiKeyId>>,
     /// The org the caller was shown to belong to (set by org routes), for audit events.
@@ -90,11 +92,16 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         .collect();
     let forwarded: Vec<&str> = forwarded.iter().map(String::as_str).collect();
     let ip = client_ip(peer, &forwarded, &state.config.trusted_proxies);
+    let forwarded_at_all = ["x-forwarded-for", "forwarded", "x-real-ip"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
+    let local_peer = is_local_peer(peer, forwarded_at_all, &state.config.trusted_proxies);
     let user = Arc::new(OnceLock::new());
     let api_key = Arc::new(OnceLock::new());
     let ctx = RequestContext {
         request_id: id.clone(),
         client_ip: ip,
+        local_peer,
         user: user.clone(),
         api_key: api_key.clone(),
         org: Arc::new(OnceLock::new()),
@@ -167,7 +174,7 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
 
     let latency = started.elapsed();
     let route_label = route.unwrap_or_else(|| "unmatched".into());
-    metrics::counter!("http_requests_total", "route" => route_label.clone(), "method" => method.to_string(),
+    metrics::counter!("http_requests_total", "route" => route_label.clone(), "method" => method_label(&method),
         "status" => status.as_u16().to_string())
     .increment(1);
     metrics::histogram!("http_request_duration_seconds", "route" => route_label)
@@ -184,6 +191,24 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         api_key_id = api_key.get().map(|k| k.to_string()).unwrap_or_default(),
     );
     response
+}
+
+/// The method as a metrics label: the standard methods by name, any other token as `other`,
+/// so no request can add a series (routes are labelled by their template, unknown paths as
+/// `unmatched`; statuses are the few the server answers).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 /// `authz.denied` for `forbidden` / `insufficient_scope`, `csrf.rejected` for `csrf_failed`;

@@ -14,5 +14,6 @@ pub mod limits;
 pub mod net;
 pub mod openapi;
 pub mod routes;
+pub mod serve;
 pub mod state;
 pub mod telemetry;

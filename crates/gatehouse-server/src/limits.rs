@@ -1,8 +1,9 @@
 //! The rate-limit layer (SPEC §8): credential-checking auth routes share one budget per client
 //! IP; every other `/v1` route counts per credential (session, API key or token family), or per
-//! IP when there is none that works. `/healthz`, `/readyz`, `/.well-known/*` and everything
-//! outside `/v1` are never limited. Limited responses carry `X-RateLimit-*` and the IETF
-//! `RateLimit-Policy` / `RateLimit` fields; over the limit, `429 rate_limited` with `Retry-After`.
+//! IP when there is none that works; an IPv6 client counts by its /64 (or the configured prefix).
+//! `/healthz`, `/readyz`, `/.well-known/*` and everything outside `/v1` are never limited.
+//! Limited responses carry `X-RateLimit-*` and the IETF `RateLimit-Policy` / `RateLimit` fields;
+//! over the limit, `429 rate_limited` with `Retry-After`.
 //! A backend that cannot answer fails closed (`503`).
 
 use axum::extract::{Request, State};
@@ -16,6 +17,7 @@ use gatehouse_core::service::Principal;
 use crate::error::ApiError;
 use crate::extract::resolve;
 use crate::http::RequestContext;
+use crate::net::client_bucket;
 use crate::state::AppState;
 
 /// The routes that check a credential (one budget per IP across all of them).
@@ -42,7 +44,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
     let ip = req
         .extensions()
         .get::<RequestContext>()
-        .map(|c| c.client_ip.to_string())
+        .map(|c| client_bucket(c.client_ip, state.config.rate_limit_ipv6_prefix))
         .unwrap_or_default();
     let (req, key, limit, policy) = if req.method() == Method::POST && AUTH_ROUTES.contains(&path) {
         (

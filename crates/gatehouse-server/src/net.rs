@@ -1,6 +1,7 @@
-//! Client addresses: CIDR ranges and the client IP behind trusted proxies.
+//! Client addresses: CIDR ranges, the client IP behind trusted proxies, and the key one client
+//! is counted under (an IPv6 client by its network prefix, since one host usually holds a /64).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
 
 /// An IP network, `10.0.0.0/8` or `::1/128` (a bare address is a single host).
@@ -30,6 +31,11 @@ impl FromStr for Cidr {
 }
 
 impl Cidr {
+    /// True for `0.0.0.0/0` and `::/0`: every address.
+    pub fn is_everything(&self) -> bool {
+        self.prefix == 0
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         match (self.addr, ip) {
@@ -86,6 +92,33 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[Cidr]) -> IpAd
     client
 }
 
+/// The IPv6 prefix length a client is counted by unless configured
+/// (`GATEHOUSE_RATE_LIMIT_IPV6_PREFIX`).
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
+/// The key one client is counted under: an IPv4 address as itself, an IPv6 address by its
+/// network of `v6_prefix` bits (`2001:db8:1:2::/64`), so the addresses of one host's /64 share
+/// one budget. IPv4-mapped IPv6 addresses count as the IPv4 address.
+pub fn client_bucket(ip: IpAddr, v6_prefix: u8) -> String {
+    match canonical(ip) {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let prefix = v6_prefix.min(128);
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            let net = Ipv6Addr::from(u128::from(v6) & mask);
+            format!("{net}/{prefix}")
+        }
+    }
+}
+
+/// Whether a request comes from this host itself and not through a proxy: the TCP peer is a
+/// loopback address, is not a configured proxy, and the request carries no forwarding header.
+/// Only the peer address counts, never a forwarded one (SPEC §1: `/metrics`).
+pub fn is_local_peer(peer: IpAddr, forwarded: bool, trusted: &[Cidr]) -> bool {
+    let peer = canonical(peer);
+    peer.is_loopback() && !forwarded && !trusted.iter().any(|c| c.contains(peer))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +156,36 @@ mod tests {
             ip("198.51.100.7")
         );
         assert_eq!(client_ip(ip("127.0.0.1"), &[], &trusted), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_prefix() {
+        assert_eq!(client_bucket(ip("203.0.113.9"), 64), "203.0.113.9");
+        assert_eq!(client_bucket(ip("::ffff:203.0.113.9"), 64), "203.0.113.9");
+        assert_eq!(
+            client_bucket(ip("2001:db8:1:2:aaaa::1"), 64),
+            client_bucket(ip("2001:db8:1:2:ffff:1:2:3"), 64)
+        );
+        assert_eq!(
+            client_bucket(ip("2001:db8:1:2::1"), 64),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(
+            client_bucket(ip("2001:db8:1:2::1"), 64),
+            client_bucket(ip("2001:db8:1:3::1"), 64)
+        );
+        assert_eq!(client_bucket(ip("2001:db8:1:2::1"), 48), "2001:db8:1::/48");
+        assert_eq!(client_bucket(ip("2001:db8::1"), 128), "2001:db8::1/128");
+        assert_eq!(client_bucket(ip("2001:db8::1"), 0), "::/0");
+    }
+
+    #[test]
+    fn local_peer_is_the_tcp_peer_alone() {
+        let proxy: Vec<Cidr> = vec!["127.0.0.1/32".parse().unwrap()];
+        assert!(is_local_peer(ip("127.0.0.1"), false, &[]));
+        assert!(is_local_peer(ip("::1"), false, &[]));
+        assert!(!is_local_peer(ip("127.0.0.1"), true, &[]), "forwarded");
+        assert!(!is_local_peer(ip("127.0.0.1"), false, &proxy), "a proxy");
+        assert!(!is_local_peer(ip("203.0.113.9"), false, &[]));
     }
 }

@@ -56,6 +56,19 @@ impl AuditWriter {
             .await
             .map_err(|_| Error::Unavailable("audit writer stopped".into()))?
     }
+
+    /// Returns once every event handed to the writer before this call is durable (or has
+    /// failed): the shutdown flush.
+    pub async fn flush(&self) -> Result<()> {
+        let (done, answer) = oneshot::channel();
+        let job = Job {
+            events: Vec::new(),
+            done,
+        };
+        let stopped = || Error::Unavailable("audit writer stopped".into());
+        self.jobs.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?.map(|_| ())
+    }
 }
 
 async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
@@ -75,6 +88,12 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
             .iter()
             .flat_map(|j| j.events.iter().cloned())
             .collect();
+        if events.is_empty() {
+            batch.into_iter().for_each(|job| {
+                let _ = job.done.send(Ok(Vec::new()));
+            });
+            continue;
+        }
         match store.append_events(&events).await {
             Ok(sealed) => {
                 let mut sealed = sealed.into_iter();

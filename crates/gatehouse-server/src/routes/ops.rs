@@ -31,14 +31,14 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json:
     }
 }
 
-/// Prometheus text, for loopback clients, or for an API key holding `metrics:read`.
+/// Prometheus text, for a loopback TCP peer that is neither a proxy nor forwarding anyone
+/// (never a forwarded address), or for an API key holding `metrics:read`.
 pub async fn metrics(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     mut parts: axum::http::request::Parts,
 ) -> ApiResult<Response> {
-    let loopback = crate::net::canonical(ctx.client_ip).is_loopback();
-    if !loopback {
+    if !ctx.local_peer {
         match crate::extract::resolve(&mut parts, &state).await.0? {
             Some(Principal::ApiKey(k)) if k.scopes.allows("metrics:read") => {}
             Some(Principal::ApiKey(_)) => {

@@ -339,7 +339,7 @@ async fn metrics_for_loopback_or_a_metrics_key(db: Db) {
     assert!(ok.text.contains("http_requests_total"));
     assert_eq!(
         server.client().get("/metrics").await.status,
-        StatusCode::OK,
-        "loopback needs nothing"
+        StatusCode::FORBIDDEN,
+        "a loopback peer that is a trusted proxy is not local (hardening::metrics_trust_the_tcp_peer_only)"
     );
 }

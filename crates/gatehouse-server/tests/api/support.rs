@@ -228,7 +228,24 @@ impl Server {
 
     /// Starts on `url` with `dir` as working directory; panics if it does not come up.
     pub fn start_url(url: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
-        let mut cmd = command(url, env);
+        Server::start_cmd(command(url, env), dir)
+    }
+
+    /// Starts `gatehouse serve` under `wrapper` (e.g. `prlimit --nofile=512:512`).
+    pub fn start_wrapped(db: &TestDb, env: &[(&str, &str)], wrapper: &[&str]) -> Server {
+        let inner = command(&db.url, env);
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..]).arg(BIN);
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        Server::start_cmd(cmd, db.dir.path())
+    }
+
+    fn start_cmd(mut cmd: Command, dir: &std::path::Path) -> Server {
         let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0"])
             .current_dir(dir)
@@ -289,6 +306,24 @@ impl Server {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// SIGTERM, then the exit status if the process ends within `limit` (else it is killed
+    /// when the server is dropped).
+    pub fn terminate_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// SIGTERM, then the exit status.
