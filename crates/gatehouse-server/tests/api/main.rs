@@ -14,6 +14,8 @@ mod isolation;
 mod limits;
 mod operations;
 mod orgs;
+mod password_change;
+mod pg_roles;
 mod secrets;
 mod sessions;
 mod tokens;
