@@ -33,15 +33,17 @@ struct Gate {
     queue: Mutex<FairQueue<String, oneshot::Sender<Slot>>>,
 }
 
-/// A running job's place; dropping it hands the place to the next job in turn.
+/// A running job's place (and the key it runs for); dropping it hands the place to the next
+/// job in turn.
 struct Slot {
     gate: Option<Arc<Gate>>,
+    key: String,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         if let Some(gate) = self.gate.take() {
-            gate.release();
+            gate.release(std::mem::take(&mut self.key));
         }
     }
 }
@@ -51,17 +53,21 @@ impl Gate {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn release(self: &Arc<Self>) {
+    fn release(self: &Arc<Self>, mut key: String) {
         loop {
-            let Some(next) = self.lock().finish() else {
+            let Some((next, waiter)) = self.lock().finish(&key) else {
                 return;
             };
-            match next.send(Slot {
+            match waiter.send(Slot {
                 gate: Some(self.clone()),
+                key: next,
             }) {
                 Ok(()) => return,
-                // That caller gave up waiting: the place goes to the next one.
-                Err(mut slot) => slot.gate = None,
+                // That caller gave up waiting: its place goes to the next one.
+                Err(mut slot) => {
+                    slot.gate = None;
+                    key = std::mem::take(&mut slot.key);
+                }
             }
         }
     }
@@ -69,9 +75,10 @@ impl Gate {
     async fn acquire(self: &Arc<Self>, key: &str) -> Result<Slot> {
         let waiting = {
             let mut queue = self.lock();
-            if queue.try_start() {
+            if queue.try_start(&key.to_owned()) {
                 return Ok(Slot {
                     gate: Some(self.clone()),
+                    key: key.to_owned(),
                 });
             }
             let (tx, rx) = oneshot::channel();
@@ -110,6 +117,12 @@ impl PasswordHasherPool {
 
     pub fn params(&self) -> Argon2Params {
         self.params
+    }
+
+    /// Whether work for `key` would be refused right now: callers look before spending anything
+    /// else on a request (a lockout reservation, a database write) that would end in `429`.
+    pub fn is_full(&self, key: &str) -> bool {
+        self.gate.lock().would_refuse(&key.to_owned())
     }
 
     /// Runs `job` on a blocking thread once `key`'s turn comes. The place is held until the job
@@ -174,6 +187,7 @@ mod tests {
     async fn blocked_pool(per_key: usize) -> (PasswordHasherPool, std::sync::mpsc::Sender<()>) {
         let limits = QueueLimits {
             slots: 1,
+            running_per_key: 1,
             per_key,
             total: 16,
         };

@@ -88,6 +88,43 @@ fn run(db: &TestDb, env: &[(&'static str, String)], args: &[&str]) -> (i32, Stri
     run_cli(db, &env, args, None)
 }
 
+/// `serve` with `env`: its exit code and standard error, or `None` when it was still serving
+/// after 20 s (then it is killed), so a server that wrongly starts fails the test instead of
+/// hanging it.
+fn serve(db: &TestDb, env: &[(&'static str, String)]) -> Option<(i32, String)> {
+    use std::io::Read;
+    let mut cmd = command(&db.url, &[]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(db.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return Some((status.code().unwrap_or(-1), err));
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The login role a URL names.
 fn user_of(url: &str) -> &str {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
@@ -185,7 +222,7 @@ async fn postgres_production_takes_only_an_application_login_role() {
         (&owner_url, "owns gatehouse's tables"),
         (&with_user(&owner_url, &member), "owns gatehouse's tables"),
     ] {
-        let (code, _, err) = run(&db, &production(url), &["serve", "--listen", "127.0.0.1:0"]);
+        let (code, err) = serve(&db, &production(url)).expect("serve refuses to start");
         assert_eq!(code, 2, "{url}: {err}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");
         assert!(

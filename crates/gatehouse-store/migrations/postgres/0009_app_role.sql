@@ -59,6 +59,6 @@ BEGIN
     END;
 END $$;
 
-REVOKE EXECUTE ON FUNCTION gatehouse_move_app_grants() FROM PUBLIC;
-
+-- It runs with its caller's rights (not SECURITY DEFINER), so it does only what its caller may do
+-- anyway; the login role may call it too (a development `serve` migrates itself).
 SELECT gatehouse_move_app_grants();

@@ -45,6 +45,12 @@ impl AuthService {
         client: &ClientInfo,
         check: impl Future<Output = (Result<User>, Option<UserId>)>,
     ) -> Result<User> {
+        // The hasher is full for this account: refuse before the lockout's database work.
+        if self.hasher.is_full(key) {
+            return Err(Error::RateLimited {
+                retry_after_secs: 1,
+            });
+        }
         let Some(lockout) = self.settings.lockout else {
             return check.await.0;
         };
