@@ -21,14 +21,14 @@ pub struct QueueLimits {
 }
 
 impl QueueLimits {
-    /// `slots` running, half of them (at least one) for one key; 4 waiting per key,
+    /// `slots` running, half of them (at least one) for one key; 8 waiting per key,
     /// `32 × slots` waiting in all.
     pub fn for_slots(slots: usize) -> QueueLimits {
         let slots = slots.max(1);
         QueueLimits {
             slots,
             running_per_key: (slots / 2).max(1),
-            per_key: 4,
+            per_key: 8,
             total: 32 * slots,
         }
     }
