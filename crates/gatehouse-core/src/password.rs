@@ -2,7 +2,7 @@
 //! hashes; Argon2, bcrypt and PBKDF2-SHA256 (PHC or Django form) verified for imported users.
 
 use std::collections::HashSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -13,6 +13,12 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::email::Email;
 use crate::{Error, Result};
+
+mod pool;
+mod queue;
+
+pub use pool::PasswordHasherPool;
+pub use queue::{FairQueue, Full, QueueLimits};
 
 /// Longest password accepted, in bytes (protects the hasher).
 pub const MAX_PASSWORD_BYTES: usize = 256;
@@ -243,67 +249,6 @@ fn parse_django(hash: &str) -> Option<(u32, &str, Vec<u8>)> {
     let iterations: u32 = iter.parse().ok().filter(|i| *i > 0)?;
     let expected = B64.decode(b64).ok().filter(|d| !d.is_empty())?;
     Some((iterations, salt, expected))
-}
-
-/// Hashes and verifies passwords on a bounded blocking pool, off the async executor.
-#[derive(Clone)]
-pub struct PasswordHasherPool {
-    params: Argon2Params,
-    permits: Arc<tokio::sync::Semaphore>,
-    dummy_hash: Arc<String>,
-}
-
-impl std::fmt::Debug for PasswordHasherPool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordHasherPool")
-            .field("params", &self.params)
-            .finish()
-    }
-}
-
-impl PasswordHasherPool {
-    /// `concurrency` bounds how many hashes run at once (each holds `m` KiB of memory).
-    pub fn new(params: Argon2Params, concurrency: usize) -> Result<Self> {
-        let dummy_hash = hash_blocking(params, "gatehouse-dummy-password-for-timing")?;
-        Ok(PasswordHasherPool {
-            params,
-            permits: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
-            dummy_hash: Arc::new(dummy_hash),
-        })
-    }
-
-    pub fn params(&self) -> Argon2Params {
-        self.params
-    }
-
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let _permit = self.permits.acquire().await.map_err(Error::internal)?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(Error::internal)
-    }
-
-    /// Argon2id hash (PHC string) of the NFKC form of `password`.
-    pub async fn hash(&self, password: &str) -> Result<String> {
-        let params = self.params;
-        let password = normalize(password);
-        self.run(move || hash_blocking(params, &password)).await?
-    }
-
-    /// Verifies `password` against `stored`; says whether a re-hash is due.
-    pub async fn verify(&self, password: &str, stored: &str) -> Result<Verified> {
-        let params = self.params;
-        let password = normalize(password);
-        let stored = stored.to_owned();
-        self.run(move || verify_blocking(params, &password, &stored))
-            .await
-    }
-
-    /// Spends the same work as a real verification, for unknown accounts.
-    pub async fn verify_dummy(&self, password: &str) -> Result<()> {
-        let dummy = self.dummy_hash.clone();
-        self.verify(password, &dummy).await.map(|_| ())
-    }
 }
 
 /// Synchronous Argon2id hash; the pool calls it on a blocking thread.

@@ -505,6 +505,9 @@ pub trait LockoutStore: Send + Sync {
     /// Forgets the email's attempts and any lock (a successful sign-in, `gatehouse users
     /// unlock`); `true` when there was something to forget.
     async fn unlock(&self, email_key: &str) -> Result<bool>;
+    /// A reserved check ended without a verdict on the password (the hasher was full, a
+    /// database error): gives the reservation back, unless the email is locked.
+    async fn release_attempt(&self, email_key: &str) -> Result<()>;
     /// Forgets attempts whose window and lock have both passed.
     async fn sweep_attempts(&self, now_ms: i64, window_ms: i64) -> Result<u64>;
 }

@@ -27,8 +27,11 @@ fn login(c: &mut Criterion) {
     });
     let pool = PasswordHasherPool::new(params, 2).expect("pool");
     group.bench_function("argon2id_verify_on_pool", |b| {
-        b.to_async(&rt)
-            .iter(|| async { pool.verify(PASSWORD, &stored).await.expect("verify") })
+        b.to_async(&rt).iter(|| async {
+            pool.verify("bench@example.com", PASSWORD, &stored)
+                .await
+                .expect("verify")
+        })
     });
     let sqlite = rt.block_on(BenchDb::sqlite());
     let postgres = rt.block_on(BenchDb::postgres());

@@ -52,27 +52,57 @@ pub fn check_config(config: &mut Config) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Migrates and opens the database; refuses a privileged PostgreSQL role in production.
+/// Opens the database (migrating it first, except PostgreSQL in production, where the owner
+/// migrates with `gatehouse migrate --database-url …`); in production refuses a PostgreSQL login
+/// role that is a superuser, has BYPASSRLS or owns the tables, one that cannot step down to the
+/// application role, and a schema with migrations missing.
 pub async fn open_database(config: &Config) -> Result<Opened, StartError> {
     let url = &config.database_url;
-    gatehouse_store::migrate(url)
-        .await
-        .map_err(|e| StartError::Database(e.to_string()))?;
+    let production = config.is_production();
+    let owner_migrates = production && Backend::of_url(url) == Some(Backend::Postgres);
+    if !owner_migrates {
+        gatehouse_store::migrate(url)
+            .await
+            .map_err(|e| StartError::Database(e.to_string()))?;
+    }
     let opened = gatehouse_store::open(url)
         .await
         .map_err(|e| StartError::Database(e.to_string()))?;
-    if let Some(role) = opened.role.as_ref().filter(|r| r.is_unsafe()) {
-        let line = format!(
-            "GATEHOUSE_DATABASE_URL: role {:?} is a superuser or has BYPASSRLS and cannot SET ROLE {}",
-            role.session_user,
-            gatehouse_store::postgres::APP_ROLE
-        );
-        if config.is_production() {
-            return Err(ConfigError(line).into());
+    if let Some(role) = &opened.role {
+        if role.is_unsafe() {
+            let line = format!(
+                "GATEHOUSE_DATABASE_URL: login role {:?} {} (SET ROLE is undone by RESET ROLE); \
+                 serve with a login role that only holds {}",
+                role.session_user,
+                role.problems().join(", "),
+                role.app_role
+            );
+            if production {
+                return Err(ConfigError(line).into());
+            }
+            tracing::warn!("{line} (refused in production)");
         }
-        tracing::warn!("{line} (refused in production)");
+        if owner_migrates {
+            let pending = gatehouse_store::postgres::pending_migrations(url)
+                .await
+                .map_err(|e| StartError::Database(e.to_string()))?;
+            if pending > 0 {
+                return Err(ConfigError(format!(
+                    "GATEHOUSE_DATABASE_URL: {pending} migration(s) not applied; run \
+                     `gatehouse migrate --database-url <owner URL>` first"
+                ))
+                .into());
+            }
+            if !role.restricted {
+                return Err(ConfigError(format!(
+                    "GATEHOUSE_DATABASE_URL: login role {:?} cannot SET ROLE {}; grant it that role",
+                    role.session_user, role.app_role
+                ))
+                .into());
+            }
+        }
     }
-    if opened.backend == Backend::Sqlite && config.is_production() {
+    if opened.backend == Backend::Sqlite && production {
         tracing::warn!("SQLite in production: one instance only; use PostgreSQL to run several");
     }
     Ok(opened)

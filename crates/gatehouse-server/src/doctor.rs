@@ -180,7 +180,7 @@ pub async fn database_checks(config: &Config) -> Vec<Check> {
         return out;
     }
     if let Some(role) = &opened.role {
-        let app = gatehouse_store::postgres::APP_ROLE;
+        let app = &role.app_role;
         let report = opened.store.role_report().await.ok().flatten();
         let effective = report
             .as_ref()
@@ -195,7 +195,7 @@ pub async fn database_checks(config: &Config) -> Vec<Check> {
                     role.session_user
                 ),
             )
-        } else if role.is_unsafe() {
+        } else {
             check(
                 if config.is_production() {
                     Level::Fail
@@ -204,17 +204,47 @@ pub async fn database_checks(config: &Config) -> Vec<Check> {
                 },
                 "database_role",
                 format!(
-                    "{} is superuser or BYPASSRLS and cannot SET ROLE {app}",
+                    "queries run as {effective}: {} cannot SET ROLE {app}",
                     role.session_user
+                ),
+            )
+        });
+        out.push(if role.is_unsafe() {
+            check(
+                if config.is_production() {
+                    Level::Fail
+                } else {
+                    Level::Warn
+                },
+                "login_role",
+                format!(
+                    "{} {}; SET ROLE is undone by RESET ROLE: serve with a login role that \
+                     only holds {app}, migrate with the owner",
+                    role.session_user,
+                    role.problems().join(", ")
                 ),
             )
         } else {
             check(
-                Level::Warn,
-                "database_role",
-                format!("queries run as {effective} (not {app}); run migrations as an owner"),
+                Level::Ok,
+                "login_role",
+                format!(
+                    "{}: no superuser, no BYPASSRLS, owns no table",
+                    role.session_user
+                ),
             )
         });
+        out.push(
+            match gatehouse_store::postgres::pending_migrations(&config.database_url).await {
+                Ok(0) => check(Level::Ok, "migrations", "all applied"),
+                Ok(n) => check(
+                    Level::Fail,
+                    "migrations",
+                    format!("{n} not applied: run `gatehouse migrate --database-url <owner URL>`"),
+                ),
+                Err(e) => check(Level::Fail, "migrations", e.to_string()),
+            },
+        );
         if let Some(r) = report {
             let privileged = r.superuser || r.bypass_rls;
             out.push(check(

@@ -1,9 +1,9 @@
-//! The rate-limit layer (SPEC §8): credential-checking auth routes share one budget per client
-//! IP; every other `/v1` route counts per credential (session, API key or token family), or per
-//! IP when there is none that works; an IPv6 client counts by its /64 (or the configured prefix).
-//! `/healthz`, `/readyz`, `/.well-known/*` and everything outside `/v1` are never limited.
-//! Limited responses carry `X-RateLimit-*` and the IETF `RateLimit-Policy` / `RateLimit` fields;
-//! over the limit, `429 rate_limited` with `Retry-After`.
+//! The rate-limit layer (SPEC §8): credential-checking auth routes (password change included)
+//! share one budget per client IP; every other `/v1` route counts per credential (session, API
+//! key or token family), or per IP when there is none that works; an IPv6 client counts by its
+//! /64 (or the configured prefix). `/healthz`, `/readyz`, `/.well-known/*` and everything
+//! outside `/v1` are never limited. Limited responses carry `X-RateLimit-*` and the IETF
+//! `RateLimit-Policy` / `RateLimit` fields; over the limit, `429 rate_limited` with `Retry-After`.
 //! A backend that cannot answer fails closed (`503`).
 
 use axum::extract::{Request, State};
@@ -27,6 +27,7 @@ const AUTH_ROUTES: &[&str] = &[
     "/v1/auth/token",
     "/v1/setup",
     "/v1/invitations/accept",
+    "/v1/auth/password",
 ];
 
 fn limit_of(rate: crate::config::Rate) -> Limit {

@@ -34,17 +34,40 @@ impl Backend {
 /// How the PostgreSQL connection's role stands (SQLite has none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleStatus {
+    /// The login role of the URL.
     pub session_user: String,
+    /// The login role is, or may `SET ROLE` to, a superuser.
     pub superuser: bool,
+    /// The login role has, or may `SET ROLE` to a role with, BYPASSRLS.
     pub bypass_rls: bool,
-    /// Queries run as `gatehouse_app` (after `SET ROLE`).
+    /// The login role owns (or may become the owner of) gatehouse's tables or their schema.
+    pub owns_tables: bool,
+    /// This database's application role, `gatehouse_app_<database>`.
+    pub app_role: String,
+    /// Queries run as the application role (after `SET ROLE`).
     pub restricted: bool,
 }
 
 impl RoleStatus {
-    /// The configured role is privileged and could not step down to the application role.
+    /// The login role could undo row-level security: `SET ROLE` is reversible (`RESET ROLE`
+    /// gives the privileged role back), so stepping down does not make it safe.
     pub fn is_unsafe(&self) -> bool {
-        !self.restricted && (self.superuser || self.bypass_rls)
+        self.superuser || self.bypass_rls || self.owns_tables
+    }
+
+    /// What makes the login role unsafe, in words.
+    pub fn problems(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.superuser {
+            out.push("is a superuser");
+        }
+        if self.bypass_rls {
+            out.push("has BYPASSRLS");
+        }
+        if self.owns_tables {
+            out.push("owns gatehouse's tables");
+        }
+        out
     }
 }
 

@@ -1,5 +1,6 @@
-//! The storage ports on PostgreSQL. Migrations run as the configured user; the pool's queries
-//! run as the restricted `gatehouse_app` role (`SET ROLE` on every new connection).
+//! The storage ports on PostgreSQL. Migrations run as the owner (`gatehouse migrate
+//! --database-url <owner URL>`); the pool's queries run as the database's own restricted role,
+//! `gatehouse_app_<database>` (`SET ROLE` on every new connection).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,8 +12,16 @@ use crate::{OpenError, RoleStatus};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The role the server's queries run as.
-pub const APP_ROLE: &str = "gatehouse_app";
+/// The application role of the database named `database`: `gatehouse_app_<database>`, one per
+/// database so that deployments sharing a cluster cannot reach each other's tables.
+pub fn app_role(database: &str) -> String {
+    format!("gatehouse_app_{database}")
+}
+
+/// `name` as a quoted SQL identifier.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
 
 /// The channel on which changed API keys are announced (payload: the key's public id; empty:
 /// a heartbeat).
@@ -34,24 +43,59 @@ pub async fn migrate(url: &str) -> Result<(), OpenError> {
         .run(&mut conn)
         .await
         .map_err(|e| OpenError::Migrate(e.to_string()))?;
+    // Rights that migrations granted to the shared `gatehouse_app` move to this database's role.
+    sqlx::query("SELECT gatehouse_move_app_grants()")
+        .execute(&mut conn)
+        .await
+        .map_err(|e| OpenError::Migrate(e.to_string()))?;
     conn.close()
         .await
         .map_err(|e| OpenError::Connect(e.to_string()))
 }
 
-/// What the configured user is, and whether it can step down to `gatehouse_app`.
+/// How many of this binary's migrations the database at `url` has not applied (all of them
+/// when it has none).
+pub async fn pending_migrations(url: &str) -> Result<usize, OpenError> {
+    let connect = |e: sqlx::Error| OpenError::Connect(e.to_string());
+    let mut conn = PgConnection::connect_with(&options(url)?)
+        .await
+        .map_err(connect)?;
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+    conn.close().await.map_err(connect)?;
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .count())
+}
+
+/// What the configured login role is, what it could become, and whether it steps down to the
+/// application role. Membership counts: a role that can `SET ROLE` to a superuser, a BYPASSRLS
+/// role or the tables' owner can undo the step down with `RESET ROLE`.
 async fn probe_role(url: &str) -> Result<RoleStatus, OpenError> {
     let connect = |e: sqlx::Error| OpenError::Connect(e.to_string());
     let mut conn = PgConnection::connect_with(&options(url)?)
         .await
         .map_err(connect)?;
-    let (session_user, superuser, bypass_rls): (String, bool, bool) = sqlx::query_as(
-        "SELECT session_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = session_user",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .map_err(connect)?;
-    let restricted = sqlx::query(&format!("SET ROLE {APP_ROLE}"))
+    let (session_user, database, superuser, bypass_rls, owns_tables): (String, String, bool, bool, bool) =
+        sqlx::query_as(
+            "SELECT session_user::text, current_database()::text, \
+               EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolsuper AND pg_has_role(session_user, r.oid, 'MEMBER')), \
+               EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolbypassrls AND pg_has_role(session_user, r.oid, 'MEMBER')), \
+               EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                       WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'S') \
+                         AND pg_has_role(session_user, c.relowner, 'MEMBER')) \
+               OR EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = current_schema() \
+                          AND pg_has_role(session_user, n.nspowner, 'MEMBER'))",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(connect)?;
+    let app_role = app_role(&database);
+    let restricted = sqlx::query(&format!("SET ROLE {}", quoted(&app_role)))
         .execute(&mut conn)
         .await
         .is_ok();
@@ -60,6 +104,8 @@ async fn probe_role(url: &str) -> Result<RoleStatus, OpenError> {
         session_user,
         superuser,
         bypass_rls,
+        owns_tables,
+        app_role,
         restricted,
     })
 }
@@ -73,11 +119,11 @@ impl PgStore {
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(3));
         if role.restricted {
-            pool = pool.after_connect(|conn, _meta| {
+            let set_role = format!("SET ROLE {}", quoted(&role.app_role));
+            pool = pool.after_connect(move |conn, _meta| {
+                let set_role = set_role.clone();
                 Box::pin(async move {
-                    sqlx::query(&format!("SET ROLE {APP_ROLE}"))
-                        .execute(&mut *conn)
-                        .await?;
+                    sqlx::query(&set_role).execute(&mut *conn).await?;
                     Ok(())
                 })
             });

@@ -127,12 +127,13 @@ impl AuthService {
             return Err(Error::Validation(fields));
         }
         let email = email?;
+        let password_hash = self.hasher.hash(email.key(), password).await?;
         Ok(NewUser {
             id: UserId::new(),
             email: email.as_str().to_owned(),
             email_key: email.key().to_owned(),
             name,
-            password_hash: self.hasher.hash(password).await?,
+            password_hash,
             is_platform_admin: admin,
             created_at: self.clock.now(),
         })
@@ -379,8 +380,9 @@ impl AuthService {
         }
     }
 
-    /// `POST /v1/auth/password`: checks the current password, applies the policy, revokes every
-    /// other session.
+    /// `POST /v1/auth/password`: checks the current password under the sign-in lockout of the
+    /// account's email (a wrong one counts like a wrong sign-in; while locked: `429`), applies
+    /// the policy, revokes every other session.
     pub async fn change_password(
         &self,
         principal: &SessionPrincipal,
@@ -389,17 +391,28 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<()> {
         let user = &principal.user;
-        let verified = match &user.password_hash {
-            Some(hash) if current.len() <= MAX_PASSWORD_BYTES => {
-                self.hasher.verify(current, hash).await?
-            }
-            _ => Verified::No,
+        let key = credentials::lockout_key(&user.email);
+        let check = async {
+            let verified = match &user.password_hash {
+                Some(hash) if current.len() <= MAX_PASSWORD_BYTES => {
+                    self.hasher.verify(&key, current, hash).await
+                }
+                _ => Ok(Verified::No),
+            };
+            let outcome = match verified {
+                Ok(Verified::No) => {
+                    let event = events::password_change_failed(user.id, client, self.clock.now());
+                    match self.audit.append(vec![event]).await {
+                        Ok(_) => Err(Error::Unauthenticated(AuthFailure::InvalidCredentials)),
+                        Err(e) => Err(e),
+                    }
+                }
+                Ok(_) => Ok(user.clone()),
+                Err(e) => Err(e),
+            };
+            (outcome, Some(user.id))
         };
-        if verified == Verified::No {
-            let event = events::password_change_failed(user.id, client, self.clock.now());
-            self.audit.append(vec![event]).await?;
-            return Err(Error::Unauthenticated(AuthFailure::InvalidCredentials));
-        }
+        self.with_lockout(&key, client, check).await?;
         let email = Email::parse(&user.email).ok();
         password::enforce_policy(
             "new_password",
@@ -407,7 +420,7 @@ impl AuthService {
             self.settings.password_min_chars,
             email.as_ref(),
         )?;
-        let hash = self.hasher.hash(new).await?;
+        let hash = self.hasher.hash(&key, new).await?;
         let now = self.clock.now();
         let event = events::password_changed(user.id, client, now);
         self.store

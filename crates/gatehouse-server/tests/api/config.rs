@@ -62,8 +62,10 @@ async fn production_refusals(db: Db) {
         !db.dir.path().join("gatehouse.secret").exists(),
         "production never generates a secret file"
     );
-    // The same settings start fine when correct.
-    let server = Server::start(&db, &[prod, https, secret]);
+    // The same settings start fine when correct (on PostgreSQL with a login role that only
+    // holds the application role).
+    let url = db.production_url().await;
+    let server = Server::start_url(&url, db.dir.path(), &[prod, https, secret]);
     assert_eq!(
         server.client().get("/healthz").await.status,
         reqwest::StatusCode::OK

@@ -196,9 +196,12 @@ async fn weak_secrets_and_plain_http_origins_are_refused(db: Db) {
     assert!(line("trusted_proxies").starts_with("warn"), "{out}");
     assert!(line("connections").contains("at most"), "{out}");
 
-    // Trusted proxies of /0 start, with a warning naming the setting.
-    let mut server = Server::start(
-        &db,
+    // Trusted proxies of /0 start, with a warning naming the setting (on PostgreSQL with a
+    // login role that only holds the application role, as production demands).
+    let url = db.production_url().await;
+    let mut server = Server::start_url(
+        &url,
+        db.dir.path(),
         &[
             prod,
             https,

@@ -18,6 +18,8 @@ mod jcs;
 mod limits;
 mod operations;
 mod orgs;
+mod password_change;
+mod pg_roles;
 mod secrets;
 mod serving;
 mod sessions;

@@ -33,12 +33,21 @@ fn pg_url_for(db: &str) -> String {
     format!("{base}/{db}")
 }
 
+/// `url` (a PostgreSQL URL) signing in as `user` instead (trust auth).
+pub fn with_user(url: &str, user: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let host = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+    format!("postgres://{user}@{host}")
+}
+
 /// A database that exists for one test.
 pub struct TestDb {
     pub kind: Db,
     pub url: String,
     pub dir: tempfile::TempDir,
     pg_name: Option<String>,
+    /// Login roles made for this test (cluster-wide: dropped with the database).
+    roles: Mutex<Vec<String>>,
 }
 
 impl TestDb {
@@ -53,6 +62,7 @@ impl TestDb {
                     url,
                     dir,
                     pg_name: None,
+                    roles: Mutex::default(),
                 })
             }
             Db::Postgres => {
@@ -79,9 +89,33 @@ impl TestDb {
                     url: pg_url_for(&name),
                     dir,
                     pg_name: Some(name),
+                    roles: Mutex::default(),
                 })
             }
         }
+    }
+
+    /// The URL `serve` uses in production: on PostgreSQL the owner (the test's superuser)
+    /// migrates, and the URL names a new login role that only holds the database's
+    /// application role; on SQLite the database's own URL.
+    pub async fn production_url(&self) -> String {
+        let Some(name) = &self.pg_name else {
+            return self.url.clone();
+        };
+        let (code, out, err) = run_cli(self, &[], &["migrate"], None);
+        assert_eq!(code, 0, "{out}{err}");
+        let login = format!("gh_login_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = sqlx::PgConnection::connect(&pg_admin_url())
+            .await
+            .expect("pg connect");
+        for sql in [
+            format!("CREATE ROLE {login} LOGIN"),
+            format!("GRANT gatehouse_app_{name} TO {login}"),
+        ] {
+            sqlx::query(&sql).execute(&mut admin).await.expect(&sql);
+        }
+        self.roles.lock().expect("lock").push(login.clone());
+        with_user(&self.url, &login)
     }
 
     /// The URL with another host:port (to route through a proxy).
@@ -154,6 +188,8 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(name) = self.pg_name.take() {
             let url = pg_admin_url();
+            let mut roles = std::mem::take(&mut *self.roles.lock().expect("lock"));
+            roles.push(format!("gatehouse_app_{name}"));
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -165,6 +201,11 @@ impl Drop for TestDb {
                             sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                                 .execute(&mut c)
                                 .await;
+                        for role in roles {
+                            let _ = sqlx::query(&format!("DROP ROLE IF EXISTS {role}"))
+                                .execute(&mut c)
+                                .await;
+                        }
                     }
                 });
             })

@@ -122,6 +122,18 @@ macro_rules! impl_limits {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn release_attempt(&self, email_key: &str) -> Result<()> {
+                sqlx::query(
+                    "UPDATE login_attempts SET attempts = attempts - 1 \
+                     WHERE email_key = $1 AND attempts > 0 AND locked_until_ms IS NULL",
+                )
+                .bind(email_key)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
             async fn sweep_attempts(&self, now_ms: i64, window_ms: i64) -> Result<u64> {
                 let done = sqlx::query(
                     "DELETE FROM login_attempts WHERE window_start_ms + $2 <= $1 \

@@ -97,6 +97,9 @@ impl Drop for Fresh {
                     if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
                         let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
                         let _ = sqlx::query(&sql).execute(&mut c).await;
+                        // Roles are cluster-wide: the database's application role goes too.
+                        let sql = format!("DROP ROLE IF EXISTS gatehouse_app_{name}");
+                        let _ = sqlx::query(&sql).execute(&mut c).await;
                     }
                 });
             })

@@ -10,7 +10,8 @@ conformance!(
     rate_limit_decides_like_the_algorithm,
     concurrent_decisions_never_exceed_the_limit,
     lockout_reserves_locks_and_clears,
-    parallel_reservations_stop_at_the_limit
+    parallel_reservations_stop_at_the_limit,
+    a_released_reservation_is_not_a_guess
 );
 
 async fn rate_limit_decides_like_the_algorithm(f: Fresh) {
@@ -179,4 +180,53 @@ async fn parallel_reservations_stop_at_the_limit(f: Fresh) {
         );
     }
     assert_eq!(allowed, 5);
+}
+
+/// A check that ended without a verdict (the hasher was full) gives its place back; a lock is
+/// never undone that way.
+async fn a_released_reservation_is_not_a_guess(f: Fresh) {
+    let (limit, window) = (2, 60_000);
+    let key = "r@example.com";
+    for now in 0..2 {
+        assert_eq!(
+            f.store
+                .reserve_attempt(key, now, limit, window)
+                .await
+                .unwrap(),
+            Attempt::Allowed
+        );
+    }
+    assert_eq!(
+        f.store
+            .reserve_attempt(key, 2, limit, window)
+            .await
+            .unwrap(),
+        Attempt::Busy
+    );
+    f.store.release_attempt(key).await.unwrap();
+    assert_eq!(
+        f.store
+            .reserve_attempt(key, 3, limit, window)
+            .await
+            .unwrap(),
+        Attempt::Allowed,
+        "the released place is free again"
+    );
+    f.store.release_attempt("nobody@example.com").await.unwrap();
+    assert_eq!(
+        f.store
+            .record_failure(key, 4, limit, window, &[])
+            .await
+            .unwrap(),
+        Some(60_004)
+    );
+    f.store.release_attempt(key).await.unwrap();
+    assert_eq!(
+        f.store
+            .reserve_attempt(key, 5, limit, window)
+            .await
+            .unwrap(),
+        Attempt::Locked { until_ms: 60_004 },
+        "a release does not lift a lock"
+    );
 }

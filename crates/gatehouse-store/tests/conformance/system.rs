@@ -144,7 +144,8 @@ async fn role_is_restricted(f: Fresh) {
         Backend::Sqlite => assert!(report.is_none()),
         Backend::Postgres => {
             let r = report.unwrap();
-            assert_eq!(r.current_user, gatehouse_store::postgres::APP_ROLE);
+            let name = f.url.rsplit('/').next().unwrap();
+            assert_eq!(r.current_user, gatehouse_store::postgres::app_role(name));
             assert!(!r.superuser && !r.bypass_rls, "{r:?}");
             assert!(f.opened.role.as_ref().unwrap().restricted);
             assert!(!f.url.is_empty());

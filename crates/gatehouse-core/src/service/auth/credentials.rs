@@ -26,15 +26,39 @@ impl AuthService {
         password: &str,
         client: &ClientInfo,
     ) -> Result<User> {
-        let Some(lockout) = self.settings.lockout else {
-            return self.verify_credentials(email, password, client).await.0;
-        };
         let key = lockout_key(email);
+        self.with_lockout(
+            &key,
+            client,
+            self.verify_credentials(&key, email, password, client),
+        )
+        .await
+    }
+
+    /// Runs the password check `check` for the account whose lockout key is `key`, under the
+    /// lockout (SPEC §8): nothing runs while the key is locked or busy; a wrong password counts
+    /// toward the lock, the one that reaches the limit locks it (`auth.locked`), a right one
+    /// clears the count. Sign-in, the token grant and password change all come through here.
+    pub(super) async fn with_lockout(
+        &self,
+        key: &str,
+        client: &ClientInfo,
+        check: impl Future<Output = (Result<User>, Option<UserId>)>,
+    ) -> Result<User> {
+        // The hasher is full for this account: refuse before the lockout's database work.
+        if self.hasher.is_full(key) {
+            return Err(Error::RateLimited {
+                retry_after_secs: 1,
+            });
+        }
+        let Some(lockout) = self.settings.lockout else {
+            return check.await.0;
+        };
         let now_ms = unix_ms(self.clock.now());
         let window_ms = lockout.period.as_millis() as i64;
         match self
             .store
-            .reserve_attempt(&key, now_ms, lockout.count, window_ms)
+            .reserve_attempt(key, now_ms, lockout.count, window_ms)
             .await?
         {
             Attempt::Allowed => {}
@@ -49,19 +73,23 @@ impl AuthService {
                 });
             }
         }
-        let (outcome, user) = self.verify_credentials(email, password, client).await;
+        let (outcome, user) = check.await;
         match &outcome {
             Ok(_) => {
-                self.store.unlock(&key).await?;
+                self.store.unlock(key).await?;
             }
             Err(Error::Unauthenticated(AuthFailure::InvalidCredentials)) => {
                 let now = self.clock.now();
                 let event = events::locked(user, now + lockout.period, client, now);
                 self.store
-                    .record_failure(&key, unix_ms(now), lockout.count, window_ms, &[event])
+                    .record_failure(key, unix_ms(now), lockout.count, window_ms, &[event])
                     .await?;
             }
-            Err(_) => {}
+            // No verdict on the password (the hasher was full, the database failed): the check
+            // gives its reservation back, so it neither counts as a guess nor holds a place.
+            Err(_) => {
+                self.store.release_attempt(key).await?;
+            }
         }
         outcome
     }
@@ -69,6 +97,7 @@ impl AuthService {
     /// The credential check itself; also says which user it was about, if any.
     async fn verify_credentials(
         &self,
+        key: &str,
         email: &str,
         password: &str,
         client: &ClientInfo,
@@ -86,7 +115,7 @@ impl AuthService {
         };
         let Some(user) = user else {
             let done = async {
-                self.hasher.verify_dummy(password).await?;
+                self.hasher.verify_dummy(key, password).await?;
                 self.login_failed(None, "unknown_email", client).await
             };
             return (done.await.and(Err(invalid)), None);
@@ -94,9 +123,9 @@ impl AuthService {
         let id = user.id;
         let checked = async {
             let verified = match &user.password_hash {
-                Some(hash) => self.hasher.verify(password, hash).await?,
+                Some(hash) => self.hasher.verify(key, password, hash).await?,
                 None => {
-                    self.hasher.verify_dummy(password).await?;
+                    self.hasher.verify_dummy(key, password).await?;
                     Verified::No
                 }
             };
@@ -111,7 +140,7 @@ impl AuthService {
             }
             if let (Verified::YesRehash, Some(hash)) = (verified, &user.password_hash) {
                 // Only over the hash just verified: a password changed meanwhile stays.
-                let fresh = self.hasher.hash(password).await?;
+                let fresh = self.hasher.hash(key, password).await?;
                 self.store
                     .upgrade_password_hash(user.id, hash, &fresh)
                     .await?;
@@ -135,7 +164,7 @@ impl AuthService {
 
 /// The lockout key of what was typed as an email: its normalized form, or (not an email at
 /// all) the trimmed, lowercased text, bounded.
-fn lockout_key(email: &str) -> String {
+pub(super) fn lockout_key(email: &str) -> String {
     match Email::parse(email) {
         Ok(e) => e.key().to_owned(),
         Err(_) => email.trim().to_lowercase().chars().take(320).collect(),

@@ -1,0 +1,2 @@
+-- PostgreSQL moves its application role to one per database here; SQLite has no roles.
+SELECT 1;
