@@ -9,6 +9,7 @@ mod audit_bounds;
 mod cli;
 mod config;
 mod conventions;
+mod credential_races;
 mod hardening;
 mod identity;
 mod invitation_rules;
