@@ -187,6 +187,7 @@ pub trait OrgStore: Send + Sync {
         actor: UserId,
         target: UserId,
         role: Role,
+        at: OffsetDateTime,
         audit: &[NewEvent],
     ) -> Result<Option<Member>>;
     /// Judges the removal with [`check_removal`](crate::role::check_removal) inside the
@@ -197,6 +198,7 @@ pub trait OrgStore: Send + Sync {
         org: OrgId,
         actor: UserId,
         target: UserId,
+        at: OffsetDateTime,
         audit: &[NewEvent],
     ) -> Result<bool>;
     /// The org's policy of application scopes per role for access tokens.
@@ -441,10 +443,12 @@ pub trait TokenStore: Send + Sync {
         audit: &[NewEvent],
     ) -> Result<bool>;
     /// Refuses one access token until it would have expired anyway.
+    /// Forgets revoked ids that expired more than an hour before `now`.
     async fn revoke_jti(
         &self,
         jti: &str,
         expires_at: OffsetDateTime,
+        now: OffsetDateTime,
         audit: &[NewEvent],
     ) -> Result<()>;
     /// Revocation state for an access token of `family` with `jti`, and its user.

@@ -227,7 +227,7 @@ async fn record_denial(
         user_agent,
         request_id: Some(ctx.request_id.clone()),
     };
-    let now = time::OffsetDateTime::now_utc();
+    let now = state.auth.now();
     let event = match code {
         "forbidden" | "insufficient_scope" => {
             let chain = ctx

@@ -193,16 +193,11 @@ impl OrgService {
         client: &ClientInfo,
     ) -> Result<Member> {
         let role = Role::parse(role).ok_or_else(|| Error::field("role", "invalid"))?;
-        let event = events::member_role_changed(
-            manager.org.id,
-            target,
-            role,
-            manager.user,
-            client,
-            self.clock.now(),
-        );
+        let now = self.clock.now();
+        let event =
+            events::member_role_changed(manager.org.id, target, role, manager.user, client, now);
         self.store
-            .set_member_role(manager.org.id, manager.user, target, role, &[event])
+            .set_member_role(manager.org.id, manager.user, target, role, now, &[event])
             .await?
             .ok_or(Error::NotFound)
     }
@@ -215,11 +210,11 @@ impl OrgService {
         client: &ClientInfo,
     ) -> Result<()> {
         let (actor, _) = access.user()?;
-        let event =
-            events::member_removed(access.org().id, target, actor, client, self.clock.now());
+        let now = self.clock.now();
+        let event = events::member_removed(access.org().id, target, actor, client, now);
         if self
             .store
-            .remove_member(access.org().id, actor, target, &[event])
+            .remove_member(access.org().id, actor, target, now, &[event])
             .await?
         {
             Ok(())

@@ -397,7 +397,7 @@ impl TokenService {
             .details(json!({ "kind": "access_token", "sid": claims.sid }))
             .subject(subject);
             self.store
-                .revoke_jti(&claims.jti, expires, &[event])
+                .revoke_jti(&claims.jti, expires, now, &[event])
                 .await?;
         }
         Ok(())

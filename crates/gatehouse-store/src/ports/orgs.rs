@@ -226,7 +226,7 @@ macro_rules! impl_orgs {
                 rows.iter().map(member_row).collect()
             }
 
-            async fn set_member_role(&self, org: OrgId, actor: UserId, target: UserId, role: Role, audit: &[NewEvent]) -> Result<Option<Member>> {
+            async fn set_member_role(&self, org: OrgId, actor: UserId, target: UserId, role: Role, at: OffsetDateTime, audit: &[NewEvent]) -> Result<Option<Member>> {
                 let mut tx = self.org_tx(org, true).await?;
                 let Some(facts) = change_facts(&mut tx, org, actor, target).await? else {
                     return Ok(None);
@@ -248,14 +248,13 @@ macro_rules! impl_orgs {
                     .await
                     .map_err(db_err)?;
                 let member = member_row(&row)?;
-                let now = audit.first().map(|e| unix(e.at)).unwrap_or_else(|| unix(OffsetDateTime::now_utc()));
-                revoke_families_beyond(&mut tx, org, target, Some(role), now).await?;
+                revoke_families_beyond(&mut tx, org, target, Some(role), unix(at)).await?;
                 append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(Some(member))
             }
 
-            async fn remove_member(&self, org: OrgId, actor: UserId, target: UserId, audit: &[NewEvent]) -> Result<bool> {
+            async fn remove_member(&self, org: OrgId, actor: UserId, target: UserId, at: OffsetDateTime, audit: &[NewEvent]) -> Result<bool> {
                 let mut tx = self.org_tx(org, true).await?;
                 let Some(facts) = change_facts(&mut tx, org, actor, target).await? else {
                     return Ok(false);
@@ -268,8 +267,7 @@ macro_rules! impl_orgs {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
-                let now = audit.first().map(|e| unix(e.at)).unwrap_or_else(|| unix(OffsetDateTime::now_utc()));
-                revoke_families_beyond(&mut tx, org, target, None, now).await?;
+                revoke_families_beyond(&mut tx, org, target, None, unix(at)).await?;
                 append_in(&mut tx, audit).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(true)

@@ -211,7 +211,7 @@ macro_rules! impl_tokens {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn revoke_jti(&self, jti: &str, expires_at: OffsetDateTime, audit: &[NewEvent]) -> Result<()> {
+            async fn revoke_jti(&self, jti: &str, expires_at: OffsetDateTime, now: OffsetDateTime, audit: &[NewEvent]) -> Result<()> {
                 let mut tx = self.write_tx().await?;
                 sqlx::query("INSERT INTO revoked_jti (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
                     .bind(jti)
@@ -220,7 +220,7 @@ macro_rules! impl_tokens {
                     .await
                     .map_err(db_err)?;
                 sqlx::query("DELETE FROM revoked_jti WHERE expires_at < $1")
-                    .bind(unix(OffsetDateTime::now_utc()) - 3600)
+                    .bind(unix(now) - 3600)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;

@@ -319,7 +319,7 @@ async fn invitations_die_with_their_inviters_role(f: Fresh) {
 
     // An admin made a member: nothing they issued survives.
     f.store
-        .set_member_role(org, owner, admin, Role::Member, &[])
+        .set_member_role(org, owner, admin, Role::Member, at(1), &[])
         .await
         .unwrap()
         .unwrap();
@@ -328,7 +328,7 @@ async fn invitations_die_with_their_inviters_role(f: Fresh) {
     }
     // An owner made an admin: only the owner invitation dies.
     f.store
-        .set_member_role(org, owner, co_owner, Role::Admin, &[])
+        .set_member_role(org, owner, co_owner, Role::Admin, at(1), &[])
         .await
         .unwrap()
         .unwrap();
@@ -343,7 +343,7 @@ async fn invitations_die_with_their_inviters_role(f: Fresh) {
     // A member who leaves (or is removed) takes every pending invitation along.
     assert!(
         f.store
-            .remove_member(org, leaver, leaver, &[])
+            .remove_member(org, leaver, leaver, at(1), &[])
             .await
             .unwrap()
     );

@@ -178,7 +178,7 @@ async fn role_rules_hold_inside_the_store(f: Fresh) {
     assert!(
         forbidden(
             f.store
-                .set_member_role(org, member, admin, Role::Member, &[])
+                .set_member_role(org, member, admin, Role::Member, at(1), &[])
                 .await
         ),
         "members manage nothing"
@@ -186,7 +186,7 @@ async fn role_rules_hold_inside_the_store(f: Fresh) {
     assert!(
         forbidden(
             f.store
-                .set_member_role(org, admin, owner, Role::Member, &[])
+                .set_member_role(org, admin, owner, Role::Member, at(1), &[])
                 .await
         ),
         "admins cannot demote owners"
@@ -194,60 +194,60 @@ async fn role_rules_hold_inside_the_store(f: Fresh) {
     assert!(
         forbidden(
             f.store
-                .set_member_role(org, admin, admin, Role::Owner, &[])
+                .set_member_role(org, admin, admin, Role::Owner, at(1), &[])
                 .await
         ),
         "no self-promotion"
     );
     assert!(
-        forbidden(f.store.remove_member(org, admin, owner, &[]).await),
+        forbidden(f.store.remove_member(org, admin, owner, at(1), &[]).await),
         "admins cannot remove owners"
     );
     let last = f
         .store
-        .set_member_role(org, owner, owner, Role::Admin, &[])
+        .set_member_role(org, owner, owner, Role::Admin, at(1), &[])
         .await;
     assert!(
         matches!(last, Err(Error::Conflict("last_owner"))),
         "{last:?}"
     );
     assert!(matches!(
-        f.store.remove_member(org, owner, owner, &[]).await,
+        f.store.remove_member(org, owner, owner, at(1), &[]).await,
         Err(Error::Conflict("last_owner"))
     ));
 
     let m = f
         .store
-        .set_member_role(org, admin, member, Role::Admin, &[])
+        .set_member_role(org, admin, member, Role::Admin, at(1), &[])
         .await
         .unwrap()
         .unwrap();
     assert_eq!((m.user_id, m.role), (member, Role::Admin));
     assert!(
         f.store
-            .set_member_role(org, owner, UserId::new(), Role::Member, &[])
+            .set_member_role(org, owner, UserId::new(), Role::Member, at(1), &[])
             .await
             .unwrap()
             .is_none()
     );
     f.store
-        .set_member_role(org, owner, admin, Role::Owner, &[])
+        .set_member_role(org, owner, admin, Role::Owner, at(1), &[])
         .await
         .unwrap();
     f.store
-        .set_member_role(org, admin, owner, Role::Member, &[])
+        .set_member_role(org, admin, owner, Role::Member, at(1), &[])
         .await
         .unwrap();
     assert!(
         f.store
-            .remove_member(org, member, member, &[])
+            .remove_member(org, member, member, at(1), &[])
             .await
             .unwrap(),
         "anyone may leave"
     );
     assert!(
         !f.store
-            .remove_member(org, admin, member, &[])
+            .remove_member(org, admin, member, at(1), &[])
             .await
             .unwrap(),
         "gone already"
@@ -274,10 +274,14 @@ async fn last_owner_survives_concurrent_demotions(f: Fresh) {
     // Each owner demotes the other at the same moment: at most one may succeed.
     for _ in 0..5 {
         let (s1, s2) = (f.store.clone(), f.store.clone());
-        let one =
-            tokio::spawn(async move { s1.set_member_role(org, a, b, Role::Member, &[]).await });
-        let two =
-            tokio::spawn(async move { s2.set_member_role(org, b, a, Role::Member, &[]).await });
+        let one = tokio::spawn(async move {
+            s1.set_member_role(org, a, b, Role::Member, at(1), &[])
+                .await
+        });
+        let two = tokio::spawn(async move {
+            s2.set_member_role(org, b, a, Role::Member, at(1), &[])
+                .await
+        });
         let (one, two) = (one.await.unwrap(), two.await.unwrap());
         assert!(!(one.is_ok() && two.is_ok()), "both demotions went through");
         let owners = f
@@ -293,7 +297,7 @@ async fn last_owner_survives_concurrent_demotions(f: Fresh) {
         let owner = if one.is_ok() { a } else { b };
         let other = if owner == a { b } else { a };
         f.store
-            .set_member_role(org, owner, other, Role::Owner, &[])
+            .set_member_role(org, owner, other, Role::Owner, at(1), &[])
             .await
             .unwrap();
     }

@@ -255,7 +255,7 @@ async fn demotion_and_removal_revoke_families_at_once(f: Fresh) {
     let (reader_fam, reader_first) = bound(&f, admin, org, "members:read").await;
     let (elsewhere, elsewhere_first) = bound(&f, admin, other_org, "org:admin").await;
     f.store
-        .set_member_role(org, owner, admin, Role::Member, &[])
+        .set_member_role(org, owner, admin, Role::Member, at(1), &[])
         .await
         .unwrap()
         .unwrap();
@@ -289,7 +289,10 @@ async fn demotion_and_removal_revoke_families_at_once(f: Fresh) {
         "another org's family stays"
     );
 
-    f.store.remove_member(org, owner, admin, &[]).await.unwrap();
+    f.store
+        .remove_member(org, owner, admin, at(1), &[])
+        .await
+        .unwrap();
     assert!(
         revoked(reader_fam.clone()).await,
         "removal ends every family of the org"

@@ -155,11 +155,11 @@ async fn revocations_reach_token_state(f: Fresh) {
         "another user's family"
     );
     f.store
-        .revoke_jti("jti-1", at(2_000_000_000), &[])
+        .revoke_jti("jti-1", at(2_000_000_000), at(0), &[])
         .await
         .unwrap();
     f.store
-        .revoke_jti("jti-1", at(2_000_000_000), &[])
+        .revoke_jti("jti-1", at(2_000_000_000), at(0), &[])
         .await
         .unwrap();
     assert!(
