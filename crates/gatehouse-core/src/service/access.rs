@@ -93,12 +93,27 @@ pub struct OrgAccess {
     actor: OrgActor,
 }
 
-/// Proof that a user holds at least `admin` in the org.
+/// Proof that a user holds at least `admin` in the org (and, acting through an access token,
+/// `org:admin`): only [`OrgAccess::manager`] and [`OrgAccess::owner`] make one.
 #[derive(Debug)]
 pub struct Manager<'a> {
-    pub org: &'a Org,
-    pub user: UserId,
-    pub role: Role,
+    org: &'a Org,
+    user: UserId,
+    role: Role,
+}
+
+impl Manager<'_> {
+    pub fn org(&self) -> &Org {
+        self.org
+    }
+
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
 }
 
 impl OrgAccess {

@@ -79,18 +79,18 @@ impl ApiKeyService {
         let (public_id, key) = token::new_api_key();
         let record = ApiKey {
             id: ApiKeyId::new(),
-            org_id: manager.org.id,
+            org_id: manager.org().id,
             name,
             public_id,
             digest: token::digest(&key),
             scopes: scopes.as_slice().to_vec(),
-            created_by: Some(manager.user),
+            created_by: Some(manager.user()),
             created_at: now,
             expires_at: req.expires_at,
             last_used_at: None,
             revoked_at: None,
         };
-        let event = events::api_key_created(&record, manager.user, client);
+        let event = events::api_key_created(&record, manager.user(), client);
         self.store.create_api_key(&record, &[event]).await?;
         Ok((record, key))
     }
@@ -104,7 +104,7 @@ impl ApiKeyService {
     }
 
     pub async fn list(&self, manager: &Manager<'_>) -> Result<Vec<ApiKey>> {
-        self.store.api_keys(manager.org.id).await
+        self.store.api_keys(manager.org().id).await
     }
 
     /// Revokes; the record stays. Revoking twice keeps the first time.
@@ -117,15 +117,15 @@ impl ApiKeyService {
         let now = self.clock.now();
         let event = events::api_key_changed(
             "api_key.revoked",
-            manager.org.id,
+            manager.org().id,
             id,
-            manager.user,
+            manager.user(),
             client,
             now,
         );
         let key = self
             .store
-            .revoke_api_key(manager.org.id, id, now, &[event])
+            .revoke_api_key(manager.org().id, id, now, &[event])
             .await?
             .ok_or(Error::NotFound)?;
         self.cache.invalidate(&key.public_id);
@@ -140,15 +140,15 @@ impl ApiKeyService {
     ) -> Result<()> {
         let event = events::api_key_changed(
             "api_key.deleted",
-            manager.org.id,
+            manager.org().id,
             id,
-            manager.user,
+            manager.user(),
             client,
             self.clock.now(),
         );
         let key = self
             .store
-            .delete_api_key(manager.org.id, id, &[event])
+            .delete_api_key(manager.org().id, id, &[event])
             .await?
             .ok_or(Error::NotFound)?;
         self.cache.invalidate(&key.public_id);

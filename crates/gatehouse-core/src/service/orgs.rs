@@ -106,15 +106,15 @@ impl OrgService {
     ) -> Result<Org> {
         let org = new_org("name", name, self.clock.now())?;
         let event = events::org_renamed(
-            manager.org.id,
+            manager.org().id,
             &org.name,
-            manager.user,
+            manager.user(),
             client,
             org.created_at,
         );
         let renamed = self
             .store
-            .rename_org(manager.org.id, &org.name, &[event])
+            .rename_org(manager.org().id, &org.name, &[event])
             .await?;
         self.key_cache.clear();
         renamed.ok_or(Error::NotFound)
@@ -122,7 +122,7 @@ impl OrgService {
 
     /// The org's token policy (SPEC §5 `token_scopes`), for its managers.
     pub async fn token_scopes(&self, manager: &Manager<'_>) -> Result<TokenScopePolicy> {
-        self.store.token_scope_policy(manager.org.id).await
+        self.store.token_scope_policy(manager.org().id).await
     }
 
     /// `PATCH /v1/orgs/{org} {token_scopes}`: which application scopes each role may put on
@@ -135,15 +135,15 @@ impl OrgService {
     ) -> Result<TokenScopePolicy> {
         let policy = TokenScopePolicy::parse(raw)?;
         let event = events::org_token_scopes_changed(
-            manager.org.id,
+            manager.org().id,
             &policy,
-            manager.user,
+            manager.user(),
             client,
             self.clock.now(),
         );
         if !self
             .store
-            .set_token_scope_policy(manager.org.id, &policy, &[event])
+            .set_token_scope_policy(manager.org().id, &policy, &[event])
             .await?
         {
             return Err(Error::NotFound);
@@ -152,10 +152,10 @@ impl OrgService {
     }
 
     pub async fn delete(&self, owner: &Manager<'_>, client: &ClientInfo) -> Result<()> {
-        let audit = events::org_deleted(owner.org.id, owner.user, client, self.clock.now());
+        let audit = events::org_deleted(owner.org().id, owner.user(), client, self.clock.now());
         let deleted = self
             .store
-            .delete_org(owner.org.id, owner.user, &audit)
+            .delete_org(owner.org().id, owner.user(), &audit)
             .await?;
         self.key_cache.clear();
         if deleted {
@@ -194,10 +194,23 @@ impl OrgService {
     ) -> Result<Member> {
         let role = Role::parse(role).ok_or_else(|| Error::field("role", "invalid"))?;
         let now = self.clock.now();
-        let event =
-            events::member_role_changed(manager.org.id, target, role, manager.user, client, now);
+        let event = events::member_role_changed(
+            manager.org().id,
+            target,
+            role,
+            manager.user(),
+            client,
+            now,
+        );
         self.store
-            .set_member_role(manager.org.id, manager.user, target, role, now, &[event])
+            .set_member_role(
+                manager.org().id,
+                manager.user(),
+                target,
+                role,
+                now,
+                &[event],
+            )
             .await?
             .ok_or(Error::NotFound)
     }

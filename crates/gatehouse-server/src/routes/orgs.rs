@@ -72,7 +72,7 @@ pub async fn get(
     let access = access(&state, &auth, &org).await?;
     let manager = access.manager()?;
     let policy = state.orgs.token_scopes(&manager).await?;
-    Ok(axum::Json(managed_org(manager.org, manager.role, &policy)).into_response())
+    Ok(axum::Json(managed_org(manager.org(), manager.role(), &policy)).into_response())
 }
 
 /// `PATCH /v1/orgs/{org}`: a new name, a new token policy, or both (at least one).
@@ -107,9 +107,9 @@ pub async fn update(
     };
     let org = match &b.name {
         Some(name) => state.orgs.rename(&manager, name, &client).await?,
-        None => manager.org.clone(),
+        None => manager.org().clone(),
     };
-    Ok(axum::Json(managed_org(&org, manager.role, &policy)).into_response())
+    Ok(axum::Json(managed_org(&org, manager.role(), &policy)).into_response())
 }
 
 pub async fn delete(

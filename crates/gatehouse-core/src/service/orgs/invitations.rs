@@ -96,16 +96,16 @@ impl OrgService {
         let (Ok(email), Some(role), true) = (email, role_parsed, fields.is_empty()) else {
             return Err(Error::Validation(fields));
         };
-        role::check_invite(manager.role, role)?;
-        self.invitation_limit.admit(manager.user).await?;
+        role::check_invite(manager.role(), role)?;
+        self.invitation_limit.admit(manager.user()).await?;
         let now = self.clock.now();
         let invitation = Invitation {
             id: InvitationId::new(),
-            org_id: manager.org.id,
+            org_id: manager.org().id,
             email: email.as_str().to_owned(),
             email_key: email.key().to_owned(),
             role,
-            created_by: manager.user,
+            created_by: manager.user(),
             created_at: now,
             expires_at: now + self.invitation_ttl,
             accepted_at: None,
@@ -121,7 +121,7 @@ impl OrgService {
     /// `GET /v1/orgs/{org}/invitations`: pending invitations (never their tokens).
     pub async fn invitations(&self, manager: &Manager<'_>) -> Result<Vec<Invitation>> {
         self.store
-            .pending_invitations(manager.org.id, self.clock.now())
+            .pending_invitations(manager.org().id, self.clock.now())
             .await
     }
 
@@ -141,11 +141,12 @@ impl OrgService {
             .filter(|i| i.accepted_at.is_none())
             .ok_or(Error::NotFound)?;
         let manager = access.manager()?;
-        role::check_invite(manager.role, invitation.role)?;
-        let event = events::invitation_revoked(&invitation, manager.user, client, self.clock.now());
+        role::check_invite(manager.role(), invitation.role)?;
+        let event =
+            events::invitation_revoked(&invitation, manager.user(), client, self.clock.now());
         if self
             .store
-            .revoke_invitation(manager.org.id, id, &[event])
+            .revoke_invitation(manager.org().id, id, &[event])
             .await?
         {
             Ok(())
