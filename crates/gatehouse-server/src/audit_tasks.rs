@@ -36,8 +36,7 @@ pub fn spawn(audit: AuditService, config: &Config) {
     }
 }
 
-fn broken_event(action: &str, chain: Chain, first_bad: i64) -> NewEvent {
-    let at = time::OffsetDateTime::now_utc();
+fn broken_event(action: &str, chain: Chain, first_bad: i64, at: time::OffsetDateTime) -> NewEvent {
     NewEvent::new(
         Chain::System,
         Category::Security,
@@ -83,7 +82,12 @@ async fn verify_loop(audit: AuditService, every: Duration) {
                         tracing::error!(chain = %chain.name(), first_bad_seq = bad, "audit chain broken");
                         let _ = audit
                             .writer()
-                            .append(vec![broken_event("audit.chain_broken", chain, bad)])
+                            .append(vec![broken_event(
+                                "audit.chain_broken",
+                                chain,
+                                bad,
+                                audit.now(),
+                            )])
                             .await;
                     }
                     _ => {}
@@ -119,7 +123,12 @@ async fn export_loop(audit: AuditService, dir: PathBuf, every: Duration) {
                     tracing::error!(chain = %chain.name(), first_bad_seq = bad, "audit export stopped: chain broken");
                     let _ = audit
                         .writer()
-                        .append(vec![broken_event("audit.export_stopped", chain, bad)])
+                        .append(vec![broken_event(
+                            "audit.export_stopped",
+                            chain,
+                            bad,
+                            audit.now(),
+                        )])
                         .await;
                 }
                 Err(e) => tracing::warn!(chain = %chain.name(), error = %e, "audit export failed"),

@@ -322,8 +322,10 @@ async fn users_unlock(config: Config, email: &str) -> i32 {
     };
     match opened.store.unlock(&key).await {
         Ok(true) => {
-            let event =
-                gatehouse_core::service::events::unlocked(&key, time::OffsetDateTime::now_utc());
+            let event = gatehouse_core::service::events::unlocked(
+                &key,
+                gatehouse_core::clock::Clock::now(&gatehouse_core::clock::SystemClock),
+            );
             if let Err(e) = opened.store.append_events(&[event]).await {
                 eprintln!("error: unlocked {key}, but recording it in the audit log failed: {e}");
                 return 1;
@@ -354,7 +356,7 @@ async fn users_import(config: Config, file: &std::path::Path) -> i32 {
         Ok(x) => x,
         Err(e) => return fail(&e),
     };
-    let now = time::OffsetDateTime::now_utc();
+    let now = gatehouse_core::clock::Clock::now(&gatehouse_core::clock::SystemClock);
     match gatehouse_core::service::import::import_users(opened.store.as_ref(), &text, now).await {
         Ok(n) => {
             println!("imported {n} users");

@@ -285,7 +285,9 @@ async fn signing_key_check(store: &dyn gatehouse_core::store::Store) -> Check {
     else {
         return check(Level::Ok, "signing_key", "none yet (made at first start)");
     };
-    let age = (time::OffsetDateTime::now_utc() - current.created_at).whole_days();
+    let age = (gatehouse_core::clock::Clock::now(&gatehouse_core::clock::SystemClock)
+        - current.created_at)
+        .whole_days();
     if age > SIGNING_KEY_MAX_AGE_DAYS {
         check(
             Level::Warn,

@@ -110,6 +110,11 @@ impl Listing {
 }
 
 impl AuditService {
+    /// The service's clock (background tasks stamp their own events with it).
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, writer: AuditWriter) -> Self {
         AuditService {
             store,
