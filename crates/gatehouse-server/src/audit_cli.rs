@@ -7,7 +7,7 @@ use gatehouse_core::audit::Chain;
 use gatehouse_core::audit::chain::Verifier;
 use gatehouse_core::service::audit::{VERIFY_PAGE, verify_chain};
 
-use crate::cli::{fail, open_for_cli};
+use crate::cli_support::{fail, open_for_cli};
 use crate::config::Config;
 
 fn parse_chain(org: &str) -> Option<Chain> {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, Application, StartError};
+use crate::cli_support::{fail, open_for_cli};
 use crate::config::{Config, ConfigError, Overrides};
 
 #[derive(Parser, Debug)]
@@ -185,11 +186,6 @@ pub async fn run(cli: Cli) -> i32 {
     }
 }
 
-pub(crate) fn fail(e: &StartError) -> i32 {
-    eprintln!("error: {e}");
-    e.exit_code()
-}
-
 async fn serve(config: Config) -> i32 {
     let app = match Application::build(config).await {
         Ok(app) => app,
@@ -199,15 +195,6 @@ async fn serve(config: Config) -> i32 {
         Ok(()) => 0,
         Err(e) => fail(&StartError::Listen(e.to_string())),
     }
-}
-
-/// Opens the database as `serve` would (checks, migrations, role).
-pub(crate) async fn open_for_cli(
-    mut config: Config,
-) -> Result<(Config, gatehouse_store::Opened), StartError> {
-    app::check_config(&mut config)?;
-    let opened = app::open_database(&config).await?;
-    Ok((config, opened))
 }
 
 /// The database and the sign-in service, for commands that act on accounts.

@@ -4,6 +4,7 @@ pub mod app;
 pub mod audit_cli;
 pub mod audit_tasks;
 pub mod cli;
+mod cli_support;
 pub mod config;
 pub mod doctor;
 pub mod error;

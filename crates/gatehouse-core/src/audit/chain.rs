@@ -116,7 +116,7 @@ impl Verifier {
 mod tests {
     use super::*;
     use crate::audit::{Actor, Category, Chain, NewEvent, Target};
-    use crate::service::ClientInfo;
+    use crate::client::ClientInfo;
     use serde_json::json;
     use time::OffsetDateTime;
 

@@ -8,8 +8,8 @@ pub mod jcs;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::client::ClientInfo;
 use crate::ids::{ApiKeyId, OrgId, UserId};
-use crate::service::ClientInfo;
 
 /// The name of the chain that belongs to no org.
 pub const SYSTEM_CHAIN: &str = "system";

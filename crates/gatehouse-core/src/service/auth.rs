@@ -39,13 +39,7 @@ pub struct AuthSettings {
     pub lockout: Option<Limit>,
 }
 
-/// Where a request came from: recorded on sessions and in audit events.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub request_id: Option<String>,
-}
+pub use crate::client::ClientInfo;
 
 /// A successful sign-in. `token` goes into the cookie and nowhere else.
 #[derive(Debug)]
