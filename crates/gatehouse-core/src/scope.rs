@@ -7,18 +7,29 @@ pub const MAX_SCOPES: usize = 32;
 /// At most this many bytes in one scope.
 pub const MAX_SCOPE_LEN: usize = 100;
 
+pub const AUDIT_READ: &str = "audit:read";
+pub const AUDIT_WRITE: &str = "audit:write";
+pub const SECRETS_READ: &str = "secrets:read";
+pub const SECRETS_WRITE: &str = "secrets:write";
+pub const GRANTS_READ: &str = "grants:read";
+pub const GRANTS_WRITE: &str = "grants:write";
+pub const CHECK: &str = "check";
+pub const INTROSPECT: &str = "introspect";
+pub const MEMBERS_READ: &str = "members:read";
+pub const METRICS_READ: &str = "metrics:read";
+
 /// gatehouse's own scopes. Bare `check` and `introspect` are allowed besides `name:action`.
 pub const OWN_SCOPES: &[&str] = &[
-    "audit:read",
-    "audit:write",
-    "secrets:read",
-    "secrets:write",
-    "grants:read",
-    "grants:write",
-    "check",
-    "introspect",
-    "members:read",
-    "metrics:read",
+    AUDIT_READ,
+    AUDIT_WRITE,
+    SECRETS_READ,
+    SECRETS_WRITE,
+    GRANTS_READ,
+    GRANTS_WRITE,
+    CHECK,
+    INTROSPECT,
+    MEMBERS_READ,
+    METRICS_READ,
 ];
 
 /// The scope that opens the management routes to a user's access token (owners and admins

@@ -17,7 +17,7 @@ pub const ANY_SCOPE: &str = "*";
 
 /// gatehouse's own scopes every member may put on a token: they only read or ask about
 /// themselves, and the live role still decides.
-const MEMBER_OWN_SCOPES: &[&str] = &["members:read", "check", "grants:read"];
+const MEMBER_OWN_SCOPES: &[&str] = &[scope::MEMBERS_READ, scope::CHECK, scope::GRANTS_READ];
 
 /// Which application scopes each role may put on its tokens. A role the org did not name
 /// keeps the default: owners and admins any, members none.

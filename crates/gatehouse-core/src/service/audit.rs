@@ -166,7 +166,7 @@ impl AuditService {
         after: i64,
         limit: Option<u32>,
     ) -> Result<Listing> {
-        access.manager_or_scope("audit:read")?;
+        access.manager_or_scope(crate::scope::AUDIT_READ)?;
         self.listing(Chain::Org(access.org().id), category, after, limit)
     }
 
@@ -189,14 +189,14 @@ impl AuditService {
 
     /// `GET /v1/orgs/{org}/audit/verify`: always the whole chain.
     pub async fn verify_org(&self, access: &OrgAccess) -> Result<Report> {
-        access.manager_or_scope("audit:read")?;
+        access.manager_or_scope(crate::scope::AUDIT_READ)?;
         let _slot = self.verify_slot_now()?;
         verify_chain(self.store.as_ref(), Chain::Org(access.org().id)).await
     }
 
     /// The writer key of `POST /v1/orgs/{org}/audit/events` (checked before the body is).
     pub fn may_append(&self, access: &OrgAccess) -> Result<ApiKeyId> {
-        access.member_or_scope("audit:write")?;
+        access.member_or_scope(crate::scope::AUDIT_WRITE)?;
         match access.actor() {
             OrgActor::Key { id, .. } => Ok(*id),
             _ => Err(crate::service::access::insufficient_scope()),

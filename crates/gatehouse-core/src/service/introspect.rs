@@ -31,7 +31,7 @@ pub async fn introspect(
     let Principal::ApiKey(caller) = caller else {
         return Err(insufficient_scope());
     };
-    if !caller.scopes.allows("introspect") {
+    if !caller.scopes.allows(crate::scope::INTROSPECT) {
         return Err(insufficient_scope());
     }
     let org = caller.org_id();

@@ -170,7 +170,7 @@ impl OrgService {
     pub async fn members(&self, access: &OrgAccess) -> Result<Vec<Member>> {
         // A manager's `org:admin` token lists the members it manages.
         access
-            .member_or_scope("members:read")
+            .member_or_scope(crate::scope::MEMBERS_READ)
             .or_else(|denied| access.manager().map(|_| ()).map_err(|_| denied))?;
         self.store.members(access.org().id).await
     }

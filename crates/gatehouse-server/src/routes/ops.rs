@@ -40,7 +40,7 @@ pub async fn metrics(
 ) -> ApiResult<Response> {
     if !ctx.local_peer {
         match crate::extract::resolve(&mut parts, &state).await.0? {
-            Some(Principal::ApiKey(k)) if k.scopes.allows("metrics:read") => {}
+            Some(Principal::ApiKey(k)) if k.scopes.allows(gatehouse_core::scope::METRICS_READ) => {}
             Some(Principal::ApiKey(_)) => {
                 return Err(ApiError(Error::Forbidden(
                     ForbiddenReason::InsufficientScope,
