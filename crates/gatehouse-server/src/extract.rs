@@ -12,7 +12,7 @@ use gatehouse_core::service::{ClientInfo, Principal, SessionPrincipal};
 use gatehouse_core::token::API_KEY_PREFIX;
 
 use crate::error::ApiError;
-use crate::http::RequestContext;
+use crate::middleware::envelope::RequestContext;
 use crate::state::AppState;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";

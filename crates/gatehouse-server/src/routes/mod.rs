@@ -75,46 +75,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/system/audit/verify", get(audit::system_verify))
         .fallback(ops::not_found)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(drain_oversized))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::limits::rate_limit,
+        .layer(axum::middleware::from_fn(
+            crate::middleware::body_limit::drain_oversized,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::http::envelope,
+            crate::middleware::rate_limit::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::middleware::envelope::envelope,
         ))
         .with_state(state)
-}
-
-/// Bodies announced larger than this are answered `413` without reading them.
-const DRAIN_AT_MOST: usize = 1024 * 1024;
-
-/// A body announced over the limit (but not absurdly) is read and thrown away before the `413`
-/// goes out, so a client still sending sees the answer instead of a reset connection.
-async fn drain_oversized(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let announced = req
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    match announced {
-        Some(len) if len > BODY_LIMIT => {
-            if len <= DRAIN_AT_MOST {
-                let body = req.into_body();
-                let drain = axum::body::to_bytes(body, DRAIN_AT_MOST);
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
-            }
-            let mut r = axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response();
-            r.extensions_mut().insert(crate::error::body_for_status(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            ));
-            r
-        }
-        _ => next.run(req).await,
-    }
 }

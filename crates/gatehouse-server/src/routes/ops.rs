@@ -11,7 +11,7 @@ use gatehouse_core::error::ForbiddenReason;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
-use crate::http::RequestContext;
+use crate::middleware::envelope::RequestContext;
 use crate::state::AppState;
 use gatehouse_core::service::Principal;
 

@@ -16,7 +16,7 @@ use gatehouse_core::service::Principal;
 
 use crate::error::ApiError;
 use crate::extract::resolve;
-use crate::http::RequestContext;
+use crate::middleware::envelope::RequestContext;
 use crate::net::client_bucket;
 use crate::state::AppState;
 
