@@ -5,6 +5,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
+use axum_extra::extract::cookie::CookieJar;
 use gatehouse_core::Error;
 use gatehouse_core::error::ForbiddenReason;
 use gatehouse_core::service::access::{insufficient_scope, unauthenticated};
@@ -22,15 +23,10 @@ pub fn is_unsafe(method: &Method) -> bool {
 }
 
 /// The value of cookie `name`, if the request carries it.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    CookieJar::from_headers(headers)
+        .get(name)
+        .map(|c| c.value().to_owned())
 }
 
 /// `Sec-Fetch-Site: cross-site`, or an `Origin` that is neither the public URL's nor allowed.
@@ -82,7 +78,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 /// The one credential a request carries.
 enum Credential<'a> {
     Bearer(&'a str),
-    Cookie(&'a str),
+    Cookie(String),
     None,
 }
 
@@ -137,7 +133,7 @@ pub async fn resolve(parts: &mut Parts, state: &AppState) -> AuthOutcome {
     }
     let credential = match credential(parts, state) {
         Ok(Credential::Bearer(t)) => Ok(Some((true, t.to_owned()))),
-        Ok(Credential::Cookie(t)) => Ok(Some((false, t.to_owned()))),
+        Ok(Credential::Cookie(t)) => Ok(Some((false, t))),
         Ok(Credential::None) => Ok(None),
         Err(e) => Err(e.0),
     };
@@ -239,7 +235,7 @@ impl FromRequestParts<AppState> for Anonymous {
         }
         Ok(Anonymous {
             client: client_info(parts),
-            session_token: cookie(&parts.headers, state.cookie_name).map(str::to_owned),
+            session_token: cookie(&parts.headers, state.cookie_name),
         })
     }
 }

@@ -1,58 +1,37 @@
 //! Client addresses: CIDR ranges, the client IP behind trusted proxies, and the key one client
 //! is counted under (an IPv6 client by its network prefix, since one host usually holds a /64).
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::str::FromStr;
+
+use ipnet::{IpNet, Ipv6Net};
 
 /// An IP network, `10.0.0.0/8` or `::1/128` (a bare address is a single host).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(IpNet);
 
 impl FromStr for Cidr {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (
-                a.parse::<IpAddr>().map_err(|_| ())?,
-                Some(p.parse::<u8>().map_err(|_| ())?),
-            ),
-            None => (s.parse::<IpAddr>().map_err(|_| ())?, None),
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        if prefix > max {
-            return Err(());
+        match s.parse::<IpNet>() {
+            Ok(net) => Ok(Cidr(net)),
+            Err(_) if !s.contains('/') => {
+                s.parse::<IpAddr>().map(|a| Cidr(a.into())).map_err(|_| ())
+            }
+            Err(_) => Err(()),
         }
-        Ok(Cidr { addr, prefix })
     }
 }
 
 impl Cidr {
     /// True for `0.0.0.0/0` and `::/0`: every address.
     pub fn is_everything(&self) -> bool {
-        self.prefix == 0
+        self.0.prefix_len() == 0
     }
 
+    /// Whether `ip` (IPv4-mapped IPv6 counted as IPv4) lies in this network.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&canonical(ip))
     }
 }
 
@@ -102,12 +81,10 @@ pub const DEFAULT_IPV6_PREFIX: u8 = 64;
 pub fn client_bucket(ip: IpAddr, v6_prefix: u8) -> String {
     match canonical(ip) {
         IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let prefix = v6_prefix.min(128);
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            let net = Ipv6Addr::from(u128::from(v6) & mask);
-            format!("{net}/{prefix}")
-        }
+        IpAddr::V6(v6) => match Ipv6Net::new(v6, v6_prefix.min(128)) {
+            Ok(net) => net.trunc().to_string(),
+            Err(_) => v6.to_string(),
+        },
     }
 }
 

@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::{self, Cookie};
 use gatehouse_core::clock::rfc3339;
 use gatehouse_core::ids::SessionId;
 use gatehouse_core::service::Principal;
@@ -103,15 +104,17 @@ pub async fn login(
 
 fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     let same_site = match state.config.session_samesite {
-        SameSite::Strict => "Strict",
-        SameSite::Lax => "Lax",
+        SameSite::Strict => cookie::SameSite::Strict,
+        SameSite::Lax => cookie::SameSite::Lax,
     };
-    let secure = if state.https { "; Secure" } else { "" };
-    let text = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}",
-        state.cookie_name
-    );
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+    let cookie = Cookie::build((state.cookie_name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(same_site)
+        .max_age(time::Duration::seconds(max_age))
+        .secure(state.https)
+        .build();
+    HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 fn cleared(state: &AppState) -> Response {
