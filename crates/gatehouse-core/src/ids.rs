@@ -1,4 +1,6 @@
-//! Typed identifiers (UUID v7), so a user id is never passed where an org id belongs.
+//! Typed identifiers (UUID v7), so a user id is never passed where an org id belongs. Services
+//! make them with [`crate::ambient::Ambient::id`] (the injected clock and random source);
+//! `new()` is for tests and fixtures only.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,8 +14,16 @@ macro_rules! id_type {
         pub struct $name(pub uuid::Uuid);
 
         impl $name {
+            /// A fresh id from the system clock and randomness, for tests and fixtures; the
+            /// services take theirs from their [`crate::ambient::Ambient`].
             pub fn new() -> Self {
                 Self(uuid::Uuid::now_v7())
+            }
+        }
+
+        impl From<uuid::Uuid> for $name {
+            fn from(id: uuid::Uuid) -> Self {
+                Self(id)
             }
         }
 

@@ -1,6 +1,7 @@
 //! gatehouse-core: what gatehouse is — domain types, rules, storage ports and use cases, with no
 //! web or SQL framework.
 
+pub mod ambient;
 pub mod audit;
 pub mod client;
 pub mod clock;
@@ -11,6 +12,7 @@ pub mod ids;
 pub mod jwt;
 pub mod password;
 pub mod paths;
+pub mod random;
 pub mod rate_limit;
 pub mod role;
 pub mod scope;

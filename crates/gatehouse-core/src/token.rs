@@ -3,18 +3,18 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::Result;
 use crate::ids::SessionId;
+use crate::random::{self, Random};
 use crate::secret::DerivedKey;
 
-/// 32 random bytes from the thread-local CSPRNG (ChaCha, seeded by the OS), base64url without padding (43 characters).
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    B64URL.encode(bytes)
+/// 32 bytes from `random` (in production the OS CSPRNG), base64url without padding (43
+/// characters).
+pub fn random_token(random: &dyn Random) -> Result<String> {
+    Ok(B64URL.encode(random::bytes::<32>(random)?))
 }
 
 /// The digest stored in place of a token.
@@ -46,18 +46,14 @@ const API_KEY_SECRET_LEN: usize = 43;
 pub const API_KEY_SHOWN_LEN: usize = 3 + PUBLIC_ID_LEN;
 
 /// A new API key `gk_<12 [0-9a-z]>_<43 base62>` (a 256-bit secret); returns (public id, key).
-pub fn new_api_key() -> (String, String) {
-    use rand::Rng;
-    use rand::distr::{Alphanumeric, SampleString};
+pub fn new_api_key(random: &dyn Random) -> Result<(String, String)> {
     const LOWER36: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut rng = rand::rng();
-    let public_id: String = (0..PUBLIC_ID_LEN)
-        .map(|_| char::from(LOWER36[rng.random_range(0..LOWER36.len())]))
-        .collect();
-    // Alphanumeric samples [0-9A-Za-z] uniformly: 43 characters carry 43 * log2(62) > 256 bits.
-    let secret = Alphanumeric.sample_string(&mut rng, API_KEY_SECRET_LEN);
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let public_id = random::string_from(random, LOWER36, PUBLIC_ID_LEN)?;
+    // Uniform over [0-9A-Za-z]: 43 characters carry 43 * log2(62) > 256 bits.
+    let secret = random::string_from(random, BASE62, API_KEY_SECRET_LEN)?;
     let key = format!("{API_KEY_PREFIX}{public_id}_{secret}");
-    (public_id, key)
+    Ok((public_id, key))
 }
 
 /// The public id of a well-formed API key (`^gk_[0-9a-z]{12}_[0-9A-Za-z]{43}$`), else `None`.
@@ -91,7 +87,16 @@ pub fn csrf_matches(key: &DerivedKey, session: SessionId, presented: &str) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::random::SystemRandom;
     use crate::secret::MasterSecret;
+
+    fn random_token() -> String {
+        super::random_token(&SystemRandom).unwrap()
+    }
+
+    fn new_api_key() -> (String, String) {
+        super::new_api_key(&SystemRandom).unwrap()
+    }
 
     #[test]
     fn tokens_are_random_and_shaped() {

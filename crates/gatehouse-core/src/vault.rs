@@ -8,9 +8,9 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use hkdf::Hkdf;
-use rand::RngCore;
 use sha2::Sha256;
 
+use crate::random::{self, Random};
 use crate::secret::MasterSecret;
 use crate::{Error, Result};
 
@@ -27,12 +27,15 @@ fn record_key(master: &MasterSecret, salt: &[u8]) -> Result<Aes256Gcm> {
     Ok(Aes256Gcm::new(&key))
 }
 
-/// Seals `plaintext` for the place `aad` names.
-pub fn seal(master: &MasterSecret, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
-    let mut salt = [0u8; SALT];
-    let mut nonce = [0u8; NONCE];
-    rand::rng().fill_bytes(&mut salt);
-    rand::rng().fill_bytes(&mut nonce);
+/// Seals `plaintext` for the place `aad` names, with salt and nonce from `random`.
+pub fn seal(
+    master: &MasterSecret,
+    random: &dyn Random,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let salt = random::bytes::<SALT>(random)?;
+    let nonce = random::bytes::<NONCE>(random)?;
     let cipher = record_key(master, &salt)?;
     let n = Nonce::try_from(&nonce[..]).map_err(Error::internal)?;
     let ct = cipher
@@ -78,8 +81,9 @@ mod tests {
     fn seal_open_and_bindings() {
         let m = MasterSecret::new(vec![1; 32]);
         let other = MasterSecret::new(vec![2; 32]);
-        let a = seal(&m, b"org-a/db-password/1", b"hunter2").unwrap();
-        let b = seal(&m, b"org-a/db-password/1", b"hunter2").unwrap();
+        let random = crate::random::SystemRandom;
+        let a = seal(&m, &random, b"org-a/db-password/1", b"hunter2").unwrap();
+        let b = seal(&m, &random, b"org-a/db-password/1", b"hunter2").unwrap();
         assert_ne!(a, b, "fresh salt and nonce per write");
         assert!(!a.windows(7).any(|w| w == b"hunter2"));
         assert_eq!(open(&[&m], b"org-a/db-password/1", &a).unwrap(), b"hunter2");

@@ -24,7 +24,9 @@ fn session_validation(c: &mut Criterion) {
             })
         });
         group.bench_function(format!("{label}_unknown_token"), |b| {
-            let unknown = gatehouse_core::token::random_token();
+            let unknown =
+                gatehouse_core::token::random_token(&gatehouse_core::random::SystemRandom)
+                    .expect("random");
             b.to_async(&rt)
                 .iter(|| async { auth.authenticate_session(&unknown).await.is_err() })
         });

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use gatehouse_core::clock::SystemClock;
+use gatehouse_core::ambient::Ambient;
 use gatehouse_core::password::PasswordHasherPool;
 use gatehouse_core::rate_limit::{Limit, MemoryLimiter};
 use gatehouse_core::service::limiter::{Backend as LimiterBackend, RateLimiter};
@@ -113,6 +113,7 @@ pub fn auth_service(
     config: &Config,
     opened: &Opened,
     audit: AuditWriter,
+    ambient: &Ambient,
 ) -> Result<AuthService, StartError> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -127,7 +128,7 @@ pub fn auth_service(
     Ok(AuthService::new(
         opened.store.clone(),
         hasher,
-        Arc::new(SystemClock),
+        ambient.clone(),
         AuthSettings {
             session_ttl: config.session_ttl,
             session_idle_ttl: config.session_idle_ttl,
@@ -153,12 +154,18 @@ pub struct Services {
     pub limiter: Arc<RateLimiter>,
 }
 
-/// Builds every service as `serve` does (benchmarks build them the same way).
-/// `issuer` is the public URL (the `iss` of access tokens).
-pub fn services(config: &Config, opened: &Opened, issuer: &str) -> Result<Services, StartError> {
+/// Builds every service as `serve` does (benchmarks and the in-process rule tests build them
+/// the same way). `issuer` is the public URL (the `iss` of access tokens); `ambient` is the one
+/// clock and random source every service uses.
+pub fn services(
+    config: &Config,
+    opened: &Opened,
+    issuer: &str,
+    ambient: &Ambient,
+) -> Result<Services, StartError> {
     let writer = AuditWriter::start(opened.store.clone());
-    let auth = Arc::new(auth_service(config, opened, writer.clone())?);
-    let clock = Arc::new(SystemClock);
+    let auth = Arc::new(auth_service(config, opened, writer.clone(), ambient)?);
+    let clock = ambient.clock();
     let key_cache = opened.key_cache();
     let backend = if config.rate_limit_backend_database {
         LimiterBackend::Database(opened.store.clone())
@@ -175,16 +182,22 @@ pub fn services(config: &Config, opened: &Opened, issuer: &str) -> Result<Servic
     );
     let orgs = OrgService::new(
         opened.store.clone(),
-        clock.clone(),
+        ambient.clone(),
         auth.clone(),
         key_cache.clone(),
         config.invitation_ttl,
         invitation_limit,
     );
-    let keys = ApiKeyService::new(opened.store.clone(), clock.clone(), key_cache);
+    let keys = ApiKeyService::new(opened.store.clone(), ambient.clone(), key_cache);
     let audit = AuditService::new(opened.store.clone(), clock.clone(), writer)
         .with_verify_concurrency(config.audit_verify_concurrency);
-    let tokens = Arc::new(token_service(config, opened, auth.clone(), issuer)?);
+    let tokens = Arc::new(token_service(
+        config,
+        opened,
+        auth.clone(),
+        issuer,
+        ambient,
+    )?);
     Ok(Services {
         auth,
         orgs,
@@ -201,6 +214,7 @@ pub fn token_service(
     opened: &Opened,
     auth: Arc<AuthService>,
     issuer: &str,
+    ambient: &Ambient,
 ) -> Result<TokenService, StartError> {
     let secret = config
         .secret
@@ -208,7 +222,7 @@ pub fn token_service(
         .ok_or_else(|| ConfigError("GATEHOUSE_SECRET: missing".into()))?;
     Ok(TokenService::new(
         opened.store.clone(),
-        Arc::new(SystemClock),
+        ambient.clone(),
         auth,
         secret,
         config.previous_secrets.clone(),
@@ -229,8 +243,9 @@ pub struct Application {
 }
 
 impl Application {
-    /// Everything up to accepting connections; binds `config.listen` (port 0 picks one).
-    pub async fn build(mut config: Config) -> Result<Application, StartError> {
+    /// Everything up to accepting connections; binds `config.listen` (port 0 picks one). Every
+    /// service reads time and draws randomness from `ambient` ([`Ambient::system`] to serve).
+    pub async fn build(mut config: Config, ambient: Ambient) -> Result<Application, StartError> {
         check_config(&mut config)?;
         let opened = open_database(&config).await?;
         let listener = TcpListener::bind(config.listen)
@@ -247,7 +262,7 @@ impl Application {
             audit,
             tokens,
             limiter,
-        } = services(&config, &opened, &public_url)?;
+        } = services(&config, &opened, &public_url, &ambient)?;
         spawn_sweeper(opened.store.clone(), limiter.clone(), config.lockout.per);
         tokens
             .start()

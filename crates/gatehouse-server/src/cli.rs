@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use gatehouse_core::ambient::Ambient;
 
 use crate::app::{self, Application, StartError};
 use crate::cli_support::{fail, open_for_cli};
@@ -172,8 +173,16 @@ pub async fn run(cli: Cli) -> i32 {
             users_set_disabled(config, &email, false).await
         }
         Command::Secret(SecretCommand::Generate) => {
-            println!("{}", gatehouse_core::token::random_token());
-            0
+            match gatehouse_core::token::random_token(&gatehouse_core::random::SystemRandom) {
+                Ok(secret) => {
+                    println!("{secret}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    1
+                }
+            }
         }
         Command::Doctor => crate::doctor::run(config).await,
         Command::Keys(KeysCommand::RotateSigning) => rotate_signing(config).await,
@@ -187,7 +196,7 @@ pub async fn run(cli: Cli) -> i32 {
 }
 
 async fn serve(config: Config) -> i32 {
-    let app = match Application::build(config).await {
+    let app = match Application::build(config, Ambient::system()).await {
         Ok(app) => app,
         Err(e) => return fail(&e),
     };
@@ -201,7 +210,7 @@ async fn serve(config: Config) -> i32 {
 async fn auth_for_cli(config: Config) -> Result<gatehouse_core::service::AuthService, StartError> {
     let (config, opened) = open_for_cli(config).await?;
     let writer = gatehouse_core::service::AuditWriter::start(opened.store.clone());
-    app::auth_service(&config, &opened, writer)
+    app::auth_service(&config, &opened, writer, &Ambient::system())
 }
 
 async fn admin_create(config: Config, email: &str, org: &str) -> i32 {
@@ -252,9 +261,16 @@ async fn rotate_signing(config: Config) -> i32 {
     };
     let writer = gatehouse_core::service::AuditWriter::start(opened.store.clone());
     let issuer = config.public_url.clone().unwrap_or_default();
-    let tokens = match app::auth_service(&config, &opened, writer)
-        .and_then(|auth| app::token_service(&config, &opened, std::sync::Arc::new(auth), &issuer))
-    {
+    let ambient = Ambient::system();
+    let tokens = match app::auth_service(&config, &opened, writer, &ambient).and_then(|auth| {
+        app::token_service(
+            &config,
+            &opened,
+            std::sync::Arc::new(auth),
+            &issuer,
+            &ambient,
+        )
+    }) {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };
@@ -309,10 +325,7 @@ async fn users_unlock(config: Config, email: &str) -> i32 {
     };
     match opened.store.unlock(&key).await {
         Ok(true) => {
-            let event = gatehouse_core::service::events::unlocked(
-                &key,
-                gatehouse_core::clock::Clock::now(&gatehouse_core::clock::SystemClock),
-            );
+            let event = gatehouse_core::service::events::unlocked(&key, Ambient::system().now());
             if let Err(e) = opened.store.append_events(&[event]).await {
                 eprintln!("error: unlocked {key}, but recording it in the audit log failed: {e}");
                 return 1;
@@ -343,8 +356,10 @@ async fn users_import(config: Config, file: &std::path::Path) -> i32 {
         Ok(x) => x,
         Err(e) => return fail(&e),
     };
-    let now = gatehouse_core::clock::Clock::now(&gatehouse_core::clock::SystemClock);
-    match gatehouse_core::service::import::import_users(opened.store.as_ref(), &text, now).await {
+    let ambient = Ambient::system();
+    match gatehouse_core::service::import::import_users(opened.store.as_ref(), &text, &ambient)
+        .await
+    {
         Ok(n) => {
             println!("imported {n} users");
             0

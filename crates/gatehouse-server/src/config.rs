@@ -421,7 +421,8 @@ impl Config {
             self.secret = Some(MasterSecret::new(text.trim().as_bytes().to_vec()));
             self.secret_source = SecretSource::File(path);
         } else {
-            let value = gatehouse_core::token::random_token();
+            let value = gatehouse_core::token::random_token(&gatehouse_core::random::SystemRandom)
+                .map_err(|e| bad(setting, e.to_string()))?;
             write_private(&path, &value)
                 .map_err(|e| bad(setting, format!("{}: {e}", path.display())))?;
             self.secret = Some(MasterSecret::new(value.into_bytes()));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::clock::Clock;
+use crate::ambient::Ambient;
 use crate::error::AuthFailure;
 use crate::ids::ApiKeyId;
 use crate::scope::Scopes;
@@ -24,7 +24,7 @@ pub const TOUCH_EVERY_SECS: i64 = 60;
 
 pub struct ApiKeyService {
     store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+    ambient: Ambient,
     cache: Arc<KeyCache>,
 }
 
@@ -37,10 +37,10 @@ pub struct NewKeyRequest {
 }
 
 impl ApiKeyService {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cache: Arc<KeyCache>) -> Self {
+    pub fn new(store: Arc<dyn Store>, ambient: Ambient, cache: Arc<KeyCache>) -> Self {
         ApiKeyService {
             store,
-            clock,
+            ambient,
             cache,
         }
     }
@@ -56,7 +56,7 @@ impl ApiKeyService {
         req: NewKeyRequest,
         client: &ClientInfo,
     ) -> Result<(ApiKey, String)> {
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let mut fields = std::collections::BTreeMap::new();
         let name = match crate::identity_chars::name("name", &req.name) {
             Ok(name) => name,
@@ -76,9 +76,9 @@ impl ApiKeyService {
         let (Ok(scopes), true) = (scopes, fields.is_empty()) else {
             return Err(Error::Validation(fields));
         };
-        let (public_id, key) = token::new_api_key();
+        let (public_id, key) = self.ambient.api_key()?;
         let record = ApiKey {
-            id: ApiKeyId::new(),
+            id: self.ambient.id()?,
             org_id: manager.org().id,
             name,
             public_id,
@@ -114,7 +114,7 @@ impl ApiKeyService {
         id: ApiKeyId,
         client: &ClientInfo,
     ) -> Result<ApiKey> {
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let event = events::api_key_changed(
             "api_key.revoked",
             manager.org().id,
@@ -144,7 +144,7 @@ impl ApiKeyService {
             id,
             manager.user(),
             client,
-            self.clock.now(),
+            self.ambient.now(),
         );
         let key = self
             .store
@@ -178,7 +178,7 @@ impl ApiKeyService {
         if key.revoked_at.is_some() {
             return Err(Error::Unauthenticated(AuthFailure::Revoked));
         }
-        let now = self.clock.now();
+        let now = self.ambient.now();
         if key.expires_at.is_some_and(|t| t <= now) {
             return Err(Error::Unauthenticated(AuthFailure::Expired));
         }

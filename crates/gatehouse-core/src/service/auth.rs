@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::ambient::Ambient;
 use crate::audit::Actor;
-use crate::clock::Clock;
 use crate::email::Email;
 use crate::error::{AuthFailure, ForbiddenReason};
 use crate::identity_chars;
-use crate::ids::{OrgId, SessionId, UserId};
+use crate::ids::{SessionId, UserId};
 use crate::password::{self, MAX_PASSWORD_BYTES, PasswordHasherPool, Verified};
 use crate::rate_limit::Limit;
 use crate::secret::DerivedKey;
@@ -60,7 +60,7 @@ pub struct SessionPrincipal {
 pub struct AuthService {
     store: Arc<dyn Store>,
     hasher: PasswordHasherPool,
-    clock: Arc<dyn Clock>,
+    ambient: Ambient,
     settings: AuthSettings,
     csrf_key: DerivedKey,
     audit: AuditWriter,
@@ -70,7 +70,7 @@ impl AuthService {
     pub fn new(
         store: Arc<dyn Store>,
         hasher: PasswordHasherPool,
-        clock: Arc<dyn Clock>,
+        ambient: Ambient,
         settings: AuthSettings,
         csrf_key: DerivedKey,
         audit: AuditWriter,
@@ -78,7 +78,7 @@ impl AuthService {
         AuthService {
             store,
             hasher,
-            clock,
+            ambient,
             settings,
             csrf_key,
             audit,
@@ -86,7 +86,7 @@ impl AuthService {
     }
 
     pub fn now(&self) -> OffsetDateTime {
-        self.clock.now()
+        self.ambient.now()
     }
 
     /// Checks email, password and name of a new account; hashes the password.
@@ -123,18 +123,18 @@ impl AuthService {
         let email = email?;
         let password_hash = self.hasher.hash(email.key(), password).await?;
         Ok(NewUser {
-            id: UserId::new(),
+            id: self.ambient.id()?,
             email: email.as_str().to_owned(),
             email_key: email.key().to_owned(),
             name,
             password_hash,
             is_platform_admin: admin,
-            created_at: self.clock.now(),
+            created_at: self.ambient.now(),
         })
     }
 
     fn new_org(&self, name: &str) -> Result<Org> {
-        new_org("org_name", name, self.clock.now())
+        new_org("org_name", name, &self.ambient)
     }
 
     /// Whether the first-run setup is still open.
@@ -147,9 +147,9 @@ impl AuthService {
         if !self.store.setup_pending().await? {
             return Ok(None);
         }
-        let token = token::random_token();
+        let token = self.ambient.token()?;
         self.store
-            .add_setup_token(&token::digest(&token), self.clock.now())
+            .add_setup_token(&token::digest(&token), self.ambient.now())
             .await?;
         Ok(Some(token))
     }
@@ -194,7 +194,7 @@ impl AuthService {
         };
         let digest = setup_token.map(token::digest);
         let admin = FirstAdmin { user, org };
-        let now = self.clock.now();
+        let now = self.ambient.now();
         // Setup is done by the new admin; `admin create` by the operator (system).
         let actor = match setup_token {
             Some(_) => Actor::User(admin.user.id),
@@ -225,7 +225,7 @@ impl AuthService {
             return Err(Error::Forbidden(ForbiddenReason::SignupDisabled));
         }
         let user = self.new_user(email, password, name, false).await?;
-        let event = events::user_created(&user, Actor::User(user.id), client, self.clock.now());
+        let event = events::user_created(&user, Actor::User(user.id), client, self.ambient.now());
         self.store.create_user(&user, &[event]).await?;
         Ok(stored_user(&user))
     }
@@ -241,15 +241,15 @@ impl AuthService {
     ) -> Result<LoginOutcome> {
         let user = self.check_password(email, password, &client).await?;
         if let Some(old) = replaces {
-            let now = self.clock.now();
+            let now = self.ambient.now();
             let event = events::session_revoked(user.id, old, "replaced_by_login", &client, now);
             self.store
                 .revoke_session(user.id, old, now, &[event])
                 .await?;
         }
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let session = Session {
-            id: SessionId::new(),
+            id: self.ambient.id()?,
             user_id: user.id,
             created_at: now,
             last_seen_at: now,
@@ -261,7 +261,7 @@ impl AuthService {
                 .clone()
                 .map(|ua| ua.chars().take(512).collect()),
         };
-        let token = token::random_token();
+        let token = self.ambient.token()?;
         let event = events::login_succeeded(user.id, session.id, &client, now);
         self.store
             .create_session(
@@ -292,7 +292,7 @@ impl AuthService {
         else {
             return Err(denied);
         };
-        let now = self.clock.now();
+        let now = self.ambient.now();
         if !session_is_live(&session, now, self.settings.session_idle_ttl) || user.disabled {
             return Err(denied);
         }
@@ -313,7 +313,7 @@ impl AuthService {
 
     pub async fn logout(&self, principal: &SessionPrincipal, client: &ClientInfo) -> Result<()> {
         let (user, session) = (principal.user.id, principal.session.id);
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let event = events::logout(user, Some(session), client, now);
         self.store
             .revoke_session(user, session, now, &[event])
@@ -332,7 +332,7 @@ impl AuthService {
             .user_by_email_key(key.key())
             .await?
             .ok_or(Error::NotFound)?;
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let event = events::user_disabled(user.id, disabled, now);
         self.store
             .set_user_disabled(user.id, disabled, now, &[event])
@@ -341,7 +341,7 @@ impl AuthService {
 
     /// Every session (and, later, token) of the user stops working.
     pub async fn logout_all(&self, user: UserId, client: &ClientInfo) -> Result<()> {
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let event = events::logout(user, None, client, now);
         self.store
             .revoke_all_sessions(user, None, now, &[event])
@@ -349,7 +349,7 @@ impl AuthService {
     }
 
     pub async fn sessions(&self, user: UserId) -> Result<Vec<Session>> {
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let idle = self.settings.session_idle_ttl;
         let all = self.store.list_sessions(user, now).await?;
         Ok(all
@@ -365,7 +365,7 @@ impl AuthService {
         id: SessionId,
         client: &ClientInfo,
     ) -> Result<()> {
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let event = events::session_revoked(user, id, "revoked_by_user", client, now);
         if self.store.revoke_session(user, id, now, &[event]).await? {
             Ok(())
@@ -395,7 +395,7 @@ impl AuthService {
             };
             let outcome = match verified {
                 Ok(Verified::No) => {
-                    let event = events::password_change_failed(user.id, client, self.clock.now());
+                    let event = events::password_change_failed(user.id, client, self.ambient.now());
                     match self.audit.append(vec![event]).await {
                         Ok(_) => Err(Error::Unauthenticated(AuthFailure::InvalidCredentials)),
                         Err(e) => Err(e),
@@ -415,7 +415,7 @@ impl AuthService {
             email.as_ref(),
         )?;
         let hash = self.hasher.hash(&key, new).await?;
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let event = events::password_changed(user.id, client, now);
         self.store
             .change_password(user.id, &hash, principal.session.id, now, &[event])
@@ -423,12 +423,14 @@ impl AuthService {
     }
 }
 
-/// A new org named `name` (as [`identity_chars::name`]; errors on `field`).
-pub fn new_org(field: &str, name: &str, now: OffsetDateTime) -> Result<Org> {
+/// A new org named `name` (as [`identity_chars::name`]; errors on `field`), its id and time
+/// from `ambient`.
+pub fn new_org(field: &str, name: &str, ambient: &Ambient) -> Result<Org> {
+    let name = identity_chars::name(field, name)?;
     Ok(Org {
-        id: OrgId::new(),
-        name: identity_chars::name(field, name)?,
-        created_at: now,
+        id: ambient.id()?,
+        name,
+        created_at: ambient.now(),
     })
 }
 

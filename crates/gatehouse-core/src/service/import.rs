@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use time::OffsetDateTime;
 
+use crate::ambient::Ambient;
 use crate::email::Email;
 use crate::ids::UserId;
 use crate::password::{check_import_cost, hash_kind};
@@ -28,7 +28,8 @@ pub struct BadLine {
 }
 
 /// Parses and checks every line; returns the users, or every bad line.
-pub fn parse_import(text: &str, now: OffsetDateTime) -> Result<Vec<NewUser>, Vec<BadLine>> {
+pub fn parse_import(text: &str, ambient: &Ambient) -> Result<Vec<NewUser>, Vec<BadLine>> {
+    let now = ambient.now();
     let mut users = Vec::new();
     let mut bad = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -85,10 +86,17 @@ pub fn parse_import(text: &str, now: OffsetDateTime) -> Result<Vec<NewUser>, Vec
             bad.push(reject(&format!("duplicate email (also on line {first})")));
             continue;
         }
+        let id: UserId = match ambient.id() {
+            Ok(id) => id,
+            Err(e) => {
+                bad.push(reject(&format!("no id for the user: {e}")));
+                continue;
+            }
+        };
         users.push((
             line,
             NewUser {
-                id: UserId::new(),
+                id,
                 email: email.as_str().to_owned(),
                 email_key: email.key().to_owned(),
                 name,
@@ -109,9 +117,10 @@ pub fn parse_import(text: &str, now: OffsetDateTime) -> Result<Vec<NewUser>, Vec
 pub async fn import_users(
     store: &dyn UserStore,
     text: &str,
-    now: OffsetDateTime,
+    ambient: &Ambient,
 ) -> Result<usize, Vec<BadLine>> {
-    let users = parse_import(text, now)?;
+    let users = parse_import(text, ambient)?;
+    let now = ambient.now();
     let lines: Vec<usize> = line_numbers(text);
     let event = crate::service::events::users_imported(users.len(), now);
     match store.import_users(&users, &[event]).await {
@@ -165,7 +174,7 @@ mod tests {
             "\n",
             r#"{"email":"A@example.com","password_hash":"$2b$04$abcdefghijklmnopqrstuuQ8H0bUhUyk6Xv4iW0HbS3zTe1xY3D1a"}"#,
         );
-        let bad = parse_import(text, OffsetDateTime::UNIX_EPOCH).unwrap_err();
+        let bad = parse_import(text, &Ambient::system()).unwrap_err();
         let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
         assert_eq!(lines, vec![2, 4, 5]);
         assert!(

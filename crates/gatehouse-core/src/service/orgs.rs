@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::ambient::Ambient;
 use crate::audit::Actor;
-use crate::clock::Clock;
 use crate::ids::{OrgId, UserId};
 use crate::role::Role;
 use crate::service::ClientInfo;
@@ -25,7 +25,7 @@ use crate::{Error, Result};
 
 pub struct OrgService {
     store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+    ambient: Ambient,
     auth: Arc<AuthService>,
     /// Cached keys carry their org: renaming or deleting an org drops them here at once (other
     /// instances hear it from the store's change feed).
@@ -37,7 +37,7 @@ pub struct OrgService {
 impl OrgService {
     pub fn new(
         store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
+        ambient: Ambient,
         auth: Arc<AuthService>,
         key_cache: Arc<KeyCache>,
         invitation_ttl: Duration,
@@ -45,7 +45,7 @@ impl OrgService {
     ) -> Self {
         OrgService {
             store,
-            clock,
+            ambient,
             auth,
             key_cache,
             invitation_ttl,
@@ -66,7 +66,7 @@ impl OrgService {
         client: &ClientInfo,
     ) -> Result<Org> {
         let user = principal.user()?;
-        let org = new_org("name", name, self.clock.now())?;
+        let org = new_org("name", name, &self.ambient)?;
         let event = events::org_created(&org, Actor::User(user.id), client, org.created_at);
         self.store.create_org(&org, user.id, &[event]).await?;
         Ok(org)
@@ -104,7 +104,7 @@ impl OrgService {
         name: &str,
         client: &ClientInfo,
     ) -> Result<Org> {
-        let org = new_org("name", name, self.clock.now())?;
+        let org = new_org("name", name, &self.ambient)?;
         let event = events::org_renamed(
             manager.org().id,
             &org.name,
@@ -139,7 +139,7 @@ impl OrgService {
             &policy,
             manager.user(),
             client,
-            self.clock.now(),
+            self.ambient.now(),
         );
         if !self
             .store
@@ -152,7 +152,7 @@ impl OrgService {
     }
 
     pub async fn delete(&self, owner: &Manager<'_>, client: &ClientInfo) -> Result<()> {
-        let audit = events::org_deleted(owner.org().id, owner.user(), client, self.clock.now());
+        let audit = events::org_deleted(owner.org().id, owner.user(), client, self.ambient.now());
         let deleted = self
             .store
             .delete_org(owner.org().id, owner.user(), &audit)
@@ -193,7 +193,7 @@ impl OrgService {
         client: &ClientInfo,
     ) -> Result<Member> {
         let role = Role::parse(role).ok_or_else(|| Error::field("role", "invalid"))?;
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let event = events::member_role_changed(
             manager.org().id,
             target,
@@ -223,7 +223,7 @@ impl OrgService {
         client: &ClientInfo,
     ) -> Result<()> {
         let (actor, _) = access.user()?;
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let event = events::member_removed(access.org().id, target, actor, client, now);
         if self
             .store
@@ -237,6 +237,6 @@ impl OrgService {
     }
 
     pub fn now(&self) -> OffsetDateTime {
-        self.clock.now()
+        self.ambient.now()
     }
 }

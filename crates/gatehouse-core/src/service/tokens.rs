@@ -10,10 +10,10 @@ use serde_json::json;
 use sha2::Digest;
 use time::OffsetDateTime;
 
+use crate::ambient::Ambient;
 use crate::audit::{Actor, Category, Chain, NewEvent, Outcome, Target};
-use crate::clock::Clock;
 use crate::error::AuthFailure;
-use crate::ids::{FamilyId, OrgId, RefreshId};
+use crate::ids::{FamilyId, OrgId};
 use crate::jwt::{self, AccessClaims, JwtError, Signer25519};
 use crate::scope::Scopes;
 use crate::secret::MasterSecret;
@@ -66,7 +66,7 @@ struct Ring {
 
 pub struct TokenService {
     store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+    ambient: Ambient,
     auth: Arc<AuthService>,
     master: MasterSecret,
     previous: Vec<MasterSecret>,
@@ -88,7 +88,7 @@ fn revoked() -> Error {
 impl TokenService {
     pub fn new(
         store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
+        ambient: Ambient,
         auth: Arc<AuthService>,
         master: MasterSecret,
         previous: Vec<MasterSecret>,
@@ -96,7 +96,7 @@ impl TokenService {
     ) -> Self {
         TokenService {
             store,
-            clock,
+            ambient,
             auth,
             master,
             previous,
@@ -113,7 +113,7 @@ impl TokenService {
     /// The full offline check (EdDSA signature, header, claims), without the cache of tokens
     /// already verified.
     pub fn verify_uncached(&self, token: &str) -> std::result::Result<AccessClaims, JwtError> {
-        let now = self.clock.now().unix_timestamp();
+        let now = self.ambient.now().unix_timestamp();
         jwt::verify(
             token,
             |kid| self.public_key(kid),
@@ -125,7 +125,7 @@ impl TokenService {
 
     /// Signature and claims only, as any resource server would check them offline.
     pub fn verify_offline(&self, token: &str) -> std::result::Result<AccessClaims, JwtError> {
-        let now = self.clock.now().unix_timestamp();
+        let now = self.ambient.now().unix_timestamp();
         let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         if let Some(claims) = self
             .verified
@@ -233,9 +233,9 @@ impl TokenService {
                 (Some(org_id), scopes)
             }
         };
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let family = TokenFamily {
-            id: FamilyId::new(),
+            id: self.ambient.id()?,
             user_id: user.id,
             org_id,
             scope: scopes.join(" "),
@@ -244,7 +244,7 @@ impl TokenService {
             revoked_at: None,
             credential_epoch: user.credential_epoch,
         };
-        let (refresh, secret) = self.new_refresh(&family, now);
+        let (refresh, secret) = self.new_refresh(&family, now)?;
         let event = token_event("token.issued", &family, Actor::User(user.id), client, now)
             .details(json!({ "grant": "password", "org_id": org_id, "scope": family.scope }));
         self.store
@@ -268,7 +268,7 @@ impl TokenService {
             .refresh_by_digest(&token::digest(presented))
             .await?
             .ok_or(invalid)?;
-        let now = self.clock.now();
+        let now = self.ambient.now();
         if family.revoked_at.is_some() {
             return Err(revoked());
         }
@@ -279,7 +279,7 @@ impl TokenService {
         if old.expires_at <= now {
             return Err(Error::Unauthenticated(AuthFailure::Expired));
         }
-        let (next, secret) = self.new_refresh(&family, now);
+        let (next, secret) = self.new_refresh(&family, now)?;
         let event = token_event(
             "token.refreshed",
             &family,
@@ -367,7 +367,7 @@ impl TokenService {
     /// authenticates the request (holding the token is enough), so the events' actor is
     /// `anonymous`; the token's owner is their subject.
     pub async fn revoke(&self, presented: &str, client: &ClientInfo) -> Result<()> {
-        let now = self.clock.now();
+        let now = self.ambient.now();
         if presented.starts_with(REFRESH_PREFIX) {
             if let Some((_, family)) = self
                 .store
@@ -404,16 +404,20 @@ impl TokenService {
     }
 
     /// A new refresh token of `family`: it expires with the family at the latest.
-    fn new_refresh(&self, family: &TokenFamily, now: OffsetDateTime) -> (RefreshToken, String) {
-        let secret = format!("{REFRESH_PREFIX}{}", token::random_token());
+    fn new_refresh(
+        &self,
+        family: &TokenFamily,
+        now: OffsetDateTime,
+    ) -> Result<(RefreshToken, String)> {
+        let secret = format!("{REFRESH_PREFIX}{}", self.ambient.token()?);
         let t = RefreshToken {
-            id: RefreshId::new(),
+            id: self.ambient.id()?,
             family_id: family.id,
             created_at: now,
             expires_at: (now + self.settings.refresh_ttl).min(family.expires_at),
             used_at: None,
         };
-        (t, secret)
+        Ok((t, secret))
     }
 
     fn issue(
@@ -437,7 +441,7 @@ impl TokenService {
             org_id: family.org_id.map(|o| o.to_string()),
             scope: family.scope.clone(),
             sid: family.id.to_string(),
-            jti: uuid::Uuid::now_v7().to_string(),
+            jti: self.ambient.uuid_v7()?.to_string(),
             iat,
             nbf: iat,
             exp: iat + ttl as i64,

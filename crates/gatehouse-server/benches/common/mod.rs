@@ -83,8 +83,13 @@ impl BenchDb {
         let opened = gatehouse_server::app::open_database(&config)
             .await
             .expect("database");
-        let services = gatehouse_server::app::services(&config, &opened, "http://127.0.0.1:8080")
-            .expect("services");
+        let services = gatehouse_server::app::services(
+            &config,
+            &opened,
+            "http://127.0.0.1:8080",
+            &gatehouse_core::ambient::Ambient::system(),
+        )
+        .expect("services");
         services.tokens.start().await.expect("signing key");
         services
     }

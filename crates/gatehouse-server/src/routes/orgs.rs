@@ -96,7 +96,7 @@ pub async fn update(
     }
     // Both checked before either is applied: a bad field changes nothing.
     if let Some(name) = &b.name {
-        gatehouse_core::service::auth::new_org("name", name, state.orgs.now())?;
+        gatehouse_core::identity_chars::name("name", name)?;
     }
     if let Some(raw) = &b.token_scopes {
         TokenScopePolicy::parse(raw)?;

@@ -310,13 +310,9 @@ async fn keys_authenticate_and_never_manage(db: Db) {
         assert!(Instant::now() < deadline, "last_used_at never written");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    // Not a write per request: uses a second later leave it as it was.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    for _ in 0..5 {
-        assert_eq!(k.get("/v1/auth/me").await.status, StatusCode::OK);
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(last_used().await, first);
+    // Not a write per request (at most one a minute per key): proven with a manual clock at
+    // service level (tests/rules/api_keys.rs, api_key_last_used_write_interval).
+    assert!(first.is_string());
 }
 
 async fn revoke_delete_and_expiry(db: Db) {
@@ -379,14 +375,12 @@ async fn revoke_delete_and_expiry(db: Db) {
             json!({ "name": "short", "scopes": ["check"], "expires_at": soon }),
         )
         .await;
+    assert!(r.body["expires_at"].is_string(), "{}", r.text);
     let short = server.client().with_key(r.body["key"].as_str().unwrap());
     assert_eq!(short.get("/v1/auth/me").await.status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(3100)).await;
-    let expired = short.get("/v1/auth/me").await;
-    assert_eq!(
-        (expired.status, expired.code()),
-        (StatusCode::UNAUTHORIZED, "token_expired")
-    );
+    // Refused from `expires_at` on (`401 token_expired`, also for a key already cached):
+    // proven with a manual clock at service level (tests/rules/api_keys.rs, api_key_expiry);
+    // the same `token_expired` answer crosses HTTP in invitations_expire.
 }
 
 async fn introspection(db: Db) {

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use gatehouse_core::audit::jcs;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 const DOCUMENTS: usize = 3000;
 

@@ -387,6 +387,10 @@ async fn new_session_at_every_login(db: Db) {
 }
 
 async fn expiry_idle_and_absolute(db: Db) {
+    // The rules themselves (idle window, absolute lifetime, to the second) are proven with a
+    // manual clock at service level (tests/rules/sessions.rs); here, across the process
+    // boundary, that the configured lifetimes reach the running server: one real idle expiry,
+    // and the absolute lifetime in the cookie.
     let Some(db) = TestDb::new(db).await else {
         return;
     };
@@ -398,51 +402,19 @@ async fn expiry_idle_and_absolute(db: Db) {
         ],
     )
     .await;
-    // Times are kept in whole seconds, so each wait leaves a second of margin.
-    // Idle: unused for longer than the idle lifetime.
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    // Times are kept in whole seconds: 2.1 s after the last use is past the idle window.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(
         admin.get("/v1/auth/me").await.status,
         StatusCode::UNAUTHORIZED,
         "idle expiry"
     );
-    // Absolute: used all the time, still ends at the absolute lifetime.
-    let mut busy = server.client();
-    let r = busy.login(&email, PASSWORD).await;
+    let mut fresh = server.client();
+    let r = fresh.login(&email, PASSWORD).await;
     let cookie = r.header("set-cookie").unwrap();
     assert!(
         cookie.contains("Max-Age=5") || cookie.contains("Max-Age=4"),
         "{cookie}"
     );
-    let signed_in = std::time::Instant::now();
-    // Used every 600 ms (well within the idle window, even though stored times lose up to a
-    // second to truncation) until a second past the absolute lifetime: alive while younger
-    // than the lifetime less that second, refused at the end although used moments before.
-    let mut answers = Vec::new();
-    while signed_in.elapsed() < std::time::Duration::from_millis(6100) {
-        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-        answers.push((signed_in.elapsed(), busy.get("/v1/auth/me").await.status));
-    }
-    for (at, status) in &answers {
-        if *at < std::time::Duration::from_millis(3900) {
-            assert_eq!(
-                *status,
-                StatusCode::OK,
-                "activity keeps an idle-limited session alive ({at:?})"
-            );
-        }
-    }
-    assert!(
-        answers
-            .iter()
-            .filter(|(at, _)| at.as_millis() < 3900)
-            .count()
-            >= 4,
-        "used for longer than the idle window"
-    );
-    assert_eq!(
-        answers.last().map(|a| a.1),
-        Some(StatusCode::UNAUTHORIZED),
-        "absolute expiry"
-    );
+    assert_eq!(fresh.get("/v1/auth/me").await.status, StatusCode::OK);
 }

@@ -54,7 +54,7 @@ impl AuthService {
         let Some(lockout) = self.settings.lockout else {
             return check.await.0;
         };
-        let now_ms = unix_ms(self.clock.now());
+        let now_ms = unix_ms(self.ambient.now());
         let window_ms = lockout.period.as_millis() as i64;
         match self
             .store
@@ -79,7 +79,7 @@ impl AuthService {
                 self.store.unlock(key).await?;
             }
             Err(Error::Unauthenticated(AuthFailure::InvalidCredentials)) => {
-                let now = self.clock.now();
+                let now = self.ambient.now();
                 let event = events::locked(user, now + lockout.period, client, now);
                 self.store
                     .record_failure(key, unix_ms(now), lockout.count, window_ms, &[event])
@@ -157,7 +157,7 @@ impl AuthService {
         reason: &str,
         client: &ClientInfo,
     ) -> Result<()> {
-        let event = events::login_failed(user, reason, client, self.clock.now());
+        let event = events::login_failed(user, reason, client, self.ambient.now());
         self.audit.append(vec![event]).await.map(|_| ())
     }
 }

@@ -98,9 +98,9 @@ impl OrgService {
         };
         role::check_invite(manager.role(), role)?;
         self.invitation_limit.admit(manager.user()).await?;
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let invitation = Invitation {
-            id: InvitationId::new(),
+            id: self.ambient.id()?,
             org_id: manager.org().id,
             email: email.as_str().to_owned(),
             email_key: email.key().to_owned(),
@@ -110,7 +110,7 @@ impl OrgService {
             expires_at: now + self.invitation_ttl,
             accepted_at: None,
         };
-        let token = token::random_token();
+        let token = self.ambient.token()?;
         let event = events::invitation_created(&invitation, client);
         self.store
             .create_invitation(&invitation, &token::digest(&token), &[event])
@@ -121,7 +121,7 @@ impl OrgService {
     /// `GET /v1/orgs/{org}/invitations`: pending invitations (never their tokens).
     pub async fn invitations(&self, manager: &Manager<'_>) -> Result<Vec<Invitation>> {
         self.store
-            .pending_invitations(manager.org().id, self.clock.now())
+            .pending_invitations(manager.org().id, self.ambient.now())
             .await
     }
 
@@ -143,7 +143,7 @@ impl OrgService {
         let manager = access.manager()?;
         role::check_invite(manager.role(), invitation.role)?;
         let event =
-            events::invitation_revoked(&invitation, manager.user(), client, self.clock.now());
+            events::invitation_revoked(&invitation, manager.user(), client, self.ambient.now());
         if self
             .store
             .revoke_invitation(manager.org().id, id, &[event])
@@ -197,7 +197,7 @@ impl OrgService {
                 None => Err(Error::NotFound),
             };
         }
-        let now = self.clock.now();
+        let now = self.ambient.now();
         if invitation.expires_at <= now {
             return Err(Error::Unauthenticated(AuthFailure::Expired));
         }
@@ -244,7 +244,7 @@ impl OrgService {
             .auth
             .new_user(&invitation.email, password, name, false)
             .await?;
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let audit = [
             events::user_created(&new, Actor::User(new.id), client, now),
             events::invitation_accepted(
@@ -273,31 +273,14 @@ impl OrgService {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
     use std::time::Duration;
 
     use time::OffsetDateTime;
 
     use super::*;
-    use crate::clock::Clock;
+    use crate::clock::ManualClock;
     use crate::rate_limit::MemoryLimiter;
     use crate::service::limiter::Backend;
-
-    /// A clock the test moves by hand.
-    struct ManualClock(Mutex<OffsetDateTime>);
-
-    impl ManualClock {
-        fn advance(&self, by: Duration) {
-            let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            *now += by;
-        }
-    }
-
-    impl Clock for ManualClock {
-        fn now(&self) -> OffsetDateTime {
-            *self.0.lock().unwrap_or_else(|e| e.into_inner())
-        }
-    }
 
     fn retry_after(r: Result<()>) -> Option<u64> {
         match r {
@@ -312,7 +295,7 @@ mod tests {
     async fn invitations_per_inviter_follow_the_window() {
         let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_000)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let clock = Arc::new(ManualClock(Mutex::new(t0)));
+        let clock = Arc::new(ManualClock::new(t0));
         let limiter = Arc::new(RateLimiter::new(
             Backend::Memory(MemoryLimiter::default()),
             clock.clone(),

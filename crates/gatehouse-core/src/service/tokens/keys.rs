@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::RngCore;
 use serde_json::{Value, json};
 
 use super::TokenService;
@@ -38,13 +37,13 @@ impl TokenService {
 
     /// A new signing key; the previous one stays published until its last token expires.
     pub async fn rotate_signing_key(&self) -> Result<String> {
-        let mut seed = [0u8; 32];
-        rand::rng().fill_bytes(&mut seed);
-        let kid = format!("k{}", &uuid::Uuid::now_v7().simple().to_string()[..20]);
+        let mut seed = self.ambient.bytes::<32>()?;
+        let kid = format!("k{}", &self.ambient.uuid_v7()?.simple().to_string()[..20]);
         let signer = Signer25519::from_seed(kid.clone(), &seed);
-        let sealed = vault::seal(&self.master, &key_aad(&kid), &seed)?;
+        let sealed = vault::seal(&self.master, self.ambient.random(), &key_aad(&kid), &seed);
         seed.iter_mut().for_each(|b| *b = 0);
-        let now = self.clock.now();
+        let sealed = sealed?;
+        let now = self.ambient.now();
         let key = StoredSigningKey {
             kid: kid.clone(),
             public_key: signer.public_key().to_vec(),
@@ -70,7 +69,7 @@ impl TokenService {
     /// lifetime (plus leeway) ago stay published and accepted.
     pub async fn reload_keys(&self) -> Result<()> {
         let keys = self.store.signing_keys().await?;
-        let now = self.clock.now();
+        let now = self.ambient.now();
         let grace = self.settings.access_ttl + Duration::from_secs(jwt::LEEWAY_SECS as u64);
         let mut published = HashMap::new();
         let mut signer = None;

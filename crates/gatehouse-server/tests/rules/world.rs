@@ -1,0 +1,114 @@
+//! One test's gatehouse: the services `serve` builds, over a fresh database, reading a manual
+//! clock and a seeded random source.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_core::ambient::Ambient;
+use gatehouse_core::clock::{Clock, ManualClock};
+use gatehouse_core::random::SeededRandom;
+use gatehouse_core::service::{ClientInfo, LoginOutcome, OrgAccess, Principal};
+use gatehouse_core::store::{Org, User};
+use gatehouse_server::app::{Services, services};
+use gatehouse_server::config::{Config, Overrides};
+use time::OffsetDateTime;
+
+use crate::harness::Fresh;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const ISSUER: &str = "http://gatehouse.test";
+
+pub struct World {
+    pub f: Fresh,
+    pub clock: Arc<ManualClock>,
+    pub s: Services,
+    start: OffsetDateTime,
+}
+
+impl World {
+    /// Services configured by `settings` (env names without `GATEHOUSE_`, e.g. `("SESSION_TTL",
+    /// "2h")`), the clock standing at [`ManualClock::at_a_fixed_time`].
+    pub async fn new(f: Fresh, settings: &[(&str, &str)]) -> World {
+        let mut env: Vec<(String, String)> = vec![
+            ("GATEHOUSE_DATABASE_URL".into(), f.url.clone()),
+            ("GATEHOUSE_SECRET".into(), "r".repeat(43)),
+            ("GATEHOUSE_SIGNUP".into(), "open".into()),
+            ("GATEHOUSE_ARGON2".into(), "m=1024,t=1,p=1".into()),
+            ("GATEHOUSE_LOCKOUT".into(), "1000/15m".into()),
+        ];
+        env.extend(
+            settings
+                .iter()
+                .map(|(k, v)| (format!("GATEHOUSE_{k}"), (*v).to_owned())),
+        );
+        let config = Config::from_sources(&Overrides::default(), env).expect("config");
+        let clock = Arc::new(ManualClock::at_a_fixed_time());
+        let start = clock.now();
+        let ambient = Ambient::new(clock.clone(), Arc::new(SeededRandom::new(11)));
+        let s = services(&config, &f.opened, ISSUER, &ambient).expect("services");
+        s.tokens.start().await.expect("signing key");
+        World { f, clock, s, start }
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Whole seconds from the start of the test to `t`.
+    pub fn since_start(&self, t: OffsetDateTime) -> i64 {
+        (t - self.start).whole_seconds()
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// An admin owning an org, signed in.
+    pub async fn admin(&self, email: &str) -> (LoginOutcome, Org) {
+        let client = ClientInfo::default();
+        let (_, org) = self
+            .s
+            .auth
+            .create_admin(email, PASSWORD, "Acme", None, &client)
+            .await
+            .expect("admin");
+        (self.login(email).await, org)
+    }
+
+    /// A new account (open sign-up), not signed in.
+    pub async fn user(&self, email: &str) -> User {
+        self.s
+            .auth
+            .signup(email, PASSWORD, None, &ClientInfo::default())
+            .await
+            .expect("signup")
+    }
+
+    pub async fn login(&self, email: &str) -> LoginOutcome {
+        self.s
+            .auth
+            .login(email, PASSWORD, ClientInfo::default(), None)
+            .await
+            .expect("login")
+    }
+
+    /// The org as the signed-in user sees it.
+    pub async fn access(&self, login: &LoginOutcome, org: &Org) -> OrgAccess {
+        let principal = Principal::Session(Box::new(
+            self.s
+                .auth
+                .authenticate_session(&login.token)
+                .await
+                .expect("session"),
+        ));
+        self.s
+            .orgs
+            .access(&principal, org.id)
+            .await
+            .expect("access")
+    }
+}
+
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
