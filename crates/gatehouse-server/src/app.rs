@@ -6,6 +6,7 @@ use std::sync::Arc;
 use gatehouse_core::ambient::Ambient;
 use gatehouse_core::password::PasswordHasherPool;
 use gatehouse_core::rate_limit::{Limit, MemoryLimiter};
+use gatehouse_core::service::last_used;
 use gatehouse_core::service::limiter::{Backend as LimiterBackend, RateLimiter};
 use gatehouse_core::service::orgs::InvitationLimit;
 use gatehouse_core::service::tokens::TokenSettings;
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, ConfigError, origin_of};
 use crate::state::{AppState, Inner};
+use crate::supervisor::Supervisor;
 
 /// Why the server did not start; `exit_code` is 2 for configuration refusals.
 #[derive(Debug, thiserror::Error)]
@@ -156,14 +158,19 @@ pub struct Services {
 
 /// Builds every service as `serve` does (benchmarks and the in-process rule tests build them
 /// the same way). `issuer` is the public URL (the `iss` of access tokens); `ambient` is the one
-/// clock and random source every service uses.
+/// clock and random source every service uses; the services' own loops (audit writer,
+/// last-used writer) are started under `supervisor`.
 pub fn services(
     config: &Config,
     opened: &Opened,
     issuer: &str,
     ambient: &Ambient,
+    supervisor: &mut Supervisor,
 ) -> Result<Services, StartError> {
-    let writer = AuditWriter::start(opened.store.clone());
+    let (writer, write_audit) = AuditWriter::new(opened.store.clone());
+    supervisor.start("audit writer", write_audit);
+    let (last_used, write_last_used) = last_used::writer(opened.store.clone());
+    supervisor.start("last-used writer", write_last_used);
     let auth = Arc::new(auth_service(config, opened, writer.clone(), ambient)?);
     let clock = ambient.clock();
     let key_cache = opened.key_cache();
@@ -188,7 +195,7 @@ pub fn services(
         config.invitation_ttl,
         invitation_limit,
     );
-    let keys = ApiKeyService::new(opened.store.clone(), ambient.clone(), key_cache);
+    let keys = ApiKeyService::new(opened.store.clone(), ambient.clone(), key_cache, last_used);
     let audit = AuditService::new(opened.store.clone(), clock.clone(), writer)
         .with_verify_concurrency(config.audit_verify_concurrency);
     let tokens = Arc::new(token_service(
@@ -240,6 +247,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     timeouts: crate::serve::Timeouts,
+    supervisor: Supervisor,
 }
 
 impl Application {
@@ -248,6 +256,7 @@ impl Application {
     pub async fn build(mut config: Config, ambient: Ambient) -> Result<Application, StartError> {
         check_config(&mut config)?;
         let opened = open_database(&config).await?;
+        let mut supervisor = Supervisor::new();
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError::Listen(e.to_string()))?;
@@ -262,14 +271,17 @@ impl Application {
             audit,
             tokens,
             limiter,
-        } = services(&config, &opened, &public_url, &ambient)?;
-        spawn_sweeper(opened.store.clone(), limiter.clone(), config.lockout.per);
+        } = services(&config, &opened, &public_url, &ambient, &mut supervisor)?;
+        supervisor.start(
+            "sweeper",
+            sweeper(opened.store.clone(), limiter.clone(), config.lockout.per),
+        );
         tokens
             .start()
             .await
             .map_err(|e| StartError::Database(format!("signing keys: {e}")))?;
-        spawn_key_reload(tokens.clone());
-        crate::audit_tasks::spawn(audit.clone(), &config);
+        supervisor.start("signing-key reload", key_reload(tokens.clone()));
+        crate::audit_tasks::start(&mut supervisor, audit.clone(), &config);
         let https = public_url.starts_with("https://");
         let state = AppState {
             inner: Arc::new(Inner {
@@ -303,6 +315,7 @@ impl Application {
             listener,
             state,
             timeouts: crate::serve::Timeouts::default(),
+            supervisor,
         })
     }
 
@@ -340,18 +353,19 @@ impl Application {
             Ok(Err(e)) => tracing::error!(error = %e, "flushing audit writes failed"),
             Err(_) => tracing::error!("flushing audit writes took over 5 s; giving up"),
         }
+        self.supervisor.stop().await;
         tracing::info!("stopped");
         Ok(())
     }
 }
 
 /// Forgets rate-limit and lockout state that no longer limits anything, once a minute.
-fn spawn_sweeper(
+async fn sweeper(
     store: Arc<dyn gatehouse_core::store::Store>,
     limiter: Arc<RateLimiter>,
     window: std::time::Duration,
 ) {
-    tokio::spawn(async move {
+    {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
@@ -366,13 +380,13 @@ fn spawn_sweeper(
                 tracing::debug!(error = %e, "sweeping sign-in attempts failed");
             }
         }
-    });
+    }
 }
 
 /// Picks up signing keys rotated by another instance or the CLI (tokens with an unknown `kid`
 /// also trigger a reload at once).
-fn spawn_key_reload(tokens: Arc<TokenService>) {
-    tokio::spawn(async move {
+async fn key_reload(tokens: Arc<TokenService>) {
+    {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
         tick.tick().await;
         loop {
@@ -381,7 +395,7 @@ fn spawn_key_reload(tokens: Arc<TokenService>) {
                 tracing::warn!(error = %e, "reloading signing keys failed");
             }
         }
-    });
+    }
 }
 
 async fn shutdown_signal() {

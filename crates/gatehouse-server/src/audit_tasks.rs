@@ -18,6 +18,7 @@ use gatehouse_core::store::Store;
 use serde_json::json;
 
 use crate::config::Config;
+use crate::supervisor::Supervisor;
 
 /// Events written per export batch.
 const EXPORT_BATCH: u32 = VERIFY_PAGE;
@@ -25,14 +26,17 @@ const EXPORT_BATCH: u32 = VERIFY_PAGE;
 const COALESCE_FLUSH_EVERY: Duration = Duration::from_secs(10);
 
 /// Starts the scheduled verification, the coalesced-event flush and, when configured, the
-/// export sink.
-pub fn spawn(audit: AuditService, config: &Config) {
+/// export sink under `supervisor`.
+pub fn start(supervisor: &mut Supervisor, audit: AuditService, config: &Config) {
     if let Some(every) = config.audit_verify_every {
-        tokio::spawn(verify_loop(audit.clone(), every));
+        supervisor.start("audit verification", verify_loop(audit.clone(), every));
     }
-    tokio::spawn(flush_loop(audit.clone()));
+    supervisor.start("coalesced audit flush", flush_loop(audit.clone()));
     if let Some(dir) = config.audit_export_dir.clone() {
-        tokio::spawn(export_loop(audit, dir, config.audit_export_every));
+        supervisor.start(
+            "audit export sink",
+            export_loop(audit, dir, config.audit_export_every),
+        );
     }
 }
 

@@ -16,4 +16,5 @@ pub mod openapi;
 pub mod routes;
 pub mod serve;
 pub mod state;
+pub mod supervisor;
 pub mod telemetry;

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use time::OffsetDateTime;
 
@@ -15,6 +14,7 @@ use crate::service::ClientInfo;
 use crate::service::access::{KeyPrincipal, Manager, OrgAccess, unauthenticated};
 use crate::service::events;
 use crate::service::key_cache::KeyCache;
+use crate::service::last_used::LastUsedQueue;
 use crate::store::{ApiKey, Store};
 use crate::token;
 use crate::{Error, Result};
@@ -26,6 +26,7 @@ pub struct ApiKeyService {
     store: Arc<dyn Store>,
     ambient: Ambient,
     cache: Arc<KeyCache>,
+    last_used: LastUsedQueue,
 }
 
 /// What a new key is made of, as the API receives it.
@@ -37,11 +38,18 @@ pub struct NewKeyRequest {
 }
 
 impl ApiKeyService {
-    pub fn new(store: Arc<dyn Store>, ambient: Ambient, cache: Arc<KeyCache>) -> Self {
+    /// `last_used` is drained by the loop [`crate::service::last_used::writer`] returned with it.
+    pub fn new(
+        store: Arc<dyn Store>,
+        ambient: Ambient,
+        cache: Arc<KeyCache>,
+        last_used: LastUsedQueue,
+    ) -> Self {
         ApiKeyService {
             store,
             ambient,
             cache,
+            last_used,
         }
     }
 
@@ -206,16 +214,6 @@ impl ApiKeyService {
         {
             return;
         }
-        let (store, key) = (self.store.clone(), key.clone());
-        tokio::spawn(async move {
-            let write = store.touch_api_key(key.org_id, key.id, now);
-            match tokio::time::timeout(Duration::from_secs(5), write).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(key_id = %key.id, error = %e, "recording API key use failed")
-                }
-                Err(_) => tracing::warn!(key_id = %key.id, "recording API key use timed out"),
-            }
-        });
+        self.last_used.note(key.clone(), now);
     }
 }

@@ -11,6 +11,7 @@ pub mod events;
 pub mod import;
 pub mod introspect;
 pub mod key_cache;
+pub mod last_used;
 pub mod limiter;
 pub mod orgs;
 pub mod tokens;

@@ -83,13 +83,16 @@ impl BenchDb {
         let opened = gatehouse_server::app::open_database(&config)
             .await
             .expect("database");
+        let mut loops = gatehouse_server::supervisor::Supervisor::new();
         let services = gatehouse_server::app::services(
             &config,
             &opened,
             "http://127.0.0.1:8080",
             &gatehouse_core::ambient::Ambient::system(),
+            &mut loops,
         )
         .expect("services");
+        loops.detach();
         services.tokens.start().await.expect("signing key");
         services
     }

@@ -11,6 +11,7 @@ use gatehouse_core::service::{ClientInfo, LoginOutcome, OrgAccess, Principal};
 use gatehouse_core::store::{Org, User};
 use gatehouse_server::app::{Services, services};
 use gatehouse_server::config::{Config, Overrides};
+use gatehouse_server::supervisor::Supervisor;
 use time::OffsetDateTime;
 
 use crate::harness::Fresh;
@@ -23,6 +24,8 @@ pub struct World {
     pub clock: Arc<ManualClock>,
     pub s: Services,
     start: OffsetDateTime,
+    /// The services' background loops (audit writer, last-used writer), stopped with the world.
+    _loops: Supervisor,
 }
 
 impl World {
@@ -45,9 +48,16 @@ impl World {
         let clock = Arc::new(ManualClock::at_a_fixed_time());
         let start = clock.now();
         let ambient = Ambient::new(clock.clone(), Arc::new(SeededRandom::new(11)));
-        let s = services(&config, &f.opened, ISSUER, &ambient).expect("services");
+        let mut loops = Supervisor::new();
+        let s = services(&config, &f.opened, ISSUER, &ambient, &mut loops).expect("services");
         s.tokens.start().await.expect("signing key");
-        World { f, clock, s, start }
+        World {
+            f,
+            clock,
+            s,
+            start,
+            _loops: loops,
+        }
     }
 
     pub fn now(&self) -> OffsetDateTime {
