@@ -12,6 +12,7 @@ pub mod jwt;
 pub mod password;
 pub mod paths;
 pub mod rate_limit;
+pub mod redact;
 pub mod role;
 pub mod scope;
 pub mod secret;

@@ -4,12 +4,14 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
+use zeroize::Zeroizing;
 
 use crate::email::Email;
 use crate::{Error, Result};
@@ -52,26 +54,26 @@ pub fn check_policy(
     min_chars: usize,
     email: Option<&Email>,
 ) -> Result<(), &'static str> {
-    let normalized = normalize(password);
+    let normalized = Zeroizing::new(normalize(password));
     if normalized.len() > MAX_PASSWORD_BYTES || password.len() > MAX_PASSWORD_BYTES {
         return Err("too_long");
     }
     if normalized.chars().count() < min_chars {
         return Err("too_short");
     }
-    let lower = normalized.to_lowercase();
+    let lower = Zeroizing::new(normalized.to_lowercase());
     if is_common(&lower) {
         return Err("too_common");
     }
     if let Some(email) = email {
         let local: String = email.local_part().nfkc().collect::<String>().to_lowercase();
         if !local.is_empty()
-            && (lower == local || lower.contains(&local))
+            && (*lower == local || lower.contains(&local))
             && local.chars().count() >= 3
         {
             return Err("too_similar");
         }
-        if lower == email.key() {
+        if lower.as_str() == email.key() {
             return Err("too_similar");
         }
     }
@@ -252,11 +254,11 @@ fn parse_django(hash: &str) -> Option<(u32, &str, Vec<u8>)> {
 }
 
 /// Synchronous Argon2id hash; the pool calls it on a blocking thread.
+/// The salt is 16 bytes from the operating system's CSPRNG.
 pub fn hash_blocking(params: Argon2Params, normalized_password: &str) -> Result<String> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     params
         .argon2()?
-        .hash_password(normalized_password.as_bytes(), &salt)
+        .hash_password(normalized_password.as_bytes())
         .map(|h| h.to_string())
         .map_err(Error::internal)
 }
@@ -285,7 +287,7 @@ pub fn verify_blocking(params: Argon2Params, normalized_password: &str, stored: 
         }
         Some(HashKind::Pbkdf2Phc) => {
             let ok = PasswordHash::new(stored)
-                .map(|parsed| pbkdf2::Pbkdf2.verify_password(pw, &parsed).is_ok())
+                .map(|parsed| pbkdf2_phc_matches(pw, &parsed))
                 .unwrap_or(false);
             return if ok {
                 Verified::YesRehash
@@ -313,7 +315,28 @@ pub fn verify_blocking(params: Argon2Params, normalized_password: &str, stored: 
     if matched { Verified::Yes } else { Verified::No }
 }
 
-fn is_current_argon2(parsed: &PasswordHash<'_>, params: Argon2Params) -> bool {
+/// `$pbkdf2-sha256$i=…[,l=…]$salt$hash`, judged as pbkdf2 0.12 did (the rules hashes were
+/// imported under): no version, only `i` (default 600 000) and `l` (default 32, and equal to
+/// the hash's length), any iteration count — pbkdf2 0.13's own verifier refuses fewer than
+/// 1 000, which would lock out users imported before.
+fn pbkdf2_phc_matches(pw: &[u8], parsed: &PasswordHash) -> bool {
+    let (Some(salt), Some(expected), None) = (&parsed.salt, &parsed.hash, &parsed.version) else {
+        return false;
+    };
+    let (mut iterations, mut length) = (600_000, 32);
+    for (name, value) in parsed.params.iter() {
+        match (name.as_str(), value.decimal()) {
+            ("i", Ok(i)) => iterations = i,
+            ("l", Ok(l)) if l as usize == expected.len() => length = l as usize,
+            _ => return false,
+        }
+    }
+    let mut out = zeroize::Zeroizing::new(vec![0u8; length]);
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(pw, salt.as_ref(), iterations, &mut out);
+    bool::from(out.as_slice().ct_eq(expected.as_bytes()))
+}
+
+fn is_current_argon2(parsed: &PasswordHash, params: Argon2Params) -> bool {
     if parsed.algorithm.as_str() != "argon2id" {
         return false;
     }
@@ -393,6 +416,37 @@ mod tests {
 
         assert_eq!(hash_kind("plaintext"), None);
         assert_eq!(hash_kind("$2b$short"), None);
+    }
+
+    /// PHC PBKDF2 strings made elsewhere (Python's hashlib), below and above the 1 000
+    /// iterations pbkdf2 0.13 insists on, with and without `l`: all verify as they always did.
+    #[test]
+    fn pbkdf2_phc_strings_made_elsewhere_verify() {
+        let salt = "MDEyMzQ1Njc4OWFiY2RlZg";
+        for hash in [
+            format!("$pbkdf2-sha256$i=500,l=32${salt}$W3wbTzim8WY00e4uj+nHyJVsr5BKFiQftNdhYF1XuF0"),
+            format!(
+                "$pbkdf2-sha256$i=29000,l=32${salt}$8crKjBVdcE62mamLw8HYiBPCzzj34pdrjQGQzoj/PEc"
+            ),
+            format!("$pbkdf2-sha256$i=1200${salt}$8CicS5Vao6G/5K43ZPUCTTF+FfdtMGNju/37VfSYytw"),
+        ] {
+            assert_eq!(hash_kind(&hash), Some(HashKind::Pbkdf2Phc), "{hash}");
+            assert_eq!(
+                verify_blocking(FAST, "passlib user pw", &hash),
+                Verified::YesRehash,
+                "{hash}"
+            );
+            assert_eq!(
+                verify_blocking(FAST, "passlib user pW", &hash),
+                Verified::No
+            );
+        }
+        let wrong_length =
+            format!("$pbkdf2-sha256$i=500,l=31${salt}$W3wbTzim8WY00e4uj+nHyJVsr5BKFiQftNdhYF1XuF0");
+        assert_eq!(
+            verify_blocking(FAST, "passlib user pw", &wrong_length),
+            Verified::No
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
+use zeroize::Zeroizing;
 
 use super::queue::{FairQueue, QueueLimits};
 use super::{Argon2Params, Verified, hash_blocking, normalize, verify_blocking};
@@ -142,10 +143,11 @@ impl PasswordHasherPool {
     }
 
     /// Argon2id hash (PHC string) of the NFKC form of `password`, queued under `key` (the
-    /// account it is for: its normalized email).
+    /// account it is for: its normalized email). The normalized copy handed to the hashing
+    /// thread is wiped when the job ends.
     pub async fn hash(&self, key: &str, password: &str) -> Result<String> {
         let params = self.params;
-        let password = normalize(password);
+        let password = Zeroizing::new(normalize(password));
         self.run(key, move || hash_blocking(params, &password))
             .await?
     }
@@ -153,7 +155,7 @@ impl PasswordHasherPool {
     /// Verifies `password` against `stored`, queued under `key`; says whether a re-hash is due.
     pub async fn verify(&self, key: &str, password: &str, stored: &str) -> Result<Verified> {
         let params = self.params;
-        let password = normalize(password);
+        let password = Zeroizing::new(normalize(password));
         let stored = stored.to_owned();
         self.run(key, move || verify_blocking(params, &password, &stored))
             .await

@@ -13,7 +13,7 @@ use crate::identity_chars;
 use crate::ids::{OrgId, SessionId, UserId};
 use crate::password::{self, MAX_PASSWORD_BYTES, PasswordHasherPool, Verified};
 use crate::rate_limit::Limit;
-use crate::secret::DerivedKey;
+use crate::secret::{DerivedKey, SecretString};
 use crate::service::audit_writer::AuditWriter;
 use crate::service::events;
 use crate::store::{FirstAdmin, NewSession, NewUser, Org, Session, Store, User};
@@ -41,12 +41,11 @@ pub struct AuthSettings {
 
 pub use crate::client::ClientInfo;
 
-/// A successful sign-in. `token` goes into the cookie and nowhere else.
-#[derive(Debug)]
+/// A successful sign-in. `token` goes into the cookie and nowhere else (wiped on drop).
 pub struct LoginOutcome {
     pub user: User,
     pub session: Session,
-    pub token: String,
+    pub token: SecretString,
     pub csrf_token: String,
 }
 
@@ -143,7 +142,7 @@ impl AuthService {
     }
 
     /// Issues a setup token (printed once by the caller) while setup is pending.
-    pub async fn issue_setup_token(&self) -> Result<Option<String>> {
+    pub async fn issue_setup_token(&self) -> Result<Option<SecretString>> {
         if !self.store.setup_pending().await? {
             return Ok(None);
         }
@@ -151,7 +150,7 @@ impl AuthService {
         self.store
             .add_setup_token(&token::digest(&token), self.clock.now())
             .await?;
-        Ok(Some(token))
+        Ok(Some(token.into()))
     }
 
     /// `POST /v1/setup`: spends the setup token and creates the first admin and org.
@@ -277,7 +276,7 @@ impl AuthService {
         Ok(LoginOutcome {
             user,
             session,
-            token,
+            token: token.into(),
             csrf_token,
         })
     }

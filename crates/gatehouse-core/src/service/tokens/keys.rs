@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use super::TokenService;
 use crate::audit::{Actor, Category, Chain, NewEvent, Target};
@@ -38,12 +39,11 @@ impl TokenService {
 
     /// A new signing key; the previous one stays published until its last token expires.
     pub async fn rotate_signing_key(&self) -> Result<String> {
-        let mut seed = [0u8; 32];
-        rand::rng().fill_bytes(&mut seed);
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(seed.as_mut_slice());
         let kid = format!("k{}", &uuid::Uuid::now_v7().simple().to_string()[..20]);
         let signer = Signer25519::from_seed(kid.clone(), &seed);
-        let sealed = vault::seal(&self.master, &key_aad(&kid), &seed)?;
-        seed.iter_mut().for_each(|b| *b = 0);
+        let sealed = vault::seal(&self.master, &key_aad(&kid), seed.as_slice())?;
         let now = self.clock.now();
         let key = StoredSigningKey {
             kid: kid.clone(),
@@ -87,9 +87,11 @@ impl TokenService {
             }
             if k.retired_at.is_none() {
                 let seed = vault::open(&masters, &key_aad(&k.kid), &k.sealed_private)?;
-                let seed: [u8; 32] = seed
-                    .try_into()
-                    .map_err(|_| Error::internal("signing key has the wrong length"))?;
+                let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
+                    seed.as_slice()
+                        .try_into()
+                        .map_err(|_| Error::internal("signing key has the wrong length"))?,
+                );
                 signer = Some(Arc::new(Signer25519::from_seed(k.kid.clone(), &seed)));
             }
         }
