@@ -227,12 +227,12 @@ mod tests {
         );
         assert_eq!(check(&none, &signer, now), Err(JwtError::Algorithm));
         let hs = {
-            use hmac::{Hmac, Mac};
+            use hmac::{Hmac, KeyInit, Mac};
             let h =
                 B64URL.encode(json!({ "alg": "HS256", "typ": "at+jwt", "kid": "k1" }).to_string());
             let body = B64URL.encode(serde_json::to_vec(&c).unwrap());
             let mut mac =
-                <Hmac<sha2::Sha256> as Mac>::new_from_slice(&signer.public_key()).unwrap();
+                <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&signer.public_key()).unwrap();
             mac.update(format!("{h}.{body}").as_bytes());
             format!("{h}.{body}.{}", B64URL.encode(mac.finalize().into_bytes()))
         };

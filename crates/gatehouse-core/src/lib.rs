@@ -14,6 +14,7 @@ pub mod password;
 pub mod paths;
 pub mod random;
 pub mod rate_limit;
+pub mod redact;
 pub mod role;
 pub mod scope;
 pub mod secret;

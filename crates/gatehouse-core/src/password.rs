@@ -4,16 +4,19 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
+use zeroize::Zeroizing;
 
 use crate::email::Email;
 use crate::{Error, Result};
 
+mod pbkdf2_phc;
 mod pool;
 mod queue;
 
@@ -52,26 +55,26 @@ pub fn check_policy(
     min_chars: usize,
     email: Option<&Email>,
 ) -> Result<(), &'static str> {
-    let normalized = normalize(password);
+    let normalized = Zeroizing::new(normalize(password));
     if normalized.len() > MAX_PASSWORD_BYTES || password.len() > MAX_PASSWORD_BYTES {
         return Err("too_long");
     }
     if normalized.chars().count() < min_chars {
         return Err("too_short");
     }
-    let lower = normalized.to_lowercase();
+    let lower = Zeroizing::new(normalized.to_lowercase());
     if is_common(&lower) {
         return Err("too_common");
     }
     if let Some(email) = email {
         let local: String = email.local_part().nfkc().collect::<String>().to_lowercase();
         if !local.is_empty()
-            && (lower == local || lower.contains(&local))
+            && (*lower == local || lower.contains(&local))
             && local.chars().count() >= 3
         {
             return Err("too_similar");
         }
-        if lower == email.key() {
+        if lower.as_str() == email.key() {
             return Err("too_similar");
         }
     }
@@ -252,11 +255,15 @@ fn parse_django(hash: &str) -> Option<(u32, &str, Vec<u8>)> {
 }
 
 /// Synchronous Argon2id hash; the pool calls it on a blocking thread.
-pub fn hash_blocking(params: Argon2Params, normalized_password: &str) -> Result<String> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+/// `salt` is 16 bytes the caller drew from its injected random source.
+pub fn hash_blocking(
+    params: Argon2Params,
+    normalized_password: &str,
+    salt: &[u8; 16],
+) -> Result<String> {
     params
         .argon2()?
-        .hash_password(normalized_password.as_bytes(), &salt)
+        .hash_password_with_salt(normalized_password.as_bytes(), salt)
         .map(|h| h.to_string())
         .map_err(Error::internal)
 }
@@ -285,7 +292,7 @@ pub fn verify_blocking(params: Argon2Params, normalized_password: &str, stored: 
         }
         Some(HashKind::Pbkdf2Phc) => {
             let ok = PasswordHash::new(stored)
-                .map(|parsed| pbkdf2::Pbkdf2.verify_password(pw, &parsed).is_ok())
+                .map(|parsed| pbkdf2_phc::matches(pw, &parsed))
                 .unwrap_or(false);
             return if ok {
                 Verified::YesRehash
@@ -313,7 +320,7 @@ pub fn verify_blocking(params: Argon2Params, normalized_password: &str, stored: 
     if matched { Verified::Yes } else { Verified::No }
 }
 
-fn is_current_argon2(parsed: &PasswordHash<'_>, params: Argon2Params) -> bool {
+fn is_current_argon2(parsed: &PasswordHash, params: Argon2Params) -> bool {
     if parsed.algorithm.as_str() != "argon2id" {
         return false;
     }
@@ -358,7 +365,7 @@ mod tests {
 
     #[test]
     fn argon2_roundtrip_and_rehash() {
-        let h = hash_blocking(FAST, "correct horse battery").unwrap();
+        let h = hash_blocking(FAST, "correct horse battery", &[7; 16]).unwrap();
         assert_eq!(
             verify_blocking(FAST, "correct horse battery", &h),
             Verified::Yes

@@ -11,7 +11,7 @@ use crate::role::Role;
 use crate::token_policy::{Refusal, TokenScopePolicy};
 
 /// A user as stored.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct User {
     pub id: UserId,
     pub email: String,
@@ -30,7 +30,7 @@ pub struct User {
 }
 
 /// A user to insert. `email_key` is the case-folded address used for uniqueness.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewUser {
     pub id: UserId,
     pub email: String,
@@ -55,7 +55,7 @@ pub struct Session {
 }
 
 /// A session to insert.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewSession {
     pub session: Session,
     pub token_digest: Vec<u8>,
@@ -276,7 +276,7 @@ pub trait InvitationStore: Send + Sync {
 }
 
 /// An API key as stored: the key itself never, only SHA-256 of it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub org_id: OrgId,
@@ -346,7 +346,7 @@ pub trait AuditStore: Send + Sync {
 }
 
 /// A signing key as stored: the private half only sealed (vault), bound to its `kid`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoredSigningKey {
     pub kid: String,
     pub public_key: Vec<u8>,

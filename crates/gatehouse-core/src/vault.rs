@@ -9,6 +9,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use hkdf::Hkdf;
 use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use crate::random::{self, Random};
 use crate::secret::MasterSecret;
@@ -20,8 +21,8 @@ const NONCE: usize = 12;
 
 fn record_key(master: &MasterSecret, salt: &[u8]) -> Result<Aes256Gcm> {
     let hk = Hkdf::<Sha256>::new(Some(salt), master.expose_for_derivation());
-    let mut okm = [0u8; 32];
-    hk.expand(b"gatehouse/vault/v1", &mut okm)
+    let mut okm = Zeroizing::new([0u8; 32]);
+    hk.expand(b"gatehouse/vault/v1", okm.as_mut_slice())
         .map_err(Error::internal)?;
     let key = Key::<Aes256Gcm>::try_from(&okm[..]).map_err(Error::internal)?;
     Ok(Aes256Gcm::new(&key))
@@ -55,8 +56,9 @@ pub fn seal(
     Ok(blob)
 }
 
-/// Opens a sealed blob with the current master secret or, failing that, a previous one.
-pub fn open(masters: &[&MasterSecret], aad: &[u8], blob: &[u8]) -> Result<Vec<u8>> {
+/// Opens a sealed blob with the current master secret or, failing that, a previous one. The
+/// plaintext is wiped when the caller drops it.
+pub fn open(masters: &[&MasterSecret], aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     if blob.len() < 1 + SALT + NONCE + 16 || blob[0] != VERSION {
         return Err(Error::internal("sealed value is malformed"));
     }
@@ -65,7 +67,7 @@ pub fn open(masters: &[&MasterSecret], aad: &[u8], blob: &[u8]) -> Result<Vec<u8
     let n = Nonce::try_from(nonce).map_err(Error::internal)?;
     for master in masters {
         if let Ok(plain) = record_key(master, salt)?.decrypt(&n, Payload { msg: ct, aad }) {
-            return Ok(plain);
+            return Ok(Zeroizing::new(plain));
         }
     }
     Err(Error::internal(
@@ -86,7 +88,10 @@ mod tests {
         let b = seal(&m, &random, b"org-a/db-password/1", b"hunter2").unwrap();
         assert_ne!(a, b, "fresh salt and nonce per write");
         assert!(!a.windows(7).any(|w| w == b"hunter2"));
-        assert_eq!(open(&[&m], b"org-a/db-password/1", &a).unwrap(), b"hunter2");
+        assert_eq!(
+            open(&[&m], b"org-a/db-password/1", &a).unwrap().as_slice(),
+            b"hunter2"
+        );
         assert!(
             open(&[&m], b"org-b/db-password/1", &a).is_err(),
             "moved to another place"
@@ -96,7 +101,9 @@ mod tests {
             "another master secret"
         );
         assert_eq!(
-            open(&[&other, &m], b"org-a/db-password/1", &a).unwrap(),
+            open(&[&other, &m], b"org-a/db-password/1", &a)
+                .unwrap()
+                .as_slice(),
             b"hunter2",
             "a previous secret"
         );

@@ -19,9 +19,9 @@ fn login(c: &mut Criterion) {
     let params = Argon2Params::default();
     let password = normalize(PASSWORD);
     group.bench_function("argon2id_hash_alone", |b| {
-        b.iter(|| hash_blocking(params, &password).expect("hash"))
+        b.iter(|| hash_blocking(params, &password, &[9; 16]).expect("hash"))
     });
-    let stored = hash_blocking(params, &password).expect("hash");
+    let stored = hash_blocking(params, &password, &[9; 16]).expect("hash");
     group.bench_function("argon2id_verify_inline", |b| {
         b.iter(|| verify_blocking(params, &password, &stored))
     });

@@ -2,16 +2,19 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use gatehouse_core::ambient::Ambient;
 use gatehouse_core::password::PasswordHasherPool;
 use gatehouse_core::rate_limit::{Limit, MemoryLimiter};
+use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::last_used;
 use gatehouse_core::service::limiter::{Backend as LimiterBackend, RateLimiter};
 use gatehouse_core::service::orgs::InvitationLimit;
 use gatehouse_core::service::tokens::TokenSettings;
 use gatehouse_core::service::{
-    ApiKeyService, AuditService, AuditWriter, AuthService, AuthSettings, OrgService, TokenService,
+    ApiKeyService, AuditService, AuditWriter, AuthService, AuthSettings, OrgService, Readiness,
+    TokenService,
 };
 use gatehouse_store::{Backend, Opened};
 use tokio::net::TcpListener;
@@ -293,7 +296,7 @@ impl Application {
                     "gatehouse_session"
                 },
                 metrics: crate::telemetry::metrics_handle(),
-                store: opened.store.clone(),
+                readiness: Readiness::new(opened.store.clone(), Duration::from_secs(2)),
                 auth,
                 orgs,
                 keys,
@@ -309,6 +312,7 @@ impl Application {
             .await
             .map_err(|e| StartError::Database(e.to_string()))?
         {
+            let token = token.expose_secret();
             eprintln!("setup: open {public_url}/console/setup?token={token}");
         }
         Ok(Application {

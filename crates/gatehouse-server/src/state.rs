@@ -1,9 +1,11 @@
-//! What every handler can reach: configuration, services, the store, metrics.
+//! What every handler can reach: configuration, services, metrics. Not the store: what a
+//! handler needs of it goes through a service (readiness included).
 
 use std::sync::Arc;
 
-use gatehouse_core::service::{ApiKeyService, AuditService, AuthService, OrgService, TokenService};
-use gatehouse_core::store::Store;
+use gatehouse_core::service::{
+    ApiKeyService, AuditService, AuthService, OrgService, Readiness, TokenService,
+};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
@@ -21,7 +23,7 @@ pub struct Inner {
     pub audit: AuditService,
     pub tokens: Arc<TokenService>,
     pub limiter: Arc<gatehouse_core::service::limiter::RateLimiter>,
-    pub store: Arc<dyn Store>,
+    pub readiness: Readiness,
     pub metrics: PrometheusHandle,
     /// `https://host` or `http://host:port`, lowercase: the origin CSRF checks accept.
     pub public_origin: String,

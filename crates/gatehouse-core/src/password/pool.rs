@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
+use zeroize::Zeroizing;
 
 use super::queue::{FairQueue, QueueLimits};
 use super::{Argon2Params, Verified, hash_blocking, normalize, verify_blocking};
@@ -105,7 +106,7 @@ impl PasswordHasherPool {
     }
 
     pub fn with_limits(params: Argon2Params, limits: QueueLimits) -> Result<Self> {
-        let dummy_hash = hash_blocking(params, "gatehouse-dummy-password-for-timing")?;
+        let dummy_hash = hash_blocking(params, "gatehouse-dummy-password-for-timing", &[0x5a; 16])?;
         Ok(PasswordHasherPool {
             params,
             gate: Arc::new(Gate {
@@ -142,18 +143,19 @@ impl PasswordHasherPool {
     }
 
     /// Argon2id hash (PHC string) of the NFKC form of `password`, queued under `key` (the
-    /// account it is for: its normalized email).
-    pub async fn hash(&self, key: &str, password: &str) -> Result<String> {
+    /// account it is for: its normalized email). The normalized copy handed to the hashing
+    /// thread is wiped when the job ends. `salt`: 16 bytes from the caller's random source.
+    pub async fn hash(&self, key: &str, password: &str, salt: [u8; 16]) -> Result<String> {
         let params = self.params;
-        let password = normalize(password);
-        self.run(key, move || hash_blocking(params, &password))
+        let password = Zeroizing::new(normalize(password));
+        self.run(key, move || hash_blocking(params, &password, &salt))
             .await?
     }
 
     /// Verifies `password` against `stored`, queued under `key`; says whether a re-hash is due.
     pub async fn verify(&self, key: &str, password: &str, stored: &str) -> Result<Verified> {
         let params = self.params;
-        let password = normalize(password);
+        let password = Zeroizing::new(normalize(password));
         let stored = stored.to_owned();
         self.run(key, move || verify_blocking(params, &password, &stored))
             .await
@@ -245,13 +247,13 @@ mod tests {
     async fn a_caller_that_gives_up_frees_its_place() {
         let (pool, open) = blocked_pool(1).await;
         let p = pool.clone();
-        let gave_up = tokio::spawn(async move { p.hash("victim", "pw").await });
+        let gave_up = tokio::spawn(async move { p.hash("victim", "pw", [1; 16]).await });
         until(|| pool.gate.lock().waiting() == 1).await;
         gave_up.abort();
         assert!(gave_up.await.unwrap_err().is_cancelled());
         // Its place is taken back, so the same account fits again, and runs.
         let p = pool.clone();
-        let next = tokio::spawn(async move { p.hash("victim", "correct horse").await });
+        let next = tokio::spawn(async move { p.hash("victim", "correct horse", [2; 16]).await });
         until(|| {
             let queue = pool.gate.lock();
             queue.waiting() == 1 && queue.count_waiting(|w| !w.is_closed()) == 1

@@ -1,6 +1,10 @@
 //! Who is calling, and what they may do in an org. An [`OrgAccess`] exists only after the caller
-//! was shown to belong to the org, and a [`Manager`] only after the role check passed, so a
+//! was shown to belong to the org, a [`Manager`] only after the role check passed, an [`Owner`]
+//! only for the org's owners and a [`PlatformAdmin`] only for a platform admin's session, so a
 //! service that takes one cannot be reached without the check (permission carried in the type).
+//! Objects inside an org are proven the same way where they are looked up
+//! ([`OrgApiKey`](crate::service::api_keys::OrgApiKey),
+//! [`OrgMember`](crate::service::orgs::OrgMember)).
 
 use std::sync::Arc;
 
@@ -116,6 +120,41 @@ impl Manager<'_> {
     }
 }
 
+/// Proof that a user owns the org: only [`OrgAccess::owner`] makes one.
+#[derive(Debug)]
+pub struct Owner<'a>(Manager<'a>);
+
+impl<'a> Owner<'a> {
+    pub fn manager(&self) -> &Manager<'a> {
+        &self.0
+    }
+}
+
+/// Proof that the caller is a platform admin signed in with a session (the `system` audit
+/// chain): only [`PlatformAdmin::check`] makes one.
+#[derive(Debug)]
+pub struct PlatformAdmin {
+    user: UserId,
+}
+
+impl PlatformAdmin {
+    /// A session of a platform admin; anyone else is `403 forbidden`. Services make it
+    /// ([`AuditService::platform_admin`](crate::service::AuditService::platform_admin)).
+    pub(crate) fn check(session: &SessionPrincipal) -> Result<PlatformAdmin> {
+        if session.user.is_platform_admin {
+            Ok(PlatformAdmin {
+                user: session.user.id,
+            })
+        } else {
+            Err(forbidden())
+        }
+    }
+
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+}
+
 impl OrgAccess {
     /// Resolves `org` for the caller: `404` when it does not exist or the caller is not in it.
     pub async fn resolve(
@@ -193,12 +232,12 @@ impl OrgAccess {
     }
 
     /// Owners only.
-    pub fn owner(&self) -> Result<Manager<'_>> {
+    pub fn owner(&self) -> Result<Owner<'_>> {
         let m = self.manager()?;
         if m.role != Role::Owner {
             return Err(forbidden());
         }
-        Ok(m)
+        Ok(Owner(m))
     }
 
     /// Any member (a token only with `scope`), or a key holding `scope`.

@@ -29,6 +29,20 @@ pub struct ApiKeyService {
     last_used: LastUsedQueue,
 }
 
+/// Proof that a key belongs to the caller's org and that the caller manages the org: only
+/// [`ApiKeyService::target`] makes one, and revoking or deleting a key takes it.
+#[derive(Debug)]
+pub struct OrgApiKey<'a> {
+    manager: Manager<'a>,
+    id: ApiKeyId,
+}
+
+impl OrgApiKey<'_> {
+    pub fn id(&self) -> ApiKeyId {
+        self.id
+    }
+}
+
 /// What a new key is made of, as the API receives it.
 #[derive(Debug, Clone)]
 pub struct NewKeyRequest {
@@ -103,12 +117,17 @@ impl ApiKeyService {
         Ok((record, key))
     }
 
-    /// `404` unless the key belongs to the org (checked before any permission check).
-    pub async fn target(&self, access: &OrgAccess, id: ApiKeyId) -> Result<()> {
-        match self.store.api_key(access.org().id, id).await? {
-            Some(_) => Ok(()),
-            None => Err(Error::NotFound),
+    /// The key `id` of the caller's org, to revoke or delete: `404` unless the key belongs to
+    /// the org (checked before any permission check, so another org's ids are never even
+    /// "forbidden"), then the caller must manage the org.
+    pub async fn target<'a>(&self, access: &'a OrgAccess, id: ApiKeyId) -> Result<OrgApiKey<'a>> {
+        if self.store.api_key(access.org().id, id).await?.is_none() {
+            return Err(Error::NotFound);
         }
+        Ok(OrgApiKey {
+            manager: access.manager()?,
+            id,
+        })
     }
 
     pub async fn list(&self, manager: &Manager<'_>) -> Result<Vec<ApiKey>> {
@@ -116,12 +135,8 @@ impl ApiKeyService {
     }
 
     /// Revokes; the record stays. Revoking twice keeps the first time.
-    pub async fn revoke(
-        &self,
-        manager: &Manager<'_>,
-        id: ApiKeyId,
-        client: &ClientInfo,
-    ) -> Result<ApiKey> {
+    pub async fn revoke(&self, key: &OrgApiKey<'_>, client: &ClientInfo) -> Result<ApiKey> {
+        let (manager, id) = (&key.manager, key.id);
         let now = self.ambient.now();
         let event = events::api_key_changed(
             "api_key.revoked",
@@ -140,12 +155,8 @@ impl ApiKeyService {
         Ok(key)
     }
 
-    pub async fn delete(
-        &self,
-        manager: &Manager<'_>,
-        id: ApiKeyId,
-        client: &ClientInfo,
-    ) -> Result<()> {
+    pub async fn delete(&self, key: &OrgApiKey<'_>, client: &ClientInfo) -> Result<()> {
+        let (manager, id) = (&key.manager, key.id);
         let event = events::api_key_changed(
             "api_key.deleted",
             manager.org().id,

@@ -11,7 +11,8 @@ use crate::audit::{Actor, Category, Chain, NewEvent, Outcome, StoredEvent, Targe
 use crate::clock::Clock;
 use crate::ids::ApiKeyId;
 use crate::service::ClientInfo;
-use crate::service::access::{OrgAccess, OrgActor};
+use crate::service::SessionPrincipal;
+use crate::service::access::{OrgAccess, OrgActor, PlatformAdmin};
 use crate::service::audit_writer::AuditWriter;
 use crate::service::coalesce::Coalescer;
 use crate::store::Store;
@@ -284,8 +285,14 @@ impl AuditService {
     }
 
     /// The `system` chain, for platform admins.
+    /// The proof the `system` chain's routes take: a platform admin's session, else `403`.
+    pub fn platform_admin(&self, session: &SessionPrincipal) -> Result<PlatformAdmin> {
+        PlatformAdmin::check(session)
+    }
+
     pub fn list_system(
         &self,
+        _admin: &PlatformAdmin,
         category: Option<&str>,
         after: i64,
         limit: Option<u32>,
@@ -293,7 +300,7 @@ impl AuditService {
         self.listing(Chain::System, category, after, limit)
     }
 
-    pub async fn verify_system(&self) -> Result<Report> {
+    pub async fn verify_system(&self, _admin: &PlatformAdmin) -> Result<Report> {
         let _slot = self.verify_slot_now()?;
         verify_chain(self.store.as_ref(), Chain::System).await
     }

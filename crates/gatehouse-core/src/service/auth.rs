@@ -13,7 +13,7 @@ use crate::identity_chars;
 use crate::ids::{SessionId, UserId};
 use crate::password::{self, MAX_PASSWORD_BYTES, PasswordHasherPool, Verified};
 use crate::rate_limit::Limit;
-use crate::secret::DerivedKey;
+use crate::secret::{DerivedKey, SecretString};
 use crate::service::audit_writer::AuditWriter;
 use crate::service::events;
 use crate::store::{FirstAdmin, NewSession, NewUser, Org, Session, Store, User};
@@ -41,12 +41,11 @@ pub struct AuthSettings {
 
 pub use crate::client::ClientInfo;
 
-/// A successful sign-in. `token` goes into the cookie and nowhere else.
-#[derive(Debug)]
+/// A successful sign-in. `token` goes into the cookie and nowhere else (wiped on drop).
 pub struct LoginOutcome {
     pub user: User,
     pub session: Session,
-    pub token: String,
+    pub token: SecretString,
     pub csrf_token: String,
 }
 
@@ -121,7 +120,10 @@ impl AuthService {
             return Err(Error::Validation(fields));
         }
         let email = email?;
-        let password_hash = self.hasher.hash(email.key(), password).await?;
+        let password_hash = self
+            .hasher
+            .hash(email.key(), password, self.ambient.bytes()?)
+            .await?;
         Ok(NewUser {
             id: self.ambient.id()?,
             email: email.as_str().to_owned(),
@@ -143,7 +145,7 @@ impl AuthService {
     }
 
     /// Issues a setup token (printed once by the caller) while setup is pending.
-    pub async fn issue_setup_token(&self) -> Result<Option<String>> {
+    pub async fn issue_setup_token(&self) -> Result<Option<SecretString>> {
         if !self.store.setup_pending().await? {
             return Ok(None);
         }
@@ -151,7 +153,7 @@ impl AuthService {
         self.store
             .add_setup_token(&token::digest(&token), self.ambient.now())
             .await?;
-        Ok(Some(token))
+        Ok(Some(token.into()))
     }
 
     /// `POST /v1/setup`: spends the setup token and creates the first admin and org.
@@ -277,7 +279,7 @@ impl AuthService {
         Ok(LoginOutcome {
             user,
             session,
-            token,
+            token: token.into(),
             csrf_token,
         })
     }
@@ -414,7 +416,7 @@ impl AuthService {
             self.settings.password_min_chars,
             email.as_ref(),
         )?;
-        let hash = self.hasher.hash(&key, new).await?;
+        let hash = self.hasher.hash(&key, new, self.ambient.bytes()?).await?;
         let now = self.ambient.now();
         let event = events::password_changed(user.id, client, now);
         self.store

@@ -6,8 +6,9 @@
 use crate::Error;
 use crate::Result;
 use crate::service::access::{KeyPrincipal, Principal, insufficient_scope};
-use crate::service::{ApiKeyService, AuthService, SessionPrincipal, TokenPrincipal, TokenService};
-use crate::store::Store;
+use crate::service::{
+    ApiKeyService, AuthService, OrgService, SessionPrincipal, TokenPrincipal, TokenService,
+};
 use crate::token;
 
 /// What introspection found.
@@ -26,7 +27,7 @@ pub async fn introspect(
     auth: &AuthService,
     keys: &ApiKeyService,
     tokens: &TokenService,
-    store: &dyn Store,
+    orgs: &OrgService,
 ) -> Result<Introspection> {
     let Principal::ApiKey(caller) = caller else {
         return Err(insufficient_scope());
@@ -46,7 +47,7 @@ pub async fn introspect(
         return match tokens.authenticate(token).await {
             Ok(t)
                 if t.org_id.is_none_or(|bound| bound == org)
-                    && store.org_for_member(org, t.user.id).await?.is_some() =>
+                    && orgs.is_member(org, t.user.id).await? =>
             {
                 Ok(Introspection::Token(Box::new(t)))
             }
@@ -56,7 +57,7 @@ pub async fn introspect(
     }
     if token::looks_like_token(token) {
         return match auth.authenticate_session(token).await {
-            Ok(s) if store.org_for_member(org, s.user.id).await?.is_some() => {
+            Ok(s) if orgs.is_member(org, s.user.id).await? => {
                 Ok(Introspection::Session(Box::new(s)))
             }
             Ok(_) | Err(Error::Unauthenticated(_)) => Ok(Introspection::Inactive),

@@ -14,13 +14,15 @@ pub mod key_cache;
 pub mod last_used;
 pub mod limiter;
 pub mod orgs;
+pub mod readiness;
 pub mod tokens;
 
-pub use access::{KeyPrincipal, Manager, OrgAccess, OrgActor, Principal};
-pub use api_keys::ApiKeyService;
+pub use access::{KeyPrincipal, Manager, OrgAccess, OrgActor, Owner, PlatformAdmin, Principal};
+pub use api_keys::{ApiKeyService, OrgApiKey};
 pub use audit::AuditService;
 pub use audit_writer::AuditWriter;
 pub use auth::{AuthService, AuthSettings, ClientInfo, LoginOutcome, SessionPrincipal};
 pub use key_cache::KeyCache;
-pub use orgs::OrgService;
+pub use orgs::{OrgMember, OrgService};
+pub use readiness::Readiness;
 pub use tokens::{TokenPrincipal, TokenService};

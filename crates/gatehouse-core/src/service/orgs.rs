@@ -16,12 +16,29 @@ use crate::audit::Actor;
 use crate::ids::{OrgId, UserId};
 use crate::role::Role;
 use crate::service::ClientInfo;
-use crate::service::access::{Manager, OrgAccess, Principal};
+use crate::service::access::{Manager, OrgAccess, Owner, Principal};
 use crate::service::auth::{AuthService, new_org};
 use crate::service::events;
 use crate::service::key_cache::KeyCache;
 use crate::store::{Member, Membership, Org, Store};
 use crate::{Error, Result};
+
+/// Proof that a user is a member of the caller's org and that the caller acts in it as a user
+/// (not a key, nor a token without `org:admin`): only [`OrgService::target_member`] makes one,
+/// and changing a member's role or removing them takes it. Changing a role further needs a
+/// manager, judged on the [`OrgAccess`] the proof carries.
+#[derive(Debug)]
+pub struct OrgMember<'a> {
+    access: &'a OrgAccess,
+    actor: UserId,
+    user: UserId,
+}
+
+impl OrgMember<'_> {
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+}
 
 pub struct OrgService {
     store: Arc<dyn Store>,
@@ -151,7 +168,8 @@ impl OrgService {
         Ok(policy)
     }
 
-    pub async fn delete(&self, owner: &Manager<'_>, client: &ClientInfo) -> Result<()> {
+    pub async fn delete(&self, owner: &Owner<'_>, client: &ClientInfo) -> Result<()> {
+        let owner = owner.manager();
         let audit = events::org_deleted(owner.org().id, owner.user(), client, self.ambient.now());
         let deleted = self
             .store
@@ -175,23 +193,44 @@ impl OrgService {
         self.store.members(access.org().id).await
     }
 
-    /// `404` unless `target` is a member of the org: object ids are resolved inside the caller's
-    /// org before any permission check, so another org's ids are never even "forbidden".
-    pub async fn target_member(&self, access: &OrgAccess, target: UserId) -> Result<()> {
-        match self.store.org_for_member(access.org().id, target).await? {
-            Some(_) => Ok(()),
-            None => Err(Error::NotFound),
+    /// The member `target` of the caller's org, to change or remove: `404` unless they are a
+    /// member (object ids are resolved inside the caller's org before any permission check, so
+    /// another org's ids are never even "forbidden"), then the caller must act as a user.
+    pub async fn target_member<'a>(
+        &self,
+        access: &'a OrgAccess,
+        target: UserId,
+    ) -> Result<OrgMember<'a>> {
+        if self
+            .store
+            .org_for_member(access.org().id, target)
+            .await?
+            .is_none()
+        {
+            return Err(Error::NotFound);
         }
+        let (actor, _) = access.user()?;
+        Ok(OrgMember {
+            access,
+            actor,
+            user: target,
+        })
     }
 
-    /// `PATCH /v1/orgs/{org}/members/{user}`.
+    /// Whether `user` belongs to `org` (introspection answers only about the caller's org).
+    pub async fn is_member(&self, org: OrgId, user: UserId) -> Result<bool> {
+        Ok(self.store.org_for_member(org, user).await?.is_some())
+    }
+
+    /// `PATCH /v1/orgs/{org}/members/{user}`: managers only.
     pub async fn set_role(
         &self,
-        manager: &Manager<'_>,
-        target: UserId,
+        member: &OrgMember<'_>,
         role: &str,
         client: &ClientInfo,
     ) -> Result<Member> {
+        let manager = member.access.manager()?;
+        let target = member.user;
         let role = Role::parse(role).ok_or_else(|| Error::field("role", "invalid"))?;
         let now = self.ambient.now();
         let event = events::member_role_changed(
@@ -216,13 +255,8 @@ impl OrgService {
     }
 
     /// `DELETE /v1/orgs/{org}/members/{user}`: managers remove, and anyone may leave.
-    pub async fn remove(
-        &self,
-        access: &OrgAccess,
-        target: UserId,
-        client: &ClientInfo,
-    ) -> Result<()> {
-        let (actor, _) = access.user()?;
+    pub async fn remove(&self, member: &OrgMember<'_>, client: &ClientInfo) -> Result<()> {
+        let (access, actor, target) = (member.access, member.actor, member.user);
         let now = self.ambient.now();
         let event = events::member_removed(access.org().id, target, actor, client, now);
         if self

@@ -40,7 +40,6 @@ pub struct TokenSettings {
 }
 
 /// A token response (`POST /v1/auth/token`).
-#[derive(Debug)]
 pub struct Issued {
     pub access_token: String,
     pub expires_in: u64,

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::api_keys::NewKeyRequest;
 use gatehouse_core::service::{AuthService, ClientInfo, Principal};
 use gatehouse_server::app::Services;
@@ -112,6 +113,8 @@ pub async fn signed_in(auth: &AuthService, email: &str) -> String {
         .await
         .expect("login")
         .token
+        .expose_secret()
+        .to_owned()
 }
 
 /// A user, an org they own, and an API key of that org with `scopes`: the key.

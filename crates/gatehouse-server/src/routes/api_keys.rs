@@ -70,8 +70,8 @@ pub async fn revoke(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let id: ApiKeyId = id.parse()?;
-    state.keys.target(&access, id).await?;
-    let key = state.keys.revoke(&access.manager()?, id, &client).await?;
+    let key = state.keys.target(&access, id).await?;
+    let key = state.keys.revoke(&key, &client).await?;
     Ok(axum::Json(views::api_key(&key)).into_response())
 }
 
@@ -83,7 +83,7 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let id: ApiKeyId = id.parse()?;
-    state.keys.target(&access, id).await?;
-    state.keys.delete(&access.manager()?, id, &client).await?;
+    let key = state.keys.target(&access, id).await?;
+    state.keys.delete(&key, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -7,13 +7,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::audit::StoredEvent;
 use gatehouse_core::audit::chain::Report;
-use gatehouse_core::error::ForbiddenReason;
 use gatehouse_core::service::audit::{AppEvent, Listing, check_app_event_text};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::orgs::access;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Authenticated, Client, SessionAuth};
 use crate::json::JsonText;
 use crate::state::AppState;
@@ -171,23 +170,14 @@ pub async fn my_events(
     Ok(axum::Json(events_body(&events)).into_response())
 }
 
-fn platform_admin(p: &gatehouse_core::service::SessionPrincipal) -> ApiResult<()> {
-    if p.user.is_platform_admin {
-        Ok(())
-    } else {
-        Err(ApiError(gatehouse_core::Error::Forbidden(
-            ForbiddenReason::Forbidden,
-        )))
-    }
-}
-
 pub async fn system_list(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,
     Query(page): Query<Page>,
 ) -> ApiResult<Response> {
-    platform_admin(&p)?;
+    let admin = state.audit.platform_admin(&p)?;
     let listing = state.audit.list_system(
+        &admin,
         page.category.as_deref(),
         page.after.unwrap_or(0),
         page.limit,
@@ -199,7 +189,7 @@ pub async fn system_verify(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,
 ) -> ApiResult<Response> {
-    platform_admin(&p)?;
-    let report = state.audit.verify_system().await?;
+    let admin = state.audit.platform_admin(&p)?;
+    let report = state.audit.verify_system(&admin).await?;
     Ok(axum::Json(report_body(&report)).into_response())
 }

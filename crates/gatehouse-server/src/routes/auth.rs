@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{self, Cookie};
 use gatehouse_core::clock::rfc3339;
 use gatehouse_core::ids::SessionId;
+use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::Principal;
 use serde::Deserialize;
 use serde_json::json;
@@ -93,7 +94,7 @@ pub async fn login(
     let max_age = (outcome.session.expires_at - outcome.session.created_at)
         .whole_seconds()
         .max(0);
-    let cookie = session_cookie(&state, &outcome.token, max_age);
+    let cookie = session_cookie(&state, outcome.token.expose_secret(), max_age);
     let body = json!({
         "user": views::user(&outcome.user),
         "session": { "id": outcome.session.id, "expires_at": rfc3339(outcome.session.expires_at) },

@@ -27,7 +27,7 @@ pub async fn handle(
         &state.auth,
         &state.keys,
         &state.tokens,
-        state.store.as_ref(),
+        &state.orgs,
     )
     .await?;
     let body = match found {

@@ -1,7 +1,5 @@
 //! Health, readiness, metrics, the OpenAPI document, and the fallback.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -22,13 +20,8 @@ pub async fn healthz() -> Json<serde_json::Value> {
 
 /// Readiness: a database round trip within two seconds, else `503`.
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
-        Ok(Ok(())) => Ok(Json(json!({ "status": "ready" }))),
-        Ok(Err(e)) => Err(ApiError(Error::Unavailable(format!("readiness: {e}")))),
-        Err(_) => Err(ApiError(Error::Unavailable(
-            "readiness: database did not answer in 2s".into(),
-        ))),
-    }
+    state.readiness.check().await?;
+    Ok(Json(json!({ "status": "ready" })))
 }
 
 /// Prometheus text, for a loopback TCP peer that is neither a proxy nor forwarding anyone

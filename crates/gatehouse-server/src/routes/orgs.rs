@@ -148,11 +148,8 @@ pub async fn set_role(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let target: UserId = user.parse()?;
-    state.orgs.target_member(&access, target).await?;
-    let member = state
-        .orgs
-        .set_role(&access.manager()?, target, &b.role, &client)
-        .await?;
+    let member = state.orgs.target_member(&access, target).await?;
+    let member = state.orgs.set_role(&member, &b.role, &client).await?;
     Ok(axum::Json(views::member(&member)).into_response())
 }
 
@@ -164,7 +161,7 @@ pub async fn remove_member(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let target: UserId = user.parse()?;
-    state.orgs.target_member(&access, target).await?;
-    state.orgs.remove(&access, target, &client).await?;
+    let member = state.orgs.target_member(&access, target).await?;
+    state.orgs.remove(&member, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

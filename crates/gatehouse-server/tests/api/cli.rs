@@ -1,7 +1,7 @@
 //! The CLI: `admin create`, `users import`, `secret generate`, `migrate`, and the audit events
 //! of its mutations (actor `system`).
 
-use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::password_hash::PasswordHasher;
 use base64::Engine;
 use reqwest::StatusCode;
 
@@ -83,14 +83,15 @@ fn legacy_hashes() -> Vec<(&'static str, String)> {
         "pbkdf2_sha256$10000$SaltySalt123${}",
         base64::engine::general_purpose::STANDARD.encode(dk)
     );
-    let salt = SaltString::from_b64("c2FsdHNhbHRzYWx0c2FsdA").unwrap();
-    let phc = pbkdf2::Pbkdf2
-        .hash_password(b"phc user passphrase", &salt)
+    // The salt `c2FsdHNhbHRzYWx0c2FsdA` (base64 of these bytes) the strings have always had.
+    let salt = b"saltsaltsaltsalt";
+    let phc = pbkdf2::Pbkdf2::SHA256
+        .hash_password_with_salt(b"phc user passphrase", salt)
         .unwrap()
         .to_string();
     let params = argon2::Params::new(2048, 1, 1, None).unwrap();
     let a2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-        .hash_password(b"argon user passphrase", &salt)
+        .hash_password_with_salt(b"argon user passphrase", salt)
         .unwrap()
         .to_string();
     vec![

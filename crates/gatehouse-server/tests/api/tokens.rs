@@ -79,6 +79,7 @@ async fn signing_key(db: &TestDb) -> Signer25519 {
     let aad = format!("gatehouse/signing-key/{kid}");
     let seed: [u8; 32] = gatehouse_core::vault::open(&[&master], aad.as_bytes(), &sealed)
         .unwrap()
+        .as_slice()
         .try_into()
         .unwrap();
     Signer25519::from_seed(kid, &seed)
@@ -261,11 +262,11 @@ async fn every_forged_or_stale_token_is_refused(db: Db) {
         )
         .unwrap();
     let hs256 = {
-        use hmac::{Hmac, Mac};
+        use hmac::{Hmac, KeyInit, Mac};
         let h = B64URL
             .encode(json!({ "alg": "HS256", "typ": "at+jwt", "kid": header["kid"] }).to_string());
         let c = B64URL.encode(claims.to_string());
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&public).unwrap();
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&public).unwrap();
         mac.update(format!("{h}.{c}").as_bytes());
         format!("{h}.{c}.{}", B64URL.encode(mac.finalize().into_bytes()))
     };

@@ -2,6 +2,7 @@
 
 use gatehouse_core::Error;
 use gatehouse_core::error::AuthFailure;
+use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::token;
 
 use crate::harness::Fresh;
@@ -17,20 +18,36 @@ async fn session_idle_expiry(f: Fresh) {
     let (idle, _) = w.admin("idle@example.com").await;
     let busy = w.login("idle@example.com").await;
     w.advance(secs(3599));
-    assert!(w.s.auth.authenticate_session(&busy.token).await.is_ok());
+    assert!(
+        w.s.auth
+            .authenticate_session(&busy.token.expose_secret())
+            .await
+            .is_ok()
+    );
     w.advance(secs(1));
     assert!(
-        refused(w.s.auth.authenticate_session(&idle.token).await),
+        refused(
+            w.s.auth
+                .authenticate_session(&idle.token.expose_secret())
+                .await
+        ),
         "an hour without use"
     );
     // 7198 s in: the busy session was last used 3599 s ago.
     w.advance(secs(3598));
     assert!(
-        w.s.auth.authenticate_session(&busy.token).await.is_ok(),
+        w.s.auth
+            .authenticate_session(&busy.token.expose_secret())
+            .await
+            .is_ok(),
         "each use restarts the idle window"
     );
     w.advance(secs(3600));
-    assert!(refused(w.s.auth.authenticate_session(&busy.token).await));
+    assert!(refused(
+        w.s.auth
+            .authenticate_session(&busy.token.expose_secret())
+            .await
+    ));
     assert!(
         w.s.auth.sessions(busy.user.id).await.unwrap().is_empty(),
         "idle sessions are not listed"
@@ -44,14 +61,28 @@ async fn session_absolute_expiry(f: Fresh) {
     assert_eq!(login.session.expires_at, w.now() + secs(7200));
     for _ in 0..7 {
         w.advance(secs(1020));
-        assert!(w.s.auth.authenticate_session(&login.token).await.is_ok());
+        assert!(
+            w.s.auth
+                .authenticate_session(&login.token.expose_secret())
+                .await
+                .is_ok()
+        );
     }
     // 7140 s in, used 17 minutes ago.
     w.advance(secs(59));
-    assert!(w.s.auth.authenticate_session(&login.token).await.is_ok());
+    assert!(
+        w.s.auth
+            .authenticate_session(&login.token.expose_secret())
+            .await
+            .is_ok()
+    );
     w.advance(secs(1));
     assert!(
-        refused(w.s.auth.authenticate_session(&login.token).await),
+        refused(
+            w.s.auth
+                .authenticate_session(&login.token.expose_secret())
+                .await
+        ),
         "absolute expiry wins over activity"
     );
 }
@@ -71,25 +102,35 @@ async fn stored_last_seen(w: &World, session_token: &str) -> i64 {
 async fn last_seen_write_interval(f: Fresh) {
     let w = World::new(f, &[("SESSION_IDLE_TTL", "1h")]).await;
     let (login, _) = w.admin("seen@example.com").await;
-    assert_eq!(stored_last_seen(&w, &login.token).await, 0);
+    assert_eq!(stored_last_seen(&w, &login.token.expose_secret()).await, 0);
     w.advance(secs(59));
-    w.s.auth.authenticate_session(&login.token).await.unwrap();
+    w.s.auth
+        .authenticate_session(&login.token.expose_secret())
+        .await
+        .unwrap();
     assert_eq!(
-        stored_last_seen(&w, &login.token).await,
+        stored_last_seen(&w, &login.token.expose_secret()).await,
         0,
         "59 s: no write"
     );
     w.advance(secs(1));
-    let seen = w.s.auth.authenticate_session(&login.token).await.unwrap();
+    let seen =
+        w.s.auth
+            .authenticate_session(&login.token.expose_secret())
+            .await
+            .unwrap();
     assert_eq!(
-        stored_last_seen(&w, &login.token).await,
+        stored_last_seen(&w, &login.token.expose_secret()).await,
         60,
         "60 s: written"
     );
     assert_eq!(seen.session.last_seen_at, w.now());
     w.advance(secs(30));
-    w.s.auth.authenticate_session(&login.token).await.unwrap();
-    assert_eq!(stored_last_seen(&w, &login.token).await, 60);
+    w.s.auth
+        .authenticate_session(&login.token.expose_secret())
+        .await
+        .unwrap();
+    assert_eq!(stored_last_seen(&w, &login.token.expose_secret()).await, 60);
 
     // A 2-minute idle lifetime: written every 30 s.
     let w = World::new(
@@ -101,11 +142,17 @@ async fn last_seen_write_interval(f: Fresh) {
     .await;
     let (login, _) = w.admin("short@example.com").await;
     w.advance(secs(29));
-    w.s.auth.authenticate_session(&login.token).await.unwrap();
-    assert_eq!(stored_last_seen(&w, &login.token).await, 0);
+    w.s.auth
+        .authenticate_session(&login.token.expose_secret())
+        .await
+        .unwrap();
+    assert_eq!(stored_last_seen(&w, &login.token.expose_secret()).await, 0);
     w.advance(secs(1));
-    w.s.auth.authenticate_session(&login.token).await.unwrap();
-    assert_eq!(stored_last_seen(&w, &login.token).await, 30);
+    w.s.auth
+        .authenticate_session(&login.token.expose_secret())
+        .await
+        .unwrap();
+    assert_eq!(stored_last_seen(&w, &login.token.expose_secret()).await, 30);
 }
 
 crate::conformance!(

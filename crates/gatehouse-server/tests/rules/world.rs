@@ -7,6 +7,7 @@ use std::time::Duration;
 use gatehouse_core::ambient::Ambient;
 use gatehouse_core::clock::{Clock, ManualClock};
 use gatehouse_core::random::SeededRandom;
+use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::{ClientInfo, LoginOutcome, OrgAccess, Principal};
 use gatehouse_core::store::{Org, User};
 use gatehouse_server::app::{Services, services};
@@ -107,7 +108,7 @@ impl World {
         let principal = Principal::Session(Box::new(
             self.s
                 .auth
-                .authenticate_session(&login.token)
+                .authenticate_session(&login.token.expose_secret())
                 .await
                 .expect("session"),
         ));

@@ -140,7 +140,10 @@ impl AuthService {
             }
             if let (Verified::YesRehash, Some(hash)) = (verified, &user.password_hash) {
                 // Only over the hash just verified: a password changed meanwhile stays.
-                let fresh = self.hasher.hash(key, password).await?;
+                let fresh = self
+                    .hasher
+                    .hash(key, password, self.ambient.bytes()?)
+                    .await?;
                 self.store
                     .upgrade_password_hash(user.id, hash, &fresh)
                     .await?;

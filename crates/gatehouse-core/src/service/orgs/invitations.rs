@@ -22,7 +22,6 @@ use crate::token;
 use crate::{Error, Result};
 
 /// A freshly created invitation; `token` is shown once and never stored.
-#[derive(Debug)]
 pub struct IssuedInvitation {
     pub invitation: Invitation,
     pub token: String,

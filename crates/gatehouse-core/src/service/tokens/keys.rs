@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use super::TokenService;
 use crate::audit::{Actor, Category, Chain, NewEvent, Target};
@@ -37,12 +38,15 @@ impl TokenService {
 
     /// A new signing key; the previous one stays published until its last token expires.
     pub async fn rotate_signing_key(&self) -> Result<String> {
-        let mut seed = self.ambient.bytes::<32>()?;
+        let seed = Zeroizing::new(self.ambient.bytes::<32>()?);
         let kid = format!("k{}", &self.ambient.uuid_v7()?.simple().to_string()[..20]);
         let signer = Signer25519::from_seed(kid.clone(), &seed);
-        let sealed = vault::seal(&self.master, self.ambient.random(), &key_aad(&kid), &seed);
-        seed.iter_mut().for_each(|b| *b = 0);
-        let sealed = sealed?;
+        let sealed = vault::seal(
+            &self.master,
+            self.ambient.random(),
+            &key_aad(&kid),
+            seed.as_slice(),
+        )?;
         let now = self.ambient.now();
         let key = StoredSigningKey {
             kid: kid.clone(),
@@ -86,9 +90,11 @@ impl TokenService {
             }
             if k.retired_at.is_none() {
                 let seed = vault::open(&masters, &key_aad(&k.kid), &k.sealed_private)?;
-                let seed: [u8; 32] = seed
-                    .try_into()
-                    .map_err(|_| Error::internal("signing key has the wrong length"))?;
+                let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
+                    seed.as_slice()
+                        .try_into()
+                        .map_err(|_| Error::internal("signing key has the wrong length"))?,
+                );
                 signer = Some(Arc::new(Signer25519::from_seed(k.kid.clone(), &seed)));
             }
         }
