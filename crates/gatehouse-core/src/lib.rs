@@ -2,6 +2,7 @@
 //! web or SQL framework.
 
 pub mod audit;
+pub mod changes;
 pub mod client;
 pub mod clock;
 pub mod email;

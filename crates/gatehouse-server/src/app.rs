@@ -6,6 +6,7 @@ use std::sync::Arc;
 use gatehouse_core::clock::SystemClock;
 use gatehouse_core::password::PasswordHasherPool;
 use gatehouse_core::rate_limit::{Limit, MemoryLimiter};
+use gatehouse_core::service::key_cache::{KEY_CACHE_CAPACITY, KEY_CACHE_TTL, KeyCache};
 use gatehouse_core::service::limiter::{Backend as LimiterBackend, RateLimiter};
 use gatehouse_core::service::orgs::InvitationLimit;
 use gatehouse_core::service::tokens::TokenSettings;
@@ -159,7 +160,12 @@ pub fn services(config: &Config, opened: &Opened, issuer: &str) -> Result<Servic
     let writer = AuditWriter::start(opened.store.clone());
     let auth = Arc::new(auth_service(config, opened, writer.clone())?);
     let clock = Arc::new(SystemClock);
-    let key_cache = opened.key_cache();
+    // Live at once when one process owns the database; else only while the change feed listens.
+    let key_cache = Arc::new(KeyCache::new(
+        opened.change_feed().is_none(),
+        KEY_CACHE_TTL,
+        KEY_CACHE_CAPACITY,
+    ));
     let backend = if config.rate_limit_backend_database {
         LimiterBackend::Database(opened.store.clone())
     } else {
@@ -248,6 +254,9 @@ impl Application {
             tokens,
             limiter,
         } = services(&config, &opened, &public_url)?;
+        if let Some(feed) = opened.change_feed() {
+            tokio::spawn(feed.run(keys.cache().clone()));
+        }
         spawn_sweeper(opened.store.clone(), limiter.clone(), config.lockout.per);
         tokens
             .start()

@@ -46,7 +46,7 @@ impl BenchDb {
             }
         };
         let name = format!("gh_bench_{}", uuid::Uuid::now_v7().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut conn)
             .await
             .expect("create database");
@@ -62,9 +62,11 @@ impl BenchDb {
         if let Some(name) = self.pg_name.take()
             && let Ok(mut c) = sqlx::PgConnection::connect(&pg_admin_url()).await
         {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut c)
-                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut c)
+            .await;
         }
     }
 
@@ -86,6 +88,9 @@ impl BenchDb {
         let services = gatehouse_server::app::services(&config, &opened, "http://127.0.0.1:8080")
             .expect("services");
         services.tokens.start().await.expect("signing key");
+        if let Some(feed) = opened.change_feed() {
+            tokio::spawn(feed.run(services.keys.cache().clone()));
+        }
         services
     }
 
