@@ -24,12 +24,47 @@ pub enum ForbiddenReason {
     SignupDisabled,
 }
 
+/// Why a change conflicts with the state it met; [`ConflictReason::code`] is the stable string
+/// logs and messages have always shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictReason {
+    /// An account with this email exists.
+    EmailTaken,
+    /// The change would leave an org without an owner.
+    LastOwner,
+    /// The user already belongs to the org.
+    AlreadyMember,
+    /// A new API key's public id is already in use.
+    KeyCollision,
+    /// A signing key id is already in use.
+    KidTaken,
+}
+
+impl ConflictReason {
+    /// The reason as the stable snake_case string.
+    pub fn code(self) -> &'static str {
+        match self {
+            ConflictReason::EmailTaken => "email_taken",
+            ConflictReason::LastOwner => "last_owner",
+            ConflictReason::AlreadyMember => "already_member",
+            ConflictReason::KeyCollision => "key_collision",
+            ConflictReason::KidTaken => "kid_taken",
+        }
+    }
+}
+
+impl std::fmt::Display for ConflictReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
-    Conflict(&'static str),
+    Conflict(ConflictReason),
     #[error("unauthenticated: {0:?}")]
     Unauthenticated(AuthFailure),
     #[error("forbidden: {0:?}")]

@@ -3,6 +3,7 @@
 
 pub mod ambient;
 pub mod audit;
+pub mod changes;
 pub mod client;
 pub mod clock;
 pub mod email;

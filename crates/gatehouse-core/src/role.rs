@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ForbiddenReason;
+use crate::error::{ConflictReason, ForbiddenReason};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -68,7 +68,7 @@ pub fn check_role_change(change: &MemberChange, new: Role) -> Result<()> {
         _ => return Err(forbidden()),
     }
     if new != Role::Owner && last_owner(change) {
-        return Err(Error::Conflict("last_owner"));
+        return Err(Error::Conflict(ConflictReason::LastOwner));
     }
     Ok(())
 }
@@ -83,7 +83,7 @@ pub fn check_removal(change: &MemberChange) -> Result<()> {
         return Err(forbidden());
     }
     if last_owner(change) {
-        return Err(Error::Conflict("last_owner"));
+        return Err(Error::Conflict(ConflictReason::LastOwner));
     }
     Ok(())
 }
@@ -117,7 +117,7 @@ mod tests {
         assert!(check_role_change(&change(Owner, Owner, 2), Member).is_ok());
         assert!(matches!(
             check_role_change(&change(Owner, Owner, 1), Admin),
-            Err(Error::Conflict("last_owner"))
+            Err(Error::Conflict(ConflictReason::LastOwner))
         ));
         assert!(check_role_change(&change(Admin, Member, 1), Admin).is_ok());
         assert!(check_role_change(&change(Admin, Admin, 1), Member).is_ok());
@@ -143,7 +143,7 @@ mod tests {
         assert!(check_removal(&change(Owner, Owner, 2)).is_ok());
         assert!(matches!(
             check_removal(&change(Owner, Owner, 1)),
-            Err(Error::Conflict("last_owner"))
+            Err(Error::Conflict(ConflictReason::LastOwner))
         ));
         assert!(check_removal(&change(Admin, Member, 1)).is_ok());
         assert!(check_removal(&change(Admin, Owner, 2)).is_err());

@@ -79,7 +79,7 @@ pub struct Membership {
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Inserts a user; `Error::Conflict("email_taken")` when the email key exists.
+    /// Inserts a user; `Conflict(EmailTaken)` when the email key exists.
     async fn create_user(&self, user: &NewUser, audit: &[NewEvent]) -> Result<()>;
     /// Inserts every user in one transaction, or none; conflicts name the 0-based index.
     async fn import_users(&self, users: &[NewUser], audit: &[NewEvent]) -> Result<(), ImportError>;
@@ -264,8 +264,8 @@ pub trait InvitationStore: Send + Sync {
     ) -> Result<bool>;
     /// Spends the invitation (still pending and unexpired at `at`, and its inviter still holding
     /// a role that may issue it; else `NotFound`), creates the user when new
-    /// (`Conflict("email_taken")` when the address has an account), and adds the membership;
-    /// all or nothing. `Conflict("already_member")`.
+    /// (`Conflict(EmailTaken)` when the address has an account), and adds the membership;
+    /// all or nothing. `Conflict(AlreadyMember)`.
     async fn accept_invitation(
         &self,
         invitation: &Invitation,

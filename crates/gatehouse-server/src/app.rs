@@ -8,6 +8,7 @@ use gatehouse_core::ambient::Ambient;
 use gatehouse_core::password::PasswordHasherPool;
 use gatehouse_core::rate_limit::{Limit, MemoryLimiter};
 use gatehouse_core::secret::ExposeSecret;
+use gatehouse_core::service::key_cache::{KEY_CACHE_CAPACITY, KEY_CACHE_TTL, KeyCache};
 use gatehouse_core::service::last_used;
 use gatehouse_core::service::limiter::{Backend as LimiterBackend, RateLimiter};
 use gatehouse_core::service::orgs::InvitationLimit;
@@ -176,7 +177,17 @@ pub fn services(
     supervisor.start("last-used writer", write_last_used);
     let auth = Arc::new(auth_service(config, opened, writer.clone(), ambient)?);
     let clock = ambient.clock();
-    let key_cache = opened.key_cache();
+    // Live at once when one process owns the database; else only while the change feed listens,
+    // which `services` starts under `supervisor` too.
+    let feed = opened.change_feed();
+    let key_cache = Arc::new(KeyCache::new(
+        feed.is_none(),
+        KEY_CACHE_TTL,
+        KEY_CACHE_CAPACITY,
+    ));
+    if let Some(feed) = feed {
+        supervisor.start("key change feed", feed.run(key_cache.clone()));
+    }
     let backend = if config.rate_limit_backend_database {
         LimiterBackend::Database(opened.store.clone())
     } else {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::Error;
-use gatehouse_core::error::{AuthFailure, ForbiddenReason};
+use gatehouse_core::error::{AuthFailure, ConflictReason, ForbiddenReason};
 
 /// What the envelope renders; `detail` goes to the log only.
 #[derive(Debug, Clone)]
@@ -36,11 +36,13 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
         Error::Conflict(what) => (
             StatusCode::CONFLICT,
             "conflict",
-            match *what {
-                "email_taken" => "An account with this email already exists.",
-                "last_owner" => "An org must keep at least one owner.",
-                "already_member" => "Already a member of this org.",
-                _ => "The request conflicts with the current state.",
+            match what {
+                ConflictReason::EmailTaken => "An account with this email already exists.",
+                ConflictReason::LastOwner => "An org must keep at least one owner.",
+                ConflictReason::AlreadyMember => "Already a member of this org.",
+                ConflictReason::KeyCollision | ConflictReason::KidTaken => {
+                    "The request conflicts with the current state."
+                }
             },
         ),
         Error::Unauthenticated(f) => (

@@ -1,16 +1,19 @@
 //! gatehouse-store: the core storage ports on SQLite and on PostgreSQL, with their migrations.
 
+pub mod dialect;
 pub mod feed;
 mod ports;
 pub mod postgres;
 mod rows;
+pub mod sql_store;
 pub mod sqlite;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gatehouse_core::service::KeyCache;
 use gatehouse_core::store::Store;
+
+pub use feed::ChangeFeed;
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,19 +94,13 @@ pub struct Opened {
 }
 
 impl Opened {
-    /// An API key cache for this database: live at once on SQLite (one process owns it); on
-    /// PostgreSQL live only while the change feed, started here, is listening.
-    pub fn key_cache(&self) -> Arc<KeyCache> {
-        const TTL: std::time::Duration = std::time::Duration::from_secs(300);
-        const CAPACITY: usize = 100_000;
-        match &self.pg_pool {
-            None => Arc::new(KeyCache::new(true, TTL, CAPACITY)),
-            Some(pool) => {
-                let cache = Arc::new(KeyCache::new(false, TTL, CAPACITY));
-                feed::spawn_key_feed(pool.clone(), self.url.clone(), cache.clone());
-                cache
-            }
-        }
+    /// The feed of changes other processes commit, for the caller to run: `None` on SQLite (one
+    /// process owns the database, so a cache is live at once and local invalidation is the
+    /// whole story); on PostgreSQL a cache is live only while this feed listens.
+    pub fn change_feed(&self) -> Option<ChangeFeed> {
+        self.pg_pool
+            .as_ref()
+            .map(|pool| ChangeFeed::new(pool.clone(), self.url.clone()))
     }
 }
 

@@ -5,9 +5,13 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use gatehouse_core::store::RoleReport;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::{AssertSqlSafe, Connection, Postgres};
 
+use crate::dialect::{Dialect, Tx};
+use crate::rows::db_err;
+use crate::sql_store::SqlStore;
 use crate::{OpenError, RoleStatus};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -27,9 +31,12 @@ fn quoted(name: &str) -> String {
 /// a heartbeat).
 pub const KEY_CHANNEL: &str = "gatehouse_api_keys";
 
-pub struct PgStore {
-    pool: PgPool,
-}
+/// PostgreSQL as a [`Dialect`].
+#[derive(Debug, Clone, Copy)]
+pub struct PgDialect;
+
+/// The storage ports on PostgreSQL.
+pub type PgStore = SqlStore<PgDialect>;
 
 fn options(url: &str) -> Result<PgConnectOptions, OpenError> {
     PgConnectOptions::from_str(url).map_err(|e| OpenError::Connect(e.to_string()))
@@ -95,7 +102,7 @@ async fn probe_role(url: &str) -> Result<RoleStatus, OpenError> {
         .await
         .map_err(connect)?;
     let app_role = app_role(&database);
-    let restricted = sqlx::query(&format!("SET ROLE {}", quoted(&app_role)))
+    let restricted = sqlx::query(AssertSqlSafe(format!("SET ROLE {}", quoted(&app_role))))
         .execute(&mut conn)
         .await
         .is_ok();
@@ -123,54 +130,33 @@ impl PgStore {
             pool = pool.after_connect(move |conn, _meta| {
                 let set_role = set_role.clone();
                 Box::pin(async move {
-                    sqlx::query(&set_role).execute(&mut *conn).await?;
+                    sqlx::query(AssertSqlSafe(set_role))
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
         }
         let pool = pool.connect_lazy_with(options(url)?);
-        Ok((PgStore { pool }, role))
+        Ok((SqlStore::new(pool), role))
     }
+}
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
+impl Dialect for PgDialect {
+    type Db = Postgres;
 
-    async fn backend_role_report(
-        &self,
-    ) -> gatehouse_core::Result<Option<gatehouse_core::store::RoleReport>> {
-        let (session_user, current_user, superuser, bypass_rls): (String, String, bool, bool) = sqlx::query_as(
-            "SELECT session_user::text, current_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(crate::rows::db_err)?;
-        let org_tables: Vec<(String, bool, bool)> = sqlx::query_as(
-            "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND EXISTS ( \
-               SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'org_id' AND NOT a.attisdropped) \
-             ORDER BY 1",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(crate::rows::db_err)?;
-        Ok(Some(gatehouse_core::store::RoleReport {
-            session_user,
-            current_user,
-            superuser,
-            bypass_rls,
-            org_tables,
-        }))
-    }
-
+    const BEGIN_WRITE: &'static str = "BEGIN";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const MAX_FN: &'static str = "GREATEST";
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
 
     /// `set_config(setting, value, true)`: lasts until the transaction ends; the row-level
     /// security policies read it with `current_setting(setting, true)`.
     async fn set_local(
-        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        tx: &mut Tx<Self>,
         setting: &str,
         value: &str,
     ) -> gatehouse_core::Result<()> {
@@ -179,23 +165,44 @@ impl PgStore {
             .bind(value)
             .execute(&mut **tx)
             .await
-            .map_err(crate::rows::db_err)?;
+            .map_err(db_err)?;
         Ok(())
     }
 
     /// Announces a changed key on [`KEY_CHANNEL`]; delivered to listeners at commit.
-    async fn notify_key_change(
-        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-        public_id: &str,
-    ) -> gatehouse_core::Result<()> {
+    async fn notify_key_change(tx: &mut Tx<Self>, public_id: &str) -> gatehouse_core::Result<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(KEY_CHANNEL)
             .bind(public_id)
             .execute(&mut **tx)
             .await
-            .map_err(crate::rows::db_err)?;
+            .map_err(db_err)?;
         Ok(())
     }
-}
 
-crate::ports::impl_ports!(PgStore, sqlx::Postgres, "BEGIN");
+    async fn role_report(pool: &PgPool) -> gatehouse_core::Result<Option<RoleReport>> {
+        let (session_user, current_user, superuser, bypass_rls): (String, String, bool, bool) = sqlx::query_as(
+            "SELECT session_user::text, current_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+        let org_tables: Vec<(String, bool, bool)> = sqlx::query_as(
+            "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND EXISTS ( \
+               SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'org_id' AND NOT a.attisdropped) \
+             ORDER BY 1",
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+        Ok(Some(RoleReport {
+            session_user,
+            current_user,
+            superuser,
+            bypass_rls,
+            org_tables,
+        }))
+    }
+}

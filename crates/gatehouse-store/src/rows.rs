@@ -1,6 +1,7 @@
 //! Conversions shared by both backends: ids, times, roles, and sqlx errors to core errors.
 
 use gatehouse_core::Error;
+use gatehouse_core::error::ConflictReason;
 use gatehouse_core::role::Role;
 use time::OffsetDateTime;
 
@@ -45,7 +46,7 @@ pub fn is_unique(e: &sqlx::Error) -> bool {
 }
 
 /// A unique violation becomes `Conflict(what)`; other errors as `db_err`.
-pub fn conflict_or(e: sqlx::Error, what: &'static str) -> Error {
+pub fn conflict_or(e: sqlx::Error, what: ConflictReason) -> Error {
     if is_unique(&e) {
         Error::Conflict(what)
     } else {

@@ -4,17 +4,25 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use gatehouse_core::store::RoleReport;
+use sqlx::Sqlite;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
 };
 
 use crate::OpenError;
+use crate::dialect::{Dialect, Tx};
+use crate::sql_store::SqlStore;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-pub struct SqliteStore {
-    pool: SqlitePool,
-}
+/// SQLite as a [`Dialect`].
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteDialect;
+
+/// The storage ports on SQLite.
+pub type SqliteStore = SqlStore<SqliteDialect>;
 
 fn options(url: &str) -> Result<SqliteConnectOptions, OpenError> {
     Ok(SqliteConnectOptions::from_str(url)
@@ -79,26 +87,28 @@ impl SqliteStore {
             .connect_with(options(url)?)
             .await
             .map_err(|e| OpenError::Connect(e.to_string()))?;
-        Ok(SqliteStore { pool })
+        Ok(SqlStore::new(pool))
     }
+}
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
+impl Dialect for SqliteDialect {
+    type Db = Sqlite;
 
-    async fn backend_role_report(
-        &self,
-    ) -> gatehouse_core::Result<Option<gatehouse_core::store::RoleReport>> {
-        Ok(None)
-    }
-
-    /// SQLite has no row-level security: isolation rests on every query's `org_id` filter.
+    /// SQLite serializes writers: taking the write lock at `BEGIN` means a transaction never
+    /// fails to upgrade halfway.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    /// SQLite has no row locks (writers are serialized by `BEGIN IMMEDIATE`).
     const FOR_UPDATE: &'static str = "";
     /// The two-argument maximum (`MAX(a, b)` is scalar in SQLite).
     const MAX_FN: &'static str = "MAX";
 
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    /// SQLite has no row-level security: isolation rests on every query's `org_id` filter.
     async fn set_local(
-        _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        _tx: &mut Tx<Self>,
         _setting: &str,
         _value: &str,
     ) -> gatehouse_core::Result<()> {
@@ -106,12 +116,11 @@ impl SqliteStore {
     }
 
     /// One process owns a SQLite database, so the local cache invalidation is the whole story.
-    async fn notify_key_change(
-        _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-        _public_id: &str,
-    ) -> gatehouse_core::Result<()> {
+    async fn notify_key_change(_tx: &mut Tx<Self>, _public_id: &str) -> gatehouse_core::Result<()> {
         Ok(())
     }
-}
 
-crate::ports::impl_ports!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
+    async fn role_report(_pool: &SqlitePool) -> gatehouse_core::Result<Option<RoleReport>> {
+        Ok(None)
+    }
+}

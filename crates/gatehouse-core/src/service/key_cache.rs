@@ -9,7 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::changes::{Change, ChangeSink};
 use crate::store::{ApiKey, Org};
+
+/// How long a cached key is trusted without a change heard.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(300);
+/// How many keys one instance caches (the cache starts over when full).
+pub const KEY_CACHE_CAPACITY: usize = 100_000;
 
 /// A cached key and its org, with the last `last_used_at` written for it (unix seconds).
 #[derive(Debug, Clone)]
@@ -121,6 +127,20 @@ impl KeyCache {
     }
 }
 
+/// The cache follows the store's change feed.
+impl ChangeSink for KeyCache {
+    fn feed_live(&self, live: bool) {
+        self.set_live(live);
+    }
+
+    fn changed(&self, change: Change) {
+        match change {
+            Change::ApiKey(public_id) => self.invalidate(&public_id),
+            Change::AllKeys => self.clear(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +206,26 @@ mod tests {
         assert!(
             expired.get("a").is_none(),
             "entries older than the ttl are not served"
+        );
+    }
+
+    #[test]
+    fn follows_the_change_feed() {
+        let cache = KeyCache::new(false, Duration::from_secs(60), 10);
+        let sink: &dyn ChangeSink = &cache;
+        sink.feed_live(true);
+        for id in ["a", "b", "c"] {
+            cache.insert_pair(cache.generation(), key(id));
+        }
+        sink.changed(Change::ApiKey("a".into()));
+        assert!(cache.get("a").is_none() && cache.get("b").is_some());
+        sink.changed(Change::AllKeys);
+        assert!(cache.is_empty());
+        cache.insert_pair(cache.generation(), key("d"));
+        sink.feed_live(false);
+        assert!(
+            cache.get("d").is_none(),
+            "a lost feed clears and bypasses the cache"
         );
     }
 }

@@ -47,7 +47,7 @@ impl BenchDb {
             }
         };
         let name = format!("gh_bench_{}", uuid::Uuid::now_v7().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut conn)
             .await
             .expect("create database");
@@ -63,9 +63,11 @@ impl BenchDb {
         if let Some(name) = self.pg_name.take()
             && let Ok(mut c) = sqlx::PgConnection::connect(&pg_admin_url()).await
         {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut c)
-                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut c)
+            .await;
         }
     }
 

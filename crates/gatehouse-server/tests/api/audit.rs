@@ -29,10 +29,16 @@ pub async fn tamper(db: &TestDb, statements: &[String]) {
                 "DROP TRIGGER IF EXISTS audit_events_no_update",
                 "DROP TRIGGER IF EXISTS audit_events_no_delete",
             ] {
-                sqlx::query(s).execute(&mut c).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
             }
             for s in statements {
-                sqlx::query(s).execute(&mut c).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
             }
         }
         Db::Postgres => {
@@ -42,7 +48,10 @@ pub async fn tamper(db: &TestDb, statements: &[String]) {
                 .await
                 .unwrap();
             for s in statements {
-                sqlx::query(s).execute(&mut c).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
             }
         }
     }

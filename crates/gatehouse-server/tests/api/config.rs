@@ -203,14 +203,18 @@ async fn postgres_privileged_role_refused_in_production() {
         format!("gh_bypass_{suffix}"),
         format!("gh_bypass_db_{suffix}"),
     );
-    sqlx::query(&format!("CREATE ROLE {role} LOGIN BYPASSRLS"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {dbname} OWNER {role}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE {role} LOGIN BYPASSRLS"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {dbname} OWNER {role}"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
     let url = format!("postgres://{role}@127.0.0.1:5432/{dbname}");
     let env = [
         ("GATEHOUSE_ENV", "production"),
@@ -225,11 +229,13 @@ async fn postgres_privileged_role_refused_in_production() {
         &["doctor"],
         None,
     );
-    sqlx::query(&format!("DROP DATABASE {dbname} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("DROP ROLE {role}"))
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {dbname} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE {role}")))
         .execute(&mut admin)
         .await
         .unwrap();

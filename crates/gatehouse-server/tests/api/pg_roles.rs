@@ -21,7 +21,10 @@ struct Scratch {
 impl Scratch {
     async fn sql(&mut self, sql: &str) {
         let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
-        sqlx::query(sql).execute(&mut admin).await.expect(sql);
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut admin)
+            .await
+            .expect(sql);
     }
 
     /// A new login role with `options`.
@@ -61,10 +64,12 @@ impl Drop for Scratch {
                 };
                 for db in databases {
                     let sql = format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)");
-                    let _ = sqlx::query(&sql).execute(&mut c).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                        .execute(&mut c)
+                        .await;
                 }
                 for role in roles.iter().rev() {
-                    let _ = sqlx::query(&format!("DROP ROLE IF EXISTS {role}"))
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
                         .execute(&mut c)
                         .await;
                 }
@@ -143,12 +148,12 @@ async fn try_query(url: &str, setup: &[&str], sql: &str) -> Result<String, Strin
         .await
         .map_err(|e| e.to_string())?;
     for s in setup {
-        sqlx::query(s)
+        sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
             .execute(&mut c)
             .await
             .map_err(|e| e.to_string())?;
     }
-    sqlx::query_scalar::<_, String>(sql)
+    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_string()))
         .fetch_one(&mut c)
         .await
         .map_err(|e| e.to_string())

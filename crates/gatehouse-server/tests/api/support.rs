@@ -80,7 +80,7 @@ impl TestDb {
                     }
                 };
                 let name = format!("gh_test_{}", uuid::Uuid::now_v7().simple());
-                sqlx::query(&format!("CREATE DATABASE {name}"))
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut admin)
                     .await
                     .expect("create db");
@@ -112,7 +112,10 @@ impl TestDb {
             format!("CREATE ROLE {login} LOGIN"),
             format!("GRANT gatehouse_app_{name} TO {login}"),
         ] {
-            sqlx::query(&sql).execute(&mut admin).await.expect(&sql);
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&mut admin)
+                .await
+                .expect(&sql);
         }
         self.roles.lock().expect("lock").push(login.clone());
         with_user(&self.url, &login)
@@ -132,7 +135,10 @@ impl TestDb {
                 let mut c = sqlx::SqliteConnection::connect(&self.url)
                     .await
                     .expect("sqlite connect");
-                let rows = sqlx::query(sql).fetch_all(&mut c).await.expect("query");
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("query");
                 rows.iter()
                     .map(|r| r.try_get::<String, _>(0).unwrap_or_default())
                     .collect()
@@ -141,7 +147,10 @@ impl TestDb {
                 let mut c = sqlx::PgConnection::connect(&self.url)
                     .await
                     .expect("pg connect");
-                let rows = sqlx::query(sql).fetch_all(&mut c).await.expect("query");
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("query");
                 rows.iter()
                     .map(|r| r.try_get::<String, _>(0).unwrap_or_default())
                     .collect()
@@ -197,14 +206,17 @@ impl Drop for TestDb {
                     .expect("rt");
                 rt.block_on(async {
                     if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut c)
-                                .await;
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&mut c)
+                        .await;
                         for role in roles {
-                            let _ = sqlx::query(&format!("DROP ROLE IF EXISTS {role}"))
-                                .execute(&mut c)
-                                .await;
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "DROP ROLE IF EXISTS {role}"
+                            )))
+                            .execute(&mut c)
+                            .await;
                         }
                     }
                 });

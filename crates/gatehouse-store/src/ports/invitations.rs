@@ -3,183 +3,267 @@
 //! role as it stands inside the transaction, and a demotion or removal deletes the pending
 //! invitations the member could no longer issue (`kill_invitations`, called from `orgs.rs`).
 
-/// Implements `InvitationStore` (expanded inside `impl_ports!`, after `impl_orgs!`, whose
-/// helpers it uses).
-macro_rules! impl_invitations {
-    ($store:ty, $db:ty) => {
-        fn invitation_row(r: &DbRow) -> Result<Invitation> {
-            Ok(Invitation {
-                id: parse_id(r.try_get::<String, _>("id").map_err(db_err)?)?,
-                org_id: parse_id(r.try_get::<String, _>("org_id").map_err(db_err)?)?,
-                email: r.try_get("email").map_err(db_err)?,
-                email_key: r.try_get("email_key").map_err(db_err)?,
-                role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
-                created_by: parse_id(r.try_get::<String, _>("created_by").map_err(db_err)?)?,
-                created_at: time_of(r.try_get("created_at").map_err(db_err)?),
-                expires_at: time_of(r.try_get("expires_at").map_err(db_err)?),
-                accepted_at: r.try_get::<Option<i64>, _>("accepted_at").map_err(db_err)?.map(time_of),
-            })
+use super::prelude::*;
+
+pub(crate) const INVITATION_COLUMNS: &str = "i.id, i.org_id, i.email, i.email_key, i.role, i.created_by, i.created_at, i.expires_at, i.accepted_at";
+
+impl<D: Dialect> SqlStore<D>
+where
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> i32: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Vec<u8>: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<String>: Encode<'q, D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + ColumnIndex<DbRow<D>>,
+    usize: ColumnIndex<DbRow<D>>,
+    for<'q> &'q [u8]: Encode<'q, D::Db>,
+    str: Type<D::Db>,
+    [u8]: Type<D::Db>,
+{
+    pub(crate) fn invitation_row(r: &DbRow<D>) -> Result<Invitation> {
+        Ok(Invitation {
+            id: parse_id(r.try_get::<String, _>("id").map_err(db_err)?)?,
+            org_id: parse_id(r.try_get::<String, _>("org_id").map_err(db_err)?)?,
+            email: r.try_get("email").map_err(db_err)?,
+            email_key: r.try_get("email_key").map_err(db_err)?,
+            role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
+            created_by: parse_id(r.try_get::<String, _>("created_by").map_err(db_err)?)?,
+            created_at: time_of(r.try_get("created_at").map_err(db_err)?),
+            expires_at: time_of(r.try_get("expires_at").map_err(db_err)?),
+            accepted_at: r
+                .try_get::<Option<i64>, _>("accepted_at")
+                .map_err(db_err)?
+                .map(time_of),
+        })
+    }
+
+    /// Locks the org row; `false` when the org is gone.
+    pub(crate) async fn lock_org(tx: &mut Tx<D>, org: OrgId) -> Result<bool> {
+        let lock = format!("SELECT id FROM orgs WHERE id = $1{}", D::FOR_UPDATE);
+        Ok(sqlx::query(AssertSqlSafe(lock))
+            .bind(org.to_string())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?
+            .is_some())
+    }
+
+    /// Whether `inviter` (inside the locked org) still holds a role that may issue `role`.
+    pub(crate) async fn may_issue(
+        tx: &mut Tx<D>,
+        org: OrgId,
+        inviter: UserId,
+        role: Role,
+    ) -> Result<bool> {
+        Ok(Self::role_in(tx, org, inviter)
+            .await?
+            .is_some_and(|held| gatehouse_core::role::check_invite(held, role).is_ok()))
+    }
+
+    /// Deletes the pending invitations `inviter` made in `org` that `role` could not issue
+    /// (`None`: the inviter left the org, so all of them).
+    pub(crate) async fn kill_invitations(
+        tx: &mut Tx<D>,
+        org: OrgId,
+        inviter: UserId,
+        role: Option<Role>,
+    ) -> Result<()> {
+        for dead in [Role::Member, Role::Admin, Role::Owner] {
+            if role.is_some_and(|held| gatehouse_core::role::check_invite(held, dead).is_ok()) {
+                continue;
+            }
+            sqlx::query(
+                "DELETE FROM invitations WHERE org_id = $1 AND created_by = $2 AND role = $3 AND accepted_at IS NULL",
+            )
+            .bind(org.to_string())
+            .bind(inviter.to_string())
+            .bind(dead.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
         }
-
-        const INVITATION_COLUMNS: &str =
-            "i.id, i.org_id, i.email, i.email_key, i.role, i.created_by, i.created_at, i.expires_at, i.accepted_at";
-
-        /// Locks the org row; `false` when the org is gone.
-        async fn lock_org(tx: &mut Tx, org: OrgId) -> Result<bool> {
-            let lock = format!("SELECT id FROM orgs WHERE id = $1{}", <$store>::FOR_UPDATE);
-            Ok(sqlx::query(&lock).bind(org.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?.is_some())
-        }
-
-        /// Whether `inviter` (inside the locked org) still holds a role that may issue `role`.
-        async fn may_issue(tx: &mut Tx, org: OrgId, inviter: UserId, role: Role) -> Result<bool> {
-            Ok(role_in(tx, org, inviter)
-                .await?
-                .is_some_and(|held| gatehouse_core::role::check_invite(held, role).is_ok()))
-        }
-
-        /// Deletes the pending invitations `inviter` made in `org` that `role` could not issue
-        /// (`None`: the inviter left the org, so all of them).
-        async fn kill_invitations(tx: &mut Tx, org: OrgId, inviter: UserId, role: Option<Role>) -> Result<()> {
-            for dead in [Role::Member, Role::Admin, Role::Owner] {
-                if role.is_some_and(|held| gatehouse_core::role::check_invite(held, dead).is_ok()) {
-                    continue;
-                }
-                sqlx::query(
-                    "DELETE FROM invitations WHERE org_id = $1 AND created_by = $2 AND role = $3 AND accepted_at IS NULL",
-                )
-                .bind(org.to_string())
-                .bind(inviter.to_string())
-                .bind(dead.as_str())
-                .execute(&mut **tx)
-                .await
-                .map_err(db_err)?;
-            }
-            Ok(())
-        }
-
-        #[async_trait]
-        impl InvitationStore for $store {
-            async fn create_invitation(&self, i: &Invitation, token_digest: &[u8], audit: &[NewEvent]) -> Result<()> {
-                let mut tx = self.org_tx(i.org_id, true).await?;
-                if !lock_org(&mut tx, i.org_id).await? || role_in(&mut tx, i.org_id, i.created_by).await?.is_none() {
-                    return Err(Error::NotFound);
-                }
-                if !may_issue(&mut tx, i.org_id, i.created_by, i.role).await? {
-                    return Err(Error::Forbidden(gatehouse_core::error::ForbiddenReason::Forbidden));
-                }
-                sqlx::query(
-                    "INSERT INTO invitations (id, org_id, email, email_key, role, token_digest, created_by, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(i.id.to_string())
-                .bind(i.org_id.to_string())
-                .bind(&i.email)
-                .bind(&i.email_key)
-                .bind(i.role.as_str())
-                .bind(token_digest)
-                .bind(i.created_by.to_string())
-                .bind(unix(i.created_at))
-                .bind(unix(i.expires_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                append_in(&mut tx, audit).await?;
-                tx.commit().await.map_err(db_err)
-            }
-
-            async fn invitation_by_digest(&self, digest: &[u8]) -> Result<Option<(Invitation, Org)>> {
-                let mut tx = self.read_tx().await?;
-                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-                Self::set_local(&mut tx, INVITATION_SETTING, &hex).await?;
-                let sql = format!(
-                    "SELECT {INVITATION_COLUMNS}, {ORG_COLUMNS} FROM invitations i JOIN orgs o ON o.id = i.org_id \
-                     WHERE i.token_digest = $1"
-                );
-                let row = sqlx::query(&sql).bind(digest).fetch_optional(&mut *tx).await.map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                row.map(|r| Ok((invitation_row(&r)?, org_row(&r)?))).transpose()
-            }
-
-            async fn pending_invitations(&self, org: OrgId, now: OffsetDateTime) -> Result<Vec<Invitation>> {
-                let mut tx = self.org_tx(org, false).await?;
-                let sql = format!(
-                    "SELECT {INVITATION_COLUMNS} FROM invitations i \
-                     WHERE i.org_id = $1 AND i.accepted_at IS NULL AND i.expires_at > $2 ORDER BY i.created_at, i.id"
-                );
-                let rows = sqlx::query(&sql)
-                    .bind(org.to_string())
-                    .bind(unix(now))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                rows.iter().map(invitation_row).collect()
-            }
-
-            async fn invitation(&self, org: OrgId, id: gatehouse_core::ids::InvitationId) -> Result<Option<Invitation>> {
-                let mut tx = self.org_tx(org, false).await?;
-                let sql = format!("SELECT {INVITATION_COLUMNS} FROM invitations i WHERE i.org_id = $1 AND i.id = $2");
-                let row = sqlx::query(&sql)
-                    .bind(org.to_string())
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                row.as_ref().map(invitation_row).transpose()
-            }
-
-            async fn revoke_invitation(&self, org: OrgId, id: gatehouse_core::ids::InvitationId, audit: &[NewEvent]) -> Result<bool> {
-                let mut tx = self.org_tx(org, true).await?;
-                let gone = sqlx::query("DELETE FROM invitations WHERE org_id = $1 AND id = $2 AND accepted_at IS NULL")
-                    .bind(org.to_string())
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if gone.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                append_in(&mut tx, audit).await?;
-                tx.commit().await.map_err(db_err)?;
-                Ok(true)
-            }
-
-            async fn accept_invitation(&self, i: &Invitation, invitee: &Invitee, at: OffsetDateTime, audit: &[NewEvent]) -> Result<()> {
-                let mut tx = self.org_tx(i.org_id, true).await?;
-                // The org row lock orders this accept with every role change of the inviter.
-                if !lock_org(&mut tx, i.org_id).await? {
-                    return Err(Error::NotFound);
-                }
-                let spent = sqlx::query(
-                    "UPDATE invitations SET accepted_at = $1 \
-                     WHERE id = $2 AND org_id = $3 AND accepted_at IS NULL AND expires_at > $1",
-                )
-                .bind(unix(at))
-                .bind(i.id.to_string())
-                .bind(i.org_id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                if spent.rows_affected() != 1 || !may_issue(&mut tx, i.org_id, i.created_by, i.role).await? {
-                    return Err(Error::NotFound);
-                }
-                let user = match invitee {
-                    Invitee::Existing(id) => *id,
-                    Invitee::New(new) => {
-                        bind_user(sqlx::query(INSERT_USER), new)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| conflict_or(e, "email_taken"))?;
-                        new.id
-                    }
-                };
-                insert_member(&mut tx, i.org_id, user, i.role, unix(at)).await?;
-                append_in(&mut tx, audit).await?;
-                tx.commit().await.map_err(db_err)
-            }
-        }
-    };
+        Ok(())
+    }
 }
 
-pub(crate) use impl_invitations;
+#[async_trait]
+impl<D: Dialect> InvitationStore for SqlStore<D>
+where
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> i32: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Vec<u8>: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<String>: Encode<'q, D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + ColumnIndex<DbRow<D>>,
+    usize: ColumnIndex<DbRow<D>>,
+    for<'q> &'q [u8]: Encode<'q, D::Db>,
+    str: Type<D::Db>,
+    [u8]: Type<D::Db>,
+{
+    async fn create_invitation(
+        &self,
+        i: &Invitation,
+        token_digest: &[u8],
+        audit: &[NewEvent],
+    ) -> Result<()> {
+        let mut tx = self.org_tx(i.org_id, true).await?;
+        if !Self::lock_org(&mut tx, i.org_id).await?
+            || Self::role_in(&mut tx, i.org_id, i.created_by)
+                .await?
+                .is_none()
+        {
+            return Err(Error::NotFound);
+        }
+        if !Self::may_issue(&mut tx, i.org_id, i.created_by, i.role).await? {
+            return Err(Error::Forbidden(
+                gatehouse_core::error::ForbiddenReason::Forbidden,
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO invitations (id, org_id, email, email_key, role, token_digest, created_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(i.id.to_string())
+        .bind(i.org_id.to_string())
+        .bind(&i.email)
+        .bind(&i.email_key)
+        .bind(i.role.as_str())
+        .bind(token_digest)
+        .bind(i.created_by.to_string())
+        .bind(unix(i.created_at))
+        .bind(unix(i.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        Self::append_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn invitation_by_digest(&self, digest: &[u8]) -> Result<Option<(Invitation, Org)>> {
+        let mut tx = self.read_tx().await?;
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        D::set_local(&mut tx, INVITATION_SETTING, &hex).await?;
+        let sql = format!(
+            "SELECT {INVITATION_COLUMNS}, {ORG_COLUMNS} FROM invitations i JOIN orgs o ON o.id = i.org_id \
+             WHERE i.token_digest = $1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(digest)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        row.map(|r| Ok((Self::invitation_row(&r)?, Self::org_row(&r)?)))
+            .transpose()
+    }
+
+    async fn pending_invitations(
+        &self,
+        org: OrgId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Invitation>> {
+        let mut tx = self.org_tx(org, false).await?;
+        let sql = format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations i \
+             WHERE i.org_id = $1 AND i.accepted_at IS NULL AND i.expires_at > $2 ORDER BY i.created_at, i.id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(org.to_string())
+            .bind(unix(now))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        rows.iter().map(Self::invitation_row).collect()
+    }
+
+    async fn invitation(
+        &self,
+        org: OrgId,
+        id: gatehouse_core::ids::InvitationId,
+    ) -> Result<Option<Invitation>> {
+        let mut tx = self.org_tx(org, false).await?;
+        let sql = format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations i WHERE i.org_id = $1 AND i.id = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(org.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        row.as_ref().map(Self::invitation_row).transpose()
+    }
+
+    async fn revoke_invitation(
+        &self,
+        org: OrgId,
+        id: gatehouse_core::ids::InvitationId,
+        audit: &[NewEvent],
+    ) -> Result<bool> {
+        let mut tx = self.org_tx(org, true).await?;
+        let gone = sqlx::query(
+            "DELETE FROM invitations WHERE org_id = $1 AND id = $2 AND accepted_at IS NULL",
+        )
+        .bind(org.to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if D::rows_affected(&gone) != 1 {
+            return Ok(false);
+        }
+        Self::append_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn accept_invitation(
+        &self,
+        i: &Invitation,
+        invitee: &Invitee,
+        at: OffsetDateTime,
+        audit: &[NewEvent],
+    ) -> Result<()> {
+        let mut tx = self.org_tx(i.org_id, true).await?;
+        // The org row lock orders this accept with every role change of the inviter.
+        if !Self::lock_org(&mut tx, i.org_id).await? {
+            return Err(Error::NotFound);
+        }
+        let spent = sqlx::query(
+            "UPDATE invitations SET accepted_at = $1 \
+             WHERE id = $2 AND org_id = $3 AND accepted_at IS NULL AND expires_at > $1",
+        )
+        .bind(unix(at))
+        .bind(i.id.to_string())
+        .bind(i.org_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if D::rows_affected(&spent) != 1
+            || !Self::may_issue(&mut tx, i.org_id, i.created_by, i.role).await?
+        {
+            return Err(Error::NotFound);
+        }
+        let user = match invitee {
+            Invitee::Existing(id) => *id,
+            Invitee::New(new) => {
+                Self::bind_user(sqlx::query(INSERT_USER), new)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_or(e, ConflictReason::EmailTaken))?;
+                new.id
+            }
+        };
+        Self::insert_member(&mut tx, i.org_id, user, i.role, unix(at)).await?;
+        Self::append_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)
+    }
+}

@@ -2,307 +2,420 @@
 //! change on the roles read inside the transaction, so two concurrent demotions can never leave
 //! an org without an owner; the invitations the target can no longer issue die with the change.
 
-/// Implements `OrgStore` (expanded inside `impl_ports!`).
-macro_rules! impl_orgs {
-    ($store:ty, $db:ty) => {
-        fn org_row(r: &DbRow) -> Result<Org> {
-            Ok(Org {
-                id: parse_id(r.try_get::<String, _>("o_id").map_err(db_err)?)?,
-                name: r.try_get("o_name").map_err(db_err)?,
-                created_at: time_of(r.try_get("o_created_at").map_err(db_err)?),
-            })
+use super::prelude::*;
+
+pub(crate) const ORG_COLUMNS: &str = "o.id AS o_id, o.name AS o_name, o.created_at AS o_created_at";
+
+pub(crate) const MEMBER_SELECT: &str = "SELECT m.user_id, u.email, u.name, m.role, m.created_at \
+     FROM org_members m JOIN users u ON u.id = m.user_id";
+
+impl<D: Dialect> SqlStore<D>
+where
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> i32: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Vec<u8>: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<String>: Encode<'q, D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + ColumnIndex<DbRow<D>>,
+    usize: ColumnIndex<DbRow<D>>,
+    for<'q> &'q [u8]: Encode<'q, D::Db>,
+    str: Type<D::Db>,
+    [u8]: Type<D::Db>,
+{
+    pub(crate) fn org_row(r: &DbRow<D>) -> Result<Org> {
+        Ok(Org {
+            id: parse_id(r.try_get::<String, _>("o_id").map_err(db_err)?)?,
+            name: r.try_get("o_name").map_err(db_err)?,
+            created_at: time_of(r.try_get("o_created_at").map_err(db_err)?),
+        })
+    }
+
+    pub(crate) fn member_row(r: &DbRow<D>) -> Result<Member> {
+        Ok(Member {
+            user_id: parse_id(r.try_get::<String, _>("user_id").map_err(db_err)?)?,
+            email: r.try_get("email").map_err(db_err)?,
+            name: r.try_get("name").map_err(db_err)?,
+            role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
+            joined_at: time_of(r.try_get("created_at").map_err(db_err)?),
+        })
+    }
+
+    pub(crate) async fn insert_member(
+        tx: &mut Tx<D>,
+        org: OrgId,
+        user: UserId,
+        role: Role,
+        at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(org.to_string())
+        .bind(user.to_string())
+        .bind(role.as_str())
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| conflict_or(e, ConflictReason::AlreadyMember))?;
+        Ok(())
+    }
+
+    pub(crate) async fn role_in(tx: &mut Tx<D>, org: OrgId, user: UserId) -> Result<Option<Role>> {
+        let row = sqlx::query("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
+            .bind(org.to_string())
+            .bind(user.to_string())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| parse_role(&r.try_get::<String, _>("role").map_err(db_err)?))
+            .transpose()
+    }
+
+    /// The org's token policy as stored (the default when unset or the org is gone).
+    pub(crate) async fn policy_in(
+        tx: &mut Tx<D>,
+        org: OrgId,
+    ) -> Result<gatehouse_core::token_policy::TokenScopePolicy> {
+        let row = sqlx::query("SELECT token_scopes FROM orgs WHERE id = $1")
+            .bind(org.to_string())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        let text = match row {
+            Some(r) => r
+                .try_get::<Option<String>, _>("token_scopes")
+                .map_err(db_err)?,
+            None => None,
+        };
+        gatehouse_core::token_policy::TokenScopePolicy::from_stored(text.as_deref())
+    }
+
+    /// Revokes `user`'s live token families bound to `org` whose scopes `role` may no longer
+    /// hold (every one when `role` is `None`: the user left). Runs inside the org's
+    /// transaction, after the change.
+    pub(crate) async fn revoke_families_beyond(
+        tx: &mut Tx<D>,
+        org: OrgId,
+        user: UserId,
+        role: Option<Role>,
+        at: i64,
+    ) -> Result<()> {
+        let rows = sqlx::query("SELECT id, scope FROM token_families WHERE org_id = $1 AND user_id = $2 AND revoked_at IS NULL")
+            .bind(org.to_string())
+            .bind(user.to_string())
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        let policy = Self::policy_in(tx, org).await?;
+        for r in rows {
+            let scope: String = r.try_get("scope").map_err(db_err)?;
+            let keeps = role.is_some_and(|role| {
+                scope
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .all(|s| gatehouse_core::token_policy::role_may_hold(role, s, &policy))
+            });
+            if keeps {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            )
+            .bind(at)
+            .bind(r.try_get::<String, _>("id").map_err(db_err)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
         }
+        Ok(())
+    }
 
-        fn member_row(r: &DbRow) -> Result<Member> {
-            Ok(Member {
-                user_id: parse_id(r.try_get::<String, _>("user_id").map_err(db_err)?)?,
-                email: r.try_get("email").map_err(db_err)?,
-                name: r.try_get("name").map_err(db_err)?,
-                role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
-                joined_at: time_of(r.try_get("created_at").map_err(db_err)?),
-            })
+    /// Locks the org row and reads what a membership change is judged on.
+    pub(crate) async fn change_facts(
+        tx: &mut Tx<D>,
+        org: OrgId,
+        actor: UserId,
+        target: UserId,
+    ) -> Result<Option<gatehouse_core::role::MemberChange>> {
+        let lock = format!("SELECT id FROM orgs WHERE id = $1{}", D::FOR_UPDATE);
+        if sqlx::query(AssertSqlSafe(lock))
+            .bind(org.to_string())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?
+            .is_none()
+        {
+            return Ok(None);
         }
-
-        const ORG_COLUMNS: &str = "o.id AS o_id, o.name AS o_name, o.created_at AS o_created_at";
-        const MEMBER_SELECT: &str = "SELECT m.user_id, u.email, u.name, m.role, m.created_at \
-             FROM org_members m JOIN users u ON u.id = m.user_id";
-
-        async fn insert_member(tx: &mut Tx, org: OrgId, user: UserId, role: Role, at: i64) -> Result<()> {
-            sqlx::query("INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(org.to_string())
-                .bind(user.to_string())
-                .bind(role.as_str())
-                .bind(at)
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| conflict_or(e, "already_member"))?;
-            Ok(())
-        }
-
-        async fn role_in(tx: &mut Tx, org: OrgId, user: UserId) -> Result<Option<Role>> {
-            let row = sqlx::query("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
-                .bind(org.to_string())
-                .bind(user.to_string())
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(db_err)?;
-            row.map(|r| parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)).transpose()
-        }
-
-        /// The org's token policy as stored (the default when unset or the org is gone).
-        async fn policy_in(tx: &mut Tx, org: OrgId) -> Result<gatehouse_core::token_policy::TokenScopePolicy> {
-            let row = sqlx::query("SELECT token_scopes FROM orgs WHERE id = $1")
-                .bind(org.to_string())
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(db_err)?;
-            let text = match row {
-                Some(r) => r.try_get::<Option<String>, _>("token_scopes").map_err(db_err)?,
-                None => None,
-            };
-            gatehouse_core::token_policy::TokenScopePolicy::from_stored(text.as_deref())
-        }
-
-        /// Revokes `user`'s live token families bound to `org` whose scopes `role` may no longer
-        /// hold (every one when `role` is `None`: the user left). Runs inside the org's
-        /// transaction, after the change.
-        async fn revoke_families_beyond(tx: &mut Tx, org: OrgId, user: UserId, role: Option<Role>, at: i64) -> Result<()> {
-            let rows = sqlx::query("SELECT id, scope FROM token_families WHERE org_id = $1 AND user_id = $2 AND revoked_at IS NULL")
-                .bind(org.to_string())
-                .bind(user.to_string())
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(db_err)?;
-            let policy = policy_in(tx, org).await?;
-            for r in rows {
-                let scope: String = r.try_get("scope").map_err(db_err)?;
-                let keeps = role.is_some_and(|role| {
-                    scope
-                        .split(' ')
-                        .filter(|s| !s.is_empty())
-                        .all(|s| gatehouse_core::token_policy::role_may_hold(role, s, &policy))
-                });
-                if keeps {
-                    continue;
-                }
-                sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                    .bind(at)
-                    .bind(r.try_get::<String, _>("id").map_err(db_err)?)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db_err)?;
-            }
-            Ok(())
-        }
-
-        /// Locks the org row and reads what a membership change is judged on.
-        async fn change_facts(
-            tx: &mut Tx,
-            org: OrgId,
-            actor: UserId,
-            target: UserId,
-        ) -> Result<Option<gatehouse_core::role::MemberChange>> {
-            let lock = format!("SELECT id FROM orgs WHERE id = $1{}", <$store>::FOR_UPDATE);
-            if sqlx::query(&lock).bind(org.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?.is_none() {
-                return Ok(None);
-            }
-            let (Some(actor_role), Some(target_role)) = (role_in(tx, org, actor).await?, role_in(tx, org, target).await?)
-            else {
-                return Ok(None);
-            };
-            let owners: i64 = sqlx::query("SELECT COUNT(*) AS n FROM org_members WHERE org_id = $1 AND role = 'owner'")
-                .bind(org.to_string())
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(db_err)?
-                .try_get("n")
-                .map_err(db_err)?;
-            Ok(Some(gatehouse_core::role::MemberChange {
-                actor: actor_role,
-                is_self: actor == target,
-                target: target_role,
-                owners: usize::try_from(owners).unwrap_or(0),
-            }))
-        }
-
-        #[async_trait]
-        impl OrgStore for $store {
-            async fn memberships(&self, user: UserId) -> Result<Vec<Membership>> {
-                let mut tx = self.read_tx().await?;
-                Self::set_local(&mut tx, USER_SETTING, &user.to_string()).await?;
-                let sql = format!(
-                    "SELECT {ORG_COLUMNS}, m.role FROM org_members m JOIN orgs o ON o.id = m.org_id \
-                     WHERE m.user_id = $1 ORDER BY o.created_at, o.id"
-                );
-                let rows = sqlx::query(&sql).bind(user.to_string()).fetch_all(&mut *tx).await.map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                rows.iter()
-                    .map(|r| Ok(Membership { org: org_row(r)?, role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)? }))
-                    .collect()
-            }
-
-            async fn create_org(&self, org: &Org, owner: UserId, audit: &[NewEvent]) -> Result<()> {
-                let mut tx = self.org_tx(org.id, true).await?;
-                sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
-                    .bind(org.id.to_string())
-                    .bind(&org.name)
-                    .bind(unix(org.created_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                insert_member(&mut tx, org.id, owner, Role::Owner, unix(org.created_at)).await?;
-                append_in(&mut tx, audit).await?;
-                tx.commit().await.map_err(db_err)
-            }
-
-            async fn org_for_member(&self, org: OrgId, user: UserId) -> Result<Option<Membership>> {
-                let mut tx = self.org_tx(org, false).await?;
-                let sql = format!(
-                    "SELECT {ORG_COLUMNS}, m.role FROM orgs o JOIN org_members m ON m.org_id = o.id \
-                     WHERE o.id = $1 AND m.user_id = $2"
-                );
-                let row = sqlx::query(&sql)
-                    .bind(org.to_string())
-                    .bind(user.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                row.map(|r| Ok(Membership { org: org_row(&r)?, role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)? }))
-                    .transpose()
-            }
-
-            async fn org(&self, org: OrgId) -> Result<Option<Org>> {
-                let sql = format!("SELECT {ORG_COLUMNS} FROM orgs o WHERE o.id = $1");
-                let row = sqlx::query(&sql).bind(org.to_string()).fetch_optional(&self.pool).await.map_err(db_err)?;
-                row.as_ref().map(org_row).transpose()
-            }
-
-            async fn rename_org(&self, org: OrgId, name: &str, audit: &[NewEvent]) -> Result<Option<Org>> {
-                let mut tx = self.org_tx(org, true).await?;
-                let row = sqlx::query(
-                    "UPDATE orgs SET name = $1 WHERE id = $2 RETURNING id AS o_id, name AS o_name, created_at AS o_created_at",
-                )
-                .bind(name)
-                .bind(org.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                let Some(renamed) = row.as_ref().map(org_row).transpose()? else {
-                    return Ok(None);
-                };
-                Self::notify_key_change(&mut tx, ALL_KEYS).await?;
-                append_in(&mut tx, audit).await?;
-                tx.commit().await.map_err(db_err)?;
-                Ok(Some(renamed))
-            }
-
-            async fn delete_org(&self, org: OrgId, actor: UserId, audit: &[NewEvent]) -> Result<bool> {
-                let mut tx = self.org_tx(org, true).await?;
-                let lock = format!("SELECT id FROM orgs WHERE id = $1{}", Self::FOR_UPDATE);
-                if sqlx::query(&lock).bind(org.to_string()).fetch_optional(&mut *tx).await.map_err(db_err)?.is_none() {
-                    return Ok(false);
-                }
-                match role_in(&mut tx, org, actor).await? {
-                    None => return Ok(false),
-                    Some(Role::Owner) => {}
-                    Some(_) => return Err(Error::Forbidden(gatehouse_core::error::ForbiddenReason::Forbidden)),
-                }
-                Self::notify_key_change(&mut tx, ALL_KEYS).await?;
-                sqlx::query("DELETE FROM orgs WHERE id = $1").bind(org.to_string()).execute(&mut *tx).await.map_err(db_err)?;
-                append_in(&mut tx, audit).await?;
-                tx.commit().await.map_err(db_err)?;
-                Ok(true)
-            }
-
-            async fn members(&self, org: OrgId) -> Result<Vec<Member>> {
-                let mut tx = self.org_tx(org, false).await?;
-                let sql = format!(
-                    "{MEMBER_SELECT} WHERE m.org_id = $1 ORDER BY \
-                     CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.email_key"
-                );
-                let rows = sqlx::query(&sql).bind(org.to_string()).fetch_all(&mut *tx).await.map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                rows.iter().map(member_row).collect()
-            }
-
-            async fn set_member_role(&self, org: OrgId, actor: UserId, target: UserId, role: Role, at: OffsetDateTime, audit: &[NewEvent]) -> Result<Option<Member>> {
-                let mut tx = self.org_tx(org, true).await?;
-                let Some(facts) = change_facts(&mut tx, org, actor, target).await? else {
-                    return Ok(None);
-                };
-                gatehouse_core::role::check_role_change(&facts, role)?;
-                kill_invitations(&mut tx, org, target, Some(role)).await?;
-                sqlx::query("UPDATE org_members SET role = $1 WHERE org_id = $2 AND user_id = $3")
-                    .bind(role.as_str())
-                    .bind(org.to_string())
-                    .bind(target.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                let sql = format!("{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2");
-                let row = sqlx::query(&sql)
-                    .bind(org.to_string())
-                    .bind(target.to_string())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                let member = member_row(&row)?;
-                revoke_families_beyond(&mut tx, org, target, Some(role), unix(at)).await?;
-                append_in(&mut tx, audit).await?;
-                tx.commit().await.map_err(db_err)?;
-                Ok(Some(member))
-            }
-
-            async fn remove_member(&self, org: OrgId, actor: UserId, target: UserId, at: OffsetDateTime, audit: &[NewEvent]) -> Result<bool> {
-                let mut tx = self.org_tx(org, true).await?;
-                let Some(facts) = change_facts(&mut tx, org, actor, target).await? else {
-                    return Ok(false);
-                };
-                gatehouse_core::role::check_removal(&facts)?;
-                kill_invitations(&mut tx, org, target, None).await?;
-                sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
-                    .bind(org.to_string())
-                    .bind(target.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                revoke_families_beyond(&mut tx, org, target, None, unix(at)).await?;
-                append_in(&mut tx, audit).await?;
-                tx.commit().await.map_err(db_err)?;
-                Ok(true)
-            }
-
-            async fn token_scope_policy(&self, org: OrgId) -> Result<gatehouse_core::token_policy::TokenScopePolicy> {
-                let mut tx = self.org_tx(org, false).await?;
-                let policy = policy_in(&mut tx, org).await?;
-                tx.commit().await.map_err(db_err)?;
-                Ok(policy)
-            }
-
-            async fn set_token_scope_policy(
-                &self,
-                org: OrgId,
-                policy: &gatehouse_core::token_policy::TokenScopePolicy,
-                audit: &[NewEvent],
-            ) -> Result<bool> {
-                let mut tx = self.org_tx(org, true).await?;
-                let done = sqlx::query("UPDATE orgs SET token_scopes = $1 WHERE id = $2")
-                    .bind(policy.to_stored())
-                    .bind(org.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if done.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                append_in(&mut tx, audit).await?;
-                tx.commit().await.map_err(db_err)?;
-                Ok(true)
-            }
-        }
-
-    };
+        let (Some(actor_role), Some(target_role)) = (
+            Self::role_in(tx, org, actor).await?,
+            Self::role_in(tx, org, target).await?,
+        ) else {
+            return Ok(None);
+        };
+        let owners: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM org_members WHERE org_id = $1 AND role = 'owner'",
+        )
+        .bind(org.to_string())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .try_get("n")
+        .map_err(db_err)?;
+        Ok(Some(gatehouse_core::role::MemberChange {
+            actor: actor_role,
+            is_self: actor == target,
+            target: target_role,
+            owners: usize::try_from(owners).unwrap_or(0),
+        }))
+    }
 }
 
-pub(crate) use impl_orgs;
+#[async_trait]
+impl<D: Dialect> OrgStore for SqlStore<D>
+where
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> i32: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Vec<u8>: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<String>: Encode<'q, D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + ColumnIndex<DbRow<D>>,
+    usize: ColumnIndex<DbRow<D>>,
+    for<'q> &'q [u8]: Encode<'q, D::Db>,
+    str: Type<D::Db>,
+    [u8]: Type<D::Db>,
+{
+    async fn memberships(&self, user: UserId) -> Result<Vec<Membership>> {
+        let mut tx = self.read_tx().await?;
+        D::set_local(&mut tx, USER_SETTING, &user.to_string()).await?;
+        let sql = format!(
+            "SELECT {ORG_COLUMNS}, m.role FROM org_members m JOIN orgs o ON o.id = m.org_id \
+             WHERE m.user_id = $1 ORDER BY o.created_at, o.id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(user.to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Membership {
+                    org: Self::org_row(r)?,
+                    role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_org(&self, org: &Org, owner: UserId, audit: &[NewEvent]) -> Result<()> {
+        let mut tx = self.org_tx(org.id, true).await?;
+        sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(org.id.to_string())
+            .bind(&org.name)
+            .bind(unix(org.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        Self::insert_member(&mut tx, org.id, owner, Role::Owner, unix(org.created_at)).await?;
+        Self::append_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn org_for_member(&self, org: OrgId, user: UserId) -> Result<Option<Membership>> {
+        let mut tx = self.org_tx(org, false).await?;
+        let sql = format!(
+            "SELECT {ORG_COLUMNS}, m.role FROM orgs o JOIN org_members m ON m.org_id = o.id \
+             WHERE o.id = $1 AND m.user_id = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(org.to_string())
+            .bind(user.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        row.map(|r| {
+            Ok(Membership {
+                org: Self::org_row(&r)?,
+                role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn org(&self, org: OrgId) -> Result<Option<Org>> {
+        let sql = format!("SELECT {ORG_COLUMNS} FROM orgs o WHERE o.id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(org.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(Self::org_row).transpose()
+    }
+
+    async fn rename_org(&self, org: OrgId, name: &str, audit: &[NewEvent]) -> Result<Option<Org>> {
+        let mut tx = self.org_tx(org, true).await?;
+        let row = sqlx::query(
+            "UPDATE orgs SET name = $1 WHERE id = $2 RETURNING id AS o_id, name AS o_name, created_at AS o_created_at",
+        )
+        .bind(name)
+        .bind(org.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(renamed) = row.as_ref().map(Self::org_row).transpose()? else {
+            return Ok(None);
+        };
+        D::notify_key_change(&mut tx, ALL_KEYS).await?;
+        Self::append_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(renamed))
+    }
+
+    async fn delete_org(&self, org: OrgId, actor: UserId, audit: &[NewEvent]) -> Result<bool> {
+        let mut tx = self.org_tx(org, true).await?;
+        let lock = format!("SELECT id FROM orgs WHERE id = $1{}", D::FOR_UPDATE);
+        if sqlx::query(AssertSqlSafe(lock))
+            .bind(org.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        match Self::role_in(&mut tx, org, actor).await? {
+            None => return Ok(false),
+            Some(Role::Owner) => {}
+            Some(_) => {
+                return Err(Error::Forbidden(
+                    gatehouse_core::error::ForbiddenReason::Forbidden,
+                ));
+            }
+        }
+        D::notify_key_change(&mut tx, ALL_KEYS).await?;
+        sqlx::query("DELETE FROM orgs WHERE id = $1")
+            .bind(org.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        Self::append_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn members(&self, org: OrgId) -> Result<Vec<Member>> {
+        let mut tx = self.org_tx(org, false).await?;
+        let sql = format!(
+            "{MEMBER_SELECT} WHERE m.org_id = $1 ORDER BY \
+             CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.email_key"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(org.to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        rows.iter().map(Self::member_row).collect()
+    }
+
+    async fn set_member_role(
+        &self,
+        org: OrgId,
+        actor: UserId,
+        target: UserId,
+        role: Role,
+        at: OffsetDateTime,
+        audit: &[NewEvent],
+    ) -> Result<Option<Member>> {
+        let mut tx = self.org_tx(org, true).await?;
+        let Some(facts) = Self::change_facts(&mut tx, org, actor, target).await? else {
+            return Ok(None);
+        };
+        gatehouse_core::role::check_role_change(&facts, role)?;
+        Self::kill_invitations(&mut tx, org, target, Some(role)).await?;
+        sqlx::query("UPDATE org_members SET role = $1 WHERE org_id = $2 AND user_id = $3")
+            .bind(role.as_str())
+            .bind(org.to_string())
+            .bind(target.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let sql = format!("{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(org.to_string())
+            .bind(target.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let member = Self::member_row(&row)?;
+        Self::revoke_families_beyond(&mut tx, org, target, Some(role), unix(at)).await?;
+        Self::append_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(member))
+    }
+
+    async fn remove_member(
+        &self,
+        org: OrgId,
+        actor: UserId,
+        target: UserId,
+        at: OffsetDateTime,
+        audit: &[NewEvent],
+    ) -> Result<bool> {
+        let mut tx = self.org_tx(org, true).await?;
+        let Some(facts) = Self::change_facts(&mut tx, org, actor, target).await? else {
+            return Ok(false);
+        };
+        gatehouse_core::role::check_removal(&facts)?;
+        Self::kill_invitations(&mut tx, org, target, None).await?;
+        sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
+            .bind(org.to_string())
+            .bind(target.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        Self::revoke_families_beyond(&mut tx, org, target, None, unix(at)).await?;
+        Self::append_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn token_scope_policy(
+        &self,
+        org: OrgId,
+    ) -> Result<gatehouse_core::token_policy::TokenScopePolicy> {
+        let mut tx = self.org_tx(org, false).await?;
+        let policy = Self::policy_in(&mut tx, org).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(policy)
+    }
+
+    async fn set_token_scope_policy(
+        &self,
+        org: OrgId,
+        policy: &gatehouse_core::token_policy::TokenScopePolicy,
+        audit: &[NewEvent],
+    ) -> Result<bool> {
+        let mut tx = self.org_tx(org, true).await?;
+        let done = sqlx::query("UPDATE orgs SET token_scopes = $1 WHERE id = $2")
+            .bind(policy.to_stored())
+            .bind(org.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if D::rows_affected(&done) != 1 {
+            return Ok(false);
+        }
+        Self::append_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+}

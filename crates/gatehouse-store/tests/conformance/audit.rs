@@ -44,7 +44,10 @@ pub async fn tamper(f: &Fresh, statements: &[&str]) {
             .iter()
             .chain(statements)
             {
-                sqlx::query(s).execute(&mut c).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
             }
         }
         Backend::Postgres => {
@@ -54,7 +57,10 @@ pub async fn tamper(f: &Fresh, statements: &[&str]) {
                 .await
                 .unwrap();
             for s in statements {
-                sqlx::query(s).execute(&mut c).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -228,7 +234,10 @@ async fn events_cannot_be_updated_or_deleted(f: Fresh) {
         let refused = match f.opened.backend {
             Backend::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(&f.url).await.unwrap();
-                sqlx::query(sql).execute(&mut c).await.is_err()
+                sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .is_err()
             }
             Backend::Postgres => {
                 // As the server's role (no UPDATE or DELETE granted), and as the owner (trigger).
@@ -240,7 +249,9 @@ async fn events_cannot_be_updated_or_deleted(f: Fresh) {
                     .execute(&mut *tx)
                     .await
                     .unwrap();
-                let as_app = sqlx::query(sql).execute(&mut *tx).await;
+                let as_app = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut *tx)
+                    .await;
                 assert!(
                     as_app
                         .unwrap_err()
@@ -249,7 +260,10 @@ async fn events_cannot_be_updated_or_deleted(f: Fresh) {
                     "{sql}"
                 );
                 let mut owner = sqlx::PgConnection::connect(&f.url).await.unwrap();
-                sqlx::query(sql).execute(&mut owner).await.is_err()
+                sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut owner)
+                    .await
+                    .is_err()
                     && sqlx::query("TRUNCATE audit_events")
                         .execute(&mut owner)
                         .await

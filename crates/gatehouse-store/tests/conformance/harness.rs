@@ -45,7 +45,7 @@ impl Fresh {
                     }
                 };
                 let name = format!("gh_conf_{}", uuid::Uuid::now_v7().simple());
-                sqlx::query(&format!("CREATE DATABASE {name}"))
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut admin)
                     .await
                     .expect("create database");
@@ -76,10 +76,16 @@ impl Fresh {
             let mut c = sqlx::SqliteConnection::connect(&self.url)
                 .await
                 .expect("sqlite");
-            sqlx::query(sql).execute(&mut c).await.expect("exec");
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&mut c)
+                .await
+                .expect("exec");
         } else {
             let mut c = sqlx::PgConnection::connect(&self.url).await.expect("pg");
-            sqlx::query(sql).execute(&mut c).await.expect("exec");
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&mut c)
+                .await
+                .expect("exec");
         }
     }
 }
@@ -96,10 +102,14 @@ impl Drop for Fresh {
                 rt.block_on(async {
                     if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
                         let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        let _ = sqlx::query(&sql).execute(&mut c).await;
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                            .execute(&mut c)
+                            .await;
                         // Roles are cluster-wide: the database's application role goes too.
                         let sql = format!("DROP ROLE IF EXISTS gatehouse_app_{name}");
-                        let _ = sqlx::query(&sql).execute(&mut c).await;
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                            .execute(&mut c)
+                            .await;
                     }
                 });
             })

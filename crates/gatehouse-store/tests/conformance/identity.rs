@@ -1,6 +1,7 @@
 //! Users: creation, case-insensitive uniqueness, lookups, password hashes, batch import.
 
 use gatehouse_core::Error;
+use gatehouse_core::error::ConflictReason;
 use gatehouse_core::ids::UserId;
 use gatehouse_core::store::{ImportError, NewUser};
 
@@ -65,7 +66,7 @@ async fn email_key_is_unique(f: Fresh) {
     let twin = new_user("BOB@example.com");
     assert!(matches!(
         f.store.create_user(&twin, &[]).await,
-        Err(Error::Conflict("email_taken"))
+        Err(Error::Conflict(ConflictReason::EmailTaken))
     ));
 }
 

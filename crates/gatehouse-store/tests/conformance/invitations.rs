@@ -2,6 +2,7 @@
 //! and revoking per org, and their death with the inviter's role.
 
 use gatehouse_core::Error;
+use gatehouse_core::error::ConflictReason;
 use gatehouse_core::ids::{InvitationId, OrgId, UserId};
 use gatehouse_core::role::Role;
 use gatehouse_core::store::{Invitation, Invitee};
@@ -155,7 +156,7 @@ async fn accept_existing_and_expiry(f: Fresh) {
         .accept_invitation(&twice, &Invitee::Existing(bob), at(6), &[])
         .await;
     assert!(
-        matches!(dup, Err(Error::Conflict("already_member"))),
+        matches!(dup, Err(Error::Conflict(ConflictReason::AlreadyMember))),
         "{dup:?}"
     );
     let (still, _) = f
@@ -447,7 +448,10 @@ async fn accept_by_an_existing_address_spends_nothing(f: Fresh) {
         .store
         .accept_invitation(&inv, &Invitee::New(new_user("bob@example.com")), at(5), &[])
         .await;
-    assert!(matches!(r, Err(Error::Conflict("email_taken"))), "{r:?}");
+    assert!(
+        matches!(r, Err(Error::Conflict(ConflictReason::EmailTaken))),
+        "{r:?}"
+    );
     assert!(
         f.store
             .invitation(org, inv.id)

@@ -2,6 +2,7 @@
 //! deletion with everything the org owns.
 
 use gatehouse_core::Error;
+use gatehouse_core::error::ConflictReason;
 use gatehouse_core::ids::{OrgId, UserId};
 use gatehouse_core::role::Role;
 use gatehouse_core::store::Org;
@@ -208,12 +209,12 @@ async fn role_rules_hold_inside_the_store(f: Fresh) {
         .set_member_role(org, owner, owner, Role::Admin, at(1), &[])
         .await;
     assert!(
-        matches!(last, Err(Error::Conflict("last_owner"))),
+        matches!(last, Err(Error::Conflict(ConflictReason::LastOwner))),
         "{last:?}"
     );
     assert!(matches!(
         f.store.remove_member(org, owner, owner, at(1), &[]).await,
-        Err(Error::Conflict("last_owner"))
+        Err(Error::Conflict(ConflictReason::LastOwner))
     ));
 
     let m = f

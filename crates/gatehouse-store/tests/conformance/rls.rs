@@ -25,7 +25,10 @@ async fn as_app(url: &str, settings: &[(&str, &str)], sql: &str) -> Vec<String> 
             .await
             .unwrap();
     }
-    let rows = sqlx::query(sql).fetch_all(&mut *tx).await.unwrap();
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
     rows.iter()
         .map(|r| r.try_get::<String, _>(0).unwrap())
         .collect()

@@ -2,6 +2,7 @@
 
 use gatehouse_core::Error;
 use gatehouse_core::error::AuthFailure;
+use gatehouse_core::error::ConflictReason;
 use gatehouse_core::ids::OrgId;
 use gatehouse_core::role::Role;
 use gatehouse_core::store::{FirstAdmin, Org};
@@ -106,7 +107,10 @@ async fn admin_without_token_ends_setup(f: Fresh) {
         .store
         .create_admin(&first_admin("SECOND@example.com", "Three"), None, &[])
         .await;
-    assert!(matches!(twin, Err(Error::Conflict("email_taken"))));
+    assert!(matches!(
+        twin,
+        Err(Error::Conflict(ConflictReason::EmailTaken))
+    ));
 }
 
 async fn failed_setup_changes_nothing(f: Fresh) {

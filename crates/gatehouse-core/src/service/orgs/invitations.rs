@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::OrgService;
 use crate::audit::Actor;
 use crate::email::Email;
-use crate::error::{AuthFailure, ForbiddenReason};
+use crate::error::{AuthFailure, ConflictReason, ForbiddenReason};
 use crate::ids::{InvitationId, UserId};
 use crate::rate_limit::Limit;
 use crate::role::{self, Role};
@@ -260,7 +260,7 @@ impl OrgService {
             .accept_invitation(&invitation, &Invitee::New(new), now, &audit)
             .await
         {
-            Ok(()) | Err(Error::Conflict("email_taken")) => Ok(Accepted::SignIn {
+            Ok(()) | Err(Error::Conflict(ConflictReason::EmailTaken)) => Ok(Accepted::SignIn {
                 org,
                 email: invitation.email,
                 role: invitation.role,

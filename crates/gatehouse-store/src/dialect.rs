@@ -1,0 +1,51 @@
+//! The backend contract: what differs between SQLite and PostgreSQL, as one trait each backend
+//! implements. The SQL of the ports is written once over it (`SqlStore<D: Dialect>`).
+
+use std::future::Future;
+
+use gatehouse_core::Result;
+use gatehouse_core::store::RoleReport;
+use sqlx::{Database, Pool, Transaction};
+
+/// A row of `D`'s database.
+pub type DbRow<D> = <<D as Dialect>::Db as Database>::Row;
+
+/// An open transaction on `D`'s database.
+pub type Tx<D> = Transaction<'static, <D as Dialect>::Db>;
+
+/// One database backend.
+pub trait Dialect: Send + Sync + Sized + 'static {
+    /// The sqlx driver.
+    type Db: Database;
+
+    /// The statement that opens a write transaction (`BEGIN IMMEDIATE` on SQLite, which
+    /// serializes writers; `BEGIN` on PostgreSQL).
+    const BEGIN_WRITE: &'static str;
+    /// The row-lock suffix of a `SELECT` (empty where writers are serialized anyway).
+    const FOR_UPDATE: &'static str;
+    /// The two-argument maximum (`MAX` in SQLite, `GREATEST` in PostgreSQL).
+    const MAX_FN: &'static str;
+
+    /// How many rows a statement touched.
+    fn rows_affected(done: &<Self::Db as Database>::QueryResult) -> u64;
+
+    /// A per-transaction setting (read by PostgreSQL's row-level security policies; nothing on
+    /// SQLite).
+    fn set_local(
+        tx: &mut Tx<Self>,
+        setting: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Tells every instance, at commit, that the API key `public_id` (or every key, for `*`)
+    /// changed.
+    fn notify_key_change(
+        tx: &mut Tx<Self>,
+        public_id: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// How the pool's role stands (PostgreSQL only).
+    fn role_report(
+        pool: &Pool<Self::Db>,
+    ) -> impl Future<Output = Result<Option<RoleReport>>> + Send;
+}

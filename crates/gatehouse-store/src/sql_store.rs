@@ -1,0 +1,63 @@
+//! `SqlStore<D>`: every storage port over one backend's pool, the SQL written once for both
+//! databases in the shared dialect (`$N` placeholders, BIGINT unix seconds, TEXT ids,
+//! `ON CONFLICT`, `RETURNING`); what differs comes from `D:` [`Dialect`].
+//!
+//! Every org-scoped method opens its transaction with [`ORG_SETTING`] set to its org, so under
+//! PostgreSQL a query that forgot its `org_id` filter still sees only that org.
+
+use gatehouse_core::Result;
+use gatehouse_core::ids::OrgId;
+use sqlx::Pool;
+
+use crate::dialect::{Dialect, Tx};
+use crate::rows::db_err;
+
+/// The change-feed payload that drops every cached key (an org renamed or deleted).
+pub const ALL_KEYS: &str = "*";
+
+/// The org a transaction may see (`current_setting('gatehouse.org_id')` in the policies).
+pub const ORG_SETTING: &str = "gatehouse.org_id";
+/// The user whose memberships a transaction may list across orgs.
+pub const USER_SETTING: &str = "gatehouse.user_id";
+/// Lets a transaction see and write the `system` audit chain.
+pub const SYSTEM_SETTING: &str = "gatehouse.system";
+/// The one refresh family a presented token names (read only).
+pub const TOKEN_FAMILY_SETTING: &str = "gatehouse.token_family";
+/// The one API key a lookup by public id may see.
+pub const API_KEY_SETTING: &str = "gatehouse.api_key";
+/// The one invitation (hex digest of its token) a lookup may see.
+pub const INVITATION_SETTING: &str = "gatehouse.invitation";
+
+/// The storage ports on one database.
+pub struct SqlStore<D: Dialect> {
+    pub(crate) pool: Pool<D::Db>,
+}
+
+impl<D: Dialect> SqlStore<D> {
+    pub(crate) fn new(pool: Pool<D::Db>) -> Self {
+        SqlStore { pool }
+    }
+
+    pub fn pool(&self) -> &Pool<D::Db> {
+        &self.pool
+    }
+
+    pub(crate) async fn read_tx(&self) -> Result<Tx<D>> {
+        self.pool.begin().await.map_err(db_err)
+    }
+
+    pub(crate) async fn write_tx(&self) -> Result<Tx<D>> {
+        self.pool.begin_with(D::BEGIN_WRITE).await.map_err(db_err)
+    }
+
+    /// A transaction that may see `org` only.
+    pub(crate) async fn org_tx(&self, org: OrgId, write: bool) -> Result<Tx<D>> {
+        let mut tx = if write {
+            self.write_tx().await?
+        } else {
+            self.read_tx().await?
+        };
+        D::set_local(&mut tx, ORG_SETTING, &org.to_string()).await?;
+        Ok(tx)
+    }
+}
