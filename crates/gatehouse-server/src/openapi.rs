@@ -124,11 +124,27 @@ fn path_parameters(path: &str) -> Vec<Value> {
         .collect()
 }
 
+/// serde's untagged enums send the first shape that fits, and one shape may fit inside another
+/// (`{"active": false}` within every introspection answer): `anyOf`, not utoipa's `oneOf`.
+fn untagged_as_any_of(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(list) = map.remove("oneOf") {
+                map.insert("anyOf".to_owned(), list);
+            }
+            map.values_mut().for_each(untagged_as_any_of);
+        }
+        Value::Array(list) => list.iter_mut().for_each(untagged_as_any_of),
+        _ => {}
+    }
+}
+
 /// The document as served: the generated one, with the shared statuses, the path parameters
 /// and `server_url` as its server.
 pub fn finish(api: utoipa::openapi::OpenApi, server_url: &str) -> Document {
     let mut doc = serde_json::to_value(&api).unwrap_or(Value::Null);
     doc["servers"] = json!([{ "url": server_url }]);
+    untagged_as_any_of(&mut doc);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
