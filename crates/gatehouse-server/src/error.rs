@@ -3,15 +3,84 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::Error;
 use gatehouse_core::error::{AuthFailure, ConflictReason, ForbiddenReason};
 
+/// The stable error codes of the wire (`error.code`); middleware matches on these, never on text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    NotFound,
+    Conflict,
+    Unauthenticated,
+    InvalidCredentials,
+    TokenExpired,
+    TokenRevoked,
+    Forbidden,
+    InsufficientScope,
+    CsrfFailed,
+    SignupDisabled,
+    ValidationFailed,
+    InvalidRequest,
+    RateLimited,
+    Unavailable,
+    Internal,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::TokenRevoked => "token_revoked",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::CsrfFailed => "csrf_failed",
+            ErrorCode::SignupDisabled => "signup_disabled",
+            ErrorCode::ValidationFailed => "validation_failed",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+        }
+    }
+}
+
+/// The error envelope on the wire: `{"error": {...}}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorEnvelope {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: a stable `code`, a message for people, the request id, and per-field
+/// problems for `validation_failed`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: &'static str,
+    pub message: String,
+    pub request_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<String, String>>,
+}
+
 /// What the envelope renders; `detail` goes to the log only.
 #[derive(Debug, Clone)]
 pub struct ErrorBody {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub fields: Option<BTreeMap<String, String>>,
     pub retry_after_secs: Option<u64>,
@@ -30,12 +99,12 @@ impl From<Error> for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Status and stable code of a core error.
-pub fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
+pub fn classify(e: &Error) -> (StatusCode, ErrorCode, &'static str) {
     match e {
-        Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found."),
+        Error::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound, "Not found."),
         Error::Conflict(what) => (
             StatusCode::CONFLICT,
-            "conflict",
+            ErrorCode::Conflict,
             match what {
                 ConflictReason::EmailTaken => "An account with this email already exists.",
                 ConflictReason::LastOwner => "An org must keep at least one owner.",
@@ -48,10 +117,10 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
         Error::Unauthenticated(f) => (
             StatusCode::UNAUTHORIZED,
             match f {
-                AuthFailure::Unauthenticated => "unauthenticated",
-                AuthFailure::InvalidCredentials => "invalid_credentials",
-                AuthFailure::Expired => "token_expired",
-                AuthFailure::Revoked => "token_revoked",
+                AuthFailure::Unauthenticated => ErrorCode::Unauthenticated,
+                AuthFailure::InvalidCredentials => ErrorCode::InvalidCredentials,
+                AuthFailure::Expired => ErrorCode::TokenExpired,
+                AuthFailure::Revoked => ErrorCode::TokenRevoked,
             },
             match f {
                 AuthFailure::Unauthenticated => "Authentication required.",
@@ -63,10 +132,10 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
         Error::Forbidden(r) => (
             StatusCode::FORBIDDEN,
             match r {
-                ForbiddenReason::Forbidden => "forbidden",
-                ForbiddenReason::InsufficientScope => "insufficient_scope",
-                ForbiddenReason::CsrfFailed => "csrf_failed",
-                ForbiddenReason::SignupDisabled => "signup_disabled",
+                ForbiddenReason::Forbidden => ErrorCode::Forbidden,
+                ForbiddenReason::InsufficientScope => ErrorCode::InsufficientScope,
+                ForbiddenReason::CsrfFailed => ErrorCode::CsrfFailed,
+                ForbiddenReason::SignupDisabled => ErrorCode::SignupDisabled,
             },
             match r {
                 ForbiddenReason::Forbidden => "Not allowed.",
@@ -77,27 +146,27 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
         ),
         Error::Validation(_) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
+            ErrorCode::ValidationFailed,
             "Validation failed.",
         ),
         Error::InvalidRequest(_) => (
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "Invalid request.",
         ),
         Error::RateLimited { .. } => (
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             "Too many requests.",
         ),
         Error::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             "Service unavailable.",
         ),
         Error::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "Internal error.",
         ),
     }
@@ -134,24 +203,24 @@ impl IntoResponse for ApiError {
 /// The envelope for a bare status produced by the framework (unknown route, wrong method…).
 pub fn body_for_status(status: StatusCode) -> ErrorBody {
     let (code, message) = match status.as_u16() {
-        400 => ("invalid_request", "Invalid request."),
-        401 => ("unauthenticated", "Authentication required."),
-        403 => ("forbidden", "Not allowed."),
-        404 => ("not_found", "Not found."),
-        405 => ("method_not_allowed", "Method not allowed."),
+        400 => (ErrorCode::InvalidRequest, "Invalid request."),
+        401 => (ErrorCode::Unauthenticated, "Authentication required."),
+        403 => (ErrorCode::Forbidden, "Not allowed."),
+        404 => (ErrorCode::NotFound, "Not found."),
+        405 => (ErrorCode::MethodNotAllowed, "Method not allowed."),
         413 => (
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             "Request body too large (limit 64 KiB).",
         ),
         415 => (
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "Expected Content-Type: application/json.",
         ),
-        422 => ("validation_failed", "Validation failed."),
-        429 => ("rate_limited", "Too many requests."),
-        503 => ("unavailable", "Service unavailable."),
-        s if s >= 500 => ("internal", "Internal error."),
-        _ => ("invalid_request", "Invalid request."),
+        422 => (ErrorCode::ValidationFailed, "Validation failed."),
+        429 => (ErrorCode::RateLimited, "Too many requests."),
+        503 => (ErrorCode::Unavailable, "Service unavailable."),
+        s if s >= 500 => (ErrorCode::Internal, "Internal error."),
+        _ => (ErrorCode::InvalidRequest, "Invalid request."),
     };
     ErrorBody {
         code,

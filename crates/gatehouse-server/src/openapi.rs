@@ -1,485 +1,186 @@
-//! The OpenAPI 3.1 document of every route the server has. Each capability adds its routes to
-//! [`ROUTES`]; a test checks that the router and this table agree.
+//! The OpenAPI 3.1 document, generated: each handler's `#[utoipa::path]` gives its method, path,
+//! summary, request body, success and route-specific error responses, from the same types the
+//! handler sends; the router registers the handlers and the document in one call
+//! (`OpenApiRouter::routes`). [`finish`] then adds what the shared layers answer on every
+//! route of a kind (bad JSON, wrong content type, body too large, no or bad credential, rate
+//! limits, unknown ids), the path parameters, and the server URL.
 
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
-/// One operation: method, path, summary, whether it needs a credential, success status,
-/// request fields, and the error statuses it can answer.
-pub struct Op {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub summary: &'static str,
-    pub auth: bool,
-    pub success: u16,
-    pub body: &'static [&'static str],
-    pub errors: &'static [u16],
-}
+use crate::error::ErrorEnvelope;
 
-const fn op(
-    method: &'static str,
-    path: &'static str,
-    summary: &'static str,
-    auth: bool,
-    success: u16,
-    body: &'static [&'static str],
-    errors: &'static [u16],
-) -> Op {
-    Op {
-        method,
-        path,
-        summary,
-        auth,
-        success,
-        body,
-        errors,
+/// The document's base: title, the error schema and the security schemes.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "gatehouse", description = "Identity, orgs, API keys, tokens and audit."),
+    components(schemas(ErrorEnvelope)),
+    modifiers(&SecuritySchemes)
+)]
+pub struct ApiDoc;
+
+/// The four ways a request authenticates: the session cookie (with the CSRF header on unsafe
+/// methods), a bearer access token (JWT), or a bearer API key.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "gatehouse_session",
+                "The session cookie set by /v1/auth/login (__Host-gatehouse_session over HTTPS)",
+            ))),
+        );
+        components.add_security_scheme(
+            "csrf",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                crate::extract::CSRF_HEADER,
+                "The session's CSRF token (login answer or /v1/auth/csrf), on unsafe methods",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from /v1/auth/token"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key (gk_...)"))
+                    .build(),
+            ),
+        );
     }
 }
 
-/// Request fields ending in `[]` are arrays of strings, in `{}` objects of string arrays; the
-/// others strings.
-pub const ROUTES: &[Op] = &[
-    op(
-        "get",
-        "/healthz",
-        "Liveness (no database)",
-        false,
-        200,
-        &[],
-        &[],
-    ),
-    op(
-        "get",
-        "/readyz",
-        "Readiness: 503 while the database is unreachable",
-        false,
-        200,
-        &[],
-        &[503],
-    ),
-    op(
-        "get",
-        "/metrics",
-        "Prometheus metrics (loopback, or an API key with metrics:read)",
-        false,
-        200,
-        &[],
-        &[403],
-    ),
-    op(
-        "get",
-        "/openapi.json",
-        "This document",
-        false,
-        200,
-        &[],
-        &[],
-    ),
-    op(
-        "post",
-        "/v1/setup",
-        "First-run setup with the printed setup token",
-        false,
-        201,
-        &["token", "email", "password", "org_name"],
-        &[400, 401, 404, 415, 422],
-    ),
-    op(
-        "post",
-        "/v1/auth/signup",
-        "Create an account (when signup is open)",
-        false,
-        201,
-        &["email", "password", "name"],
-        &[400, 403, 409, 415, 422],
-    ),
-    op(
-        "post",
-        "/v1/auth/login",
-        "Sign in; sets the session cookie",
-        false,
-        200,
-        &["email", "password", "otp"],
-        &[400, 401, 403, 415, 429],
-    ),
-    op(
-        "post",
-        "/v1/auth/logout",
-        "End this session",
-        true,
-        204,
-        &[],
-        &[401, 403],
-    ),
-    op(
-        "post",
-        "/v1/auth/logout-all",
-        "End every session and credential of the user",
-        true,
-        204,
-        &[],
-        &[401, 403],
-    ),
-    op(
-        "get",
-        "/v1/auth/me",
-        "The caller, their orgs and how they authenticated",
-        true,
-        200,
-        &[],
-        &[401],
-    ),
-    op(
-        "get",
-        "/v1/auth/csrf",
-        "The CSRF token of this session",
-        true,
-        200,
-        &[],
-        &[401, 403],
-    ),
-    op(
-        "get",
-        "/v1/auth/sessions",
-        "The caller's live sessions",
-        true,
-        200,
-        &[],
-        &[401, 403],
-    ),
-    op(
-        "delete",
-        "/v1/auth/sessions/{id}",
-        "Revoke one of the caller's sessions",
-        true,
-        204,
-        &[],
-        &[401, 403, 404],
-    ),
-    op(
-        "post",
-        "/v1/auth/password",
-        "Change password; other sessions are revoked",
-        true,
-        204,
-        &["current_password", "new_password"],
-        &[401, 403, 415, 422],
-    ),
-    op(
-        "post",
-        "/v1/orgs",
-        "Create an org; the caller owns it",
-        true,
-        201,
-        &["name"],
-        &[401, 403, 415, 422],
-    ),
-    op(
-        "get",
-        "/v1/orgs",
-        "The caller's orgs",
-        true,
-        200,
-        &[],
-        &[401],
-    ),
-    op(
-        "get",
-        "/v1/orgs/{org}",
-        "An org (owner or admin)",
-        true,
-        200,
-        &[],
-        &[401, 403, 404],
-    ),
-    op(
-        "patch",
-        "/v1/orgs/{org}",
-        "Rename an org or set its token policy (owner or admin; tokens need org:admin)",
-        true,
-        200,
-        &["name", "token_scopes{}"],
-        &[401, 403, 404, 422],
-    ),
-    op(
-        "delete",
-        "/v1/orgs/{org}",
-        "Delete an org and everything it owns (owner)",
-        true,
-        204,
-        &[],
-        &[401, 403, 404],
-    ),
-    op(
-        "get",
-        "/v1/orgs/{org}/members",
-        "Members with roles (members, or keys with members:read)",
-        true,
-        200,
-        &[],
-        &[401, 403, 404],
-    ),
-    op(
-        "patch",
-        "/v1/orgs/{org}/members/{user_id}",
-        "Change a member's role",
-        true,
-        200,
-        &["role"],
-        &[401, 403, 404, 409, 422],
-    ),
-    op(
-        "delete",
-        "/v1/orgs/{org}/members/{user_id}",
-        "Remove a member (or leave)",
-        true,
-        204,
-        &[],
-        &[401, 403, 404, 409],
-    ),
-    op(
-        "post",
-        "/v1/orgs/{org}/invitations",
-        "Invite an email with a role; the token is shown once",
-        true,
-        201,
-        &["email", "role"],
-        &[401, 403, 404, 422, 429],
-    ),
-    op(
-        "get",
-        "/v1/orgs/{org}/invitations",
-        "Pending invitations (never their tokens)",
-        true,
-        200,
-        &[],
-        &[401, 403, 404],
-    ),
-    op(
-        "delete",
-        "/v1/orgs/{org}/invitations/{id}",
-        "Revoke a pending invitation",
-        true,
-        204,
-        &[],
-        &[401, 403, 404],
-    ),
-    op(
-        "post",
-        "/v1/invitations/accept",
-        "Accept an invitation: signed in, joins (200); anonymous, creates the account when new \
-         and answers 202 \"sign in next\" either way",
-        false,
-        200,
-        &["token", "password", "name"],
-        &[401, 403, 404, 409, 422],
-    ),
-    op(
-        "post",
-        "/v1/orgs/{org}/api-keys",
-        "Create an API key; the key is shown once",
-        true,
-        201,
-        &["name", "scopes[]", "expires_at"],
-        &[401, 403, 404, 422],
-    ),
-    op(
-        "get",
-        "/v1/orgs/{org}/api-keys",
-        "An org's API keys (never the keys themselves)",
-        true,
-        200,
-        &[],
-        &[401, 403, 404],
-    ),
-    op(
-        "post",
-        "/v1/orgs/{org}/api-keys/{id}/revoke",
-        "Revoke an API key (the record stays)",
-        true,
-        200,
-        &[],
-        &[401, 403, 404],
-    ),
-    op(
-        "delete",
-        "/v1/orgs/{org}/api-keys/{id}",
-        "Delete an API key",
-        true,
-        204,
-        &[],
-        &[401, 403, 404],
-    ),
-    op(
-        "post",
-        "/v1/introspect",
-        "RFC 7662 introspection (API key with the introspect scope)",
-        true,
-        200,
-        &["token"],
-        &[401, 403, 415],
-    ),
-    op(
-        "get",
-        "/v1/orgs/{org}/audit",
-        "The org's audit chain (category, after, limit)",
-        true,
-        200,
-        &[],
-        &[400, 401, 403, 404],
-    ),
-    op(
-        "get",
-        "/v1/orgs/{org}/audit/verify",
-        "Verify the org's chain",
-        true,
-        200,
-        &[],
-        &[401, 403, 404, 429],
-    ),
-    op(
-        "post",
-        "/v1/orgs/{org}/audit/events",
-        "Append an app's own event (key with audit:write)",
-        true,
-        201,
-        &["action", "outcome", "target", "details"],
-        &[401, 403, 404, 415, 422],
-    ),
-    op(
-        "post",
-        "/v1/auth/token",
-        "Access and refresh tokens (grant_type password or refresh_token)",
-        false,
-        200,
-        &[
-            "grant_type",
-            "email",
-            "password",
-            "otp",
-            "org_id",
-            "scope",
-            "refresh_token",
-        ],
-        &[400, 401, 403, 415, 422],
-    ),
-    op(
-        "post",
-        "/v1/auth/revoke",
-        "Revoke a refresh token's family or an access token (RFC 7009; always 200)",
-        false,
-        200,
-        &["token"],
-        &[400, 415],
-    ),
-    op(
-        "get",
-        "/.well-known/jwks.json",
-        "The public keys that sign access tokens",
-        false,
-        200,
-        &[],
-        &[],
-    ),
-    op(
-        "get",
-        "/v1/auth/events",
-        "The caller's own security events",
-        true,
-        200,
-        &[],
-        &[401, 403],
-    ),
-    op(
-        "get",
-        "/v1/system/audit",
-        "The system chain (platform admins)",
-        true,
-        200,
-        &[],
-        &[400, 401, 403],
-    ),
-    op(
-        "get",
-        "/v1/system/audit/verify",
-        "Verify the system chain (platform admins)",
-        true,
-        200,
-        &[],
-        &[401, 403, 429],
-    ),
-];
+/// The served document, rendered once.
+#[derive(Clone)]
+pub struct Document(Arc<String>);
 
-/// The document, with `server_url` as its server.
-pub fn document(server_url: &str) -> Value {
-    let mut paths: Map<String, Value> = Map::new();
-    for op in ROUTES {
-        let mut responses = Map::new();
-        responses.insert(op.success.to_string(), json!({ "description": "Success" }));
-        for status in op.errors {
-            responses.insert(
-                status.to_string(),
-                json!({ "description": "Error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }),
-            );
-        }
-        let mut operation = json!({ "summary": op.summary, "responses": responses });
-        if op.auth {
-            operation["security"] = json!([{ "session": [] }, { "bearer": [] }]);
-        }
-        if !op.body.is_empty() {
-            let props: Map<String, Value> = op
-                .body
-                .iter()
-                .map(|f| match (f.strip_suffix("[]"), f.strip_suffix("{}")) {
-                    (Some(name), _) => (
-                        name.to_owned(),
-                        json!({ "type": "array", "items": { "type": "string" } }),
-                    ),
-                    (_, Some(name)) => (
-                        name.to_owned(),
-                        json!({ "type": "object", "additionalProperties": { "type": "array", "items": { "type": "string" } } }),
-                    ),
-                    (None, None) => (f.to_string(), json!({ "type": "string" })),
-                })
-                .collect();
-            operation["requestBody"] = json!({
-                "required": true,
-                "content": { "application/json": { "schema": { "type": "object", "properties": props } } }
-            });
-        }
-        let params: Vec<Value> = op
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }))
-            .collect();
-        if !params.is_empty() {
-            operation["parameters"] = json!(params);
-        }
-        let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
-        entry[op.method] = operation;
+impl Document {
+    pub fn response(&self) -> Response {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.0.as_str().to_owned(),
+        )
+            .into_response()
     }
-    json!({
-        "openapi": "3.1.0",
-        "info": { "title": "gatehouse", "version": env!("CARGO_PKG_VERSION") },
-        "servers": [{ "url": server_url }],
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "session": { "type": "apiKey", "in": "cookie", "name": "gatehouse_session" },
-                "bearer": { "type": "http", "scheme": "bearer", "description": "An API key (gk_...)" }
-            },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": { "error": { "type": "object", "required": ["code", "message", "request_id"],
-                        "properties": {
-                            "code": { "type": "string" }, "message": { "type": "string" },
-                            "request_id": { "type": "string" },
-                            "fields": { "type": "object", "additionalProperties": { "type": "string" } }
-                        } } }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+/// Statuses every route of a kind can answer, from the layer or extractor that answers them.
+fn shared_errors(path: &str, operation: &Map<String, Value>) -> Vec<(u16, &'static str)> {
+    let mut errors = Vec::new();
+    if operation.contains_key("requestBody") {
+        errors.push((400, "Malformed JSON or a field of the wrong type"));
+        errors.push((413, "Request body over 64 KiB"));
+        errors.push((415, "Not Content-Type: application/json"));
+    }
+    let secured = operation
+        .get("security")
+        .and_then(Value::as_array)
+        .is_some_and(|s| !s.is_empty());
+    if secured {
+        errors.push((401, "No credential, or one that does not work"));
+        errors.push((403, "Not allowed, a missing scope, or a failed CSRF check"));
+    }
+    if path.contains('{') {
+        errors.push((404, "Unknown id, or not the caller's"));
+    }
+    if path.starts_with("/v1/") {
+        errors.push((429, "Rate limited (Retry-After)"));
+        errors.push((503, "The rate limiter or the database cannot answer"));
+    }
+    errors
+}
+
+fn path_parameters(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| {
+            json!({ "name": name, "in": "path", "required": true,
+                    "schema": { "type": "string", "format": "uuid" } })
+        })
+        .collect()
+}
+
+/// serde's untagged enums send the first shape that fits, and one shape may fit inside another
+/// (`{"active": false}` within every introspection answer): `anyOf`, not utoipa's `oneOf`.
+fn untagged_as_any_of(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(list) = map.remove("oneOf") {
+                map.insert("anyOf".to_owned(), list);
+            }
+            map.values_mut().for_each(untagged_as_any_of);
+        }
+        Value::Array(list) => list.iter_mut().for_each(untagged_as_any_of),
+        _ => {}
+    }
+}
+
+/// The document as served: the generated one, with the shared statuses, the path parameters
+/// and `server_url` as its server.
+pub fn finish(api: utoipa::openapi::OpenApi, server_url: &str) -> Document {
+    let mut doc = serde_json::to_value(&api).unwrap_or(Value::Null);
+    doc["servers"] = json!([{ "url": server_url }]);
+    untagged_as_any_of(&mut doc);
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for operation in item.values_mut() {
+                let Some(operation) = operation.as_object_mut() else {
+                    continue;
+                };
+                let errors = shared_errors(path, operation);
+                let params = path_parameters(path);
+                if !params.is_empty() {
+                    let list = operation
+                        .entry("parameters")
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                    if let Some(list) = list.as_array_mut() {
+                        list.extend(params);
+                    }
+                }
+                let Some(responses) = operation
+                    .get_mut("responses")
+                    .and_then(Value::as_object_mut)
+                else {
+                    continue;
+                };
+                for (status, description) in errors {
+                    responses.entry(status.to_string()).or_insert_with(|| {
+                        json!({
+                            "description": description,
+                            "content": { "application/json": {
+                                "schema": { "$ref": "#/components/schemas/Error" } } }
+                        })
+                    });
                 }
             }
         }
-    })
+    }
+    Document(Arc::new(doc.to_string()))
 }

@@ -14,7 +14,7 @@ use gatehouse_core::audit::{Actor, Chain};
 use gatehouse_core::ids::{ApiKeyId, OrgId, UserId};
 use gatehouse_core::service::{ClientInfo, events};
 
-use crate::error::{ErrorBody, body_for_status};
+use crate::error::{ErrorBody, ErrorCode, ErrorDetail, ErrorEnvelope, body_for_status};
 use crate::net::{client_ip, is_local_peer};
 use crate::state::AppState;
 
@@ -217,7 +217,7 @@ fn method_label(method: &Method) -> &'static str {
 async fn record_denial(
     state: &AppState,
     ctx: &RequestContext,
-    code: &str,
+    code: ErrorCode,
     method: &Method,
     path: &str,
     user_agent: Option<String>,
@@ -229,7 +229,7 @@ async fn record_denial(
     };
     let now = state.auth.now();
     let event = match code {
-        "forbidden" | "insufficient_scope" => {
+        ErrorCode::Forbidden | ErrorCode::InsufficientScope => {
             let chain = ctx
                 .org
                 .get()
@@ -238,14 +238,16 @@ async fn record_denial(
             events::authz_denied(
                 chain,
                 ctx.actor(),
-                code,
+                code.as_str(),
                 method.as_str(),
                 path,
                 &client,
                 now,
             )
         }
-        "csrf_failed" => events::csrf_rejected(ctx.actor(), method.as_str(), path, &client, now),
+        ErrorCode::CsrfFailed => {
+            events::csrf_rejected(ctx.actor(), method.as_str(), path, &client, now)
+        }
         _ => return Ok(()),
     };
     if ctx.actor() == Actor::Anonymous {
@@ -290,12 +292,15 @@ fn render_error(
     } else {
         body.message.clone()
     };
-    let mut error =
-        serde_json::json!({ "code": body.code, "message": message, "request_id": request_id });
-    if let Some(fields) = &body.fields {
-        error["fields"] = serde_json::json!(fields);
-    }
-    let json = serde_json::json!({ "error": error }).to_string();
+    let envelope = ErrorEnvelope {
+        error: ErrorDetail {
+            code: body.code.as_str(),
+            message,
+            request_id: request_id.to_owned(),
+            fields: body.fields.clone(),
+        },
+    };
+    let json = serde_json::to_string(&envelope).unwrap_or_default();
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

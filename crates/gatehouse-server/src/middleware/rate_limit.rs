@@ -1,10 +1,10 @@
-//! The rate-limit layer (SPEC §8): credential-checking auth routes (password change included)
-//! share one budget per client IP; every other `/v1` route counts per credential (session, API
-//! key or token family), or per IP when there is none that works; an IPv6 client counts by its
-//! /64 (or the configured prefix). `/healthz`, `/readyz`, `/.well-known/*` and everything
-//! outside `/v1` are never limited. Limited responses carry `X-RateLimit-*` and the IETF
-//! `RateLimit-Policy` / `RateLimit` fields; over the limit, `429 rate_limited` with `Retry-After`.
-//! A backend that cannot answer fails closed (`503`).
+//! The rate-limit layer (SPEC §8): the credential-checking routes (password change included), a
+//! sub-router of their own, share one budget per client IP; every other `/v1` route counts per
+//! credential (session, API key or token family), or per IP when there is none that works; an
+//! IPv6 client counts by its /64 (or the configured prefix). `/healthz`, `/readyz`,
+//! `/.well-known/*` and everything outside `/v1` are never limited. Limited responses carry
+//! `X-RateLimit-*` and the IETF `RateLimit-Policy` / `RateLimit` fields; over the limit,
+//! `429 rate_limited` with `Retry-After`. A backend that cannot answer fails closed (`503`).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method};
@@ -20,15 +20,15 @@ use crate::middleware::envelope::RequestContext;
 use crate::net::client_bucket;
 use crate::state::AppState;
 
-/// The routes that check a credential (one budget per IP across all of them).
-const AUTH_ROUTES: &[&str] = &[
-    "/v1/auth/login",
-    "/v1/auth/signup",
-    "/v1/auth/token",
-    "/v1/setup",
-    "/v1/invitations/accept",
-    "/v1/auth/password",
-];
+/// Which budget a group of routes draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// The credential-checking routes (`routes::credential_routes`): their `POST`s share one
+    /// budget per client IP.
+    Credential,
+    /// Every other `/v1` route: per credential, or per IP without one that works.
+    PerCredential,
+}
 
 fn limit_of(rate: crate::config::Rate) -> Limit {
     Limit {
@@ -37,7 +37,11 @@ fn limit_of(rate: crate::config::Rate) -> Limit {
     }
 }
 
-pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn rate_limit(
+    State((state, budget)): State<(AppState, Budget)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
     if !path.starts_with("/v1/") {
         return next.run(req).await;
@@ -47,7 +51,8 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         .get::<RequestContext>()
         .map(|c| client_bucket(c.client_ip, state.config.rate_limit_ipv6_prefix))
         .unwrap_or_default();
-    let (req, key, limit, policy) = if req.method() == Method::POST && AUTH_ROUTES.contains(&path) {
+    let (req, key, limit, policy) = if budget == Budget::Credential && req.method() == Method::POST
+    {
         (
             req,
             format!("auth:{ip}"),

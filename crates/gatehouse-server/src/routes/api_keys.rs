@@ -7,23 +7,39 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_core::Error;
 use gatehouse_core::ids::ApiKeyId;
 use gatehouse_core::service::api_keys::NewKeyRequest;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::orgs::access;
-use super::views;
-use crate::error::ApiResult;
+use super::views::{self, ApiKeyView};
+use crate::error::{ApiResult, ErrorEnvelope};
 use crate::extract::{Authenticated, Client};
 use crate::json::Json;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CreateBody {
     name: String,
     scopes: Vec<String>,
+    /// RFC 3339; none for a key that does not expire.
     expires_at: Option<String>,
 }
 
+/// A new API key: the record and, this once, the key.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedKeyView {
+    #[serde(flatten)]
+    pub record: ApiKeyView,
+    pub key: String,
+}
+
+/// Create an API key; the key is shown once
+#[utoipa::path(post, path = "/v1/orgs/{org}/api-keys", tag = "api-keys", request_body = CreateBody,
+    responses(
+        (status = 201, description = "The key, shown once", body = CreatedKeyView),
+        (status = 422, description = "Invalid fields", body = ErrorEnvelope),
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -46,11 +62,22 @@ pub async fn create(
         expires_at,
     };
     let (record, key) = state.keys.create(&manager, request, &client).await?;
-    let mut body = views::api_key(&record);
-    body["key"] = json!(key);
+    let body = CreatedKeyView {
+        record: views::api_key(&record),
+        key,
+    };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct ApiKeysView {
+    pub api_keys: Vec<ApiKeyView>,
+}
+
+/// An org's API keys (never the keys themselves)
+#[utoipa::path(get, path = "/v1/orgs/{org}/api-keys", tag = "api-keys",
+    responses((status = 200, description = "The keys", body = ApiKeysView)),
+    security(("session" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -58,10 +85,14 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let keys = state.keys.list(&access.manager()?).await?;
-    let items: Vec<_> = keys.iter().map(views::api_key).collect();
-    Ok(axum::Json(json!({ "api_keys": items })).into_response())
+    let api_keys = keys.iter().map(views::api_key).collect();
+    Ok(axum::Json(ApiKeysView { api_keys }).into_response())
 }
 
+/// Revoke an API key (the record stays)
+#[utoipa::path(post, path = "/v1/orgs/{org}/api-keys/{id}/revoke", tag = "api-keys",
+    responses((status = 200, description = "The revoked key", body = ApiKeyView)),
+    security(("session" = [], "csrf" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -75,6 +106,10 @@ pub async fn revoke(
     Ok(axum::Json(views::api_key(&key)).into_response())
 }
 
+/// Delete an API key
+#[utoipa::path(delete, path = "/v1/orgs/{org}/api-keys/{id}", tag = "api-keys",
+    responses((status = 204, description = "Deleted")),
+    security(("session" = [], "csrf" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Authenticated,

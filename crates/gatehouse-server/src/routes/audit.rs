@@ -8,24 +8,79 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_core::audit::StoredEvent;
 use gatehouse_core::audit::chain::Report;
 use gatehouse_core::service::audit::{AppEvent, Listing, check_app_event_text};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::orgs::access;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorEnvelope};
 use crate::extract::{Authenticated, Client, SessionAuth};
 use crate::json::JsonText;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+/// A page of a chain: events of one `category` (`auth`, `admin`, `app`), after `seq`, at most
+/// `limit` of them.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     category: Option<String>,
     after: Option<i64>,
     limit: Option<u32>,
 }
 
-fn events_body(events: &[StoredEvent]) -> Value {
-    json!({ "events": events.iter().map(StoredEvent::to_json).collect::<Vec<_>>() })
+/// Who acted.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct AuditActor {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
+}
+
+/// What an event was about.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct AuditTarget {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+}
+
+/// One event of a chain, as hashed (SPEC §9), with its `hash`. Described for the document; the
+/// server sends the stored canonical text.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct AuditEvent {
+    id: String,
+    chain: String,
+    seq: i64,
+    at: String,
+    category: String,
+    action: String,
+    outcome: String,
+    actor: AuditActor,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+    #[schema(value_type = Object)]
+    details: Value,
+    prev_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<AuditTarget>,
+    hash: String,
+}
+
+/// Events, oldest first for a chain, newest first for the caller's own.
+#[derive(Serialize, ToSchema)]
+pub struct EventsView {
+    #[schema(value_type = Vec<AuditEvent>)]
+    pub events: Vec<Value>,
+}
+
+fn events_body(events: &[StoredEvent]) -> EventsView {
+    EventsView {
+        events: events.iter().map(StoredEvent::to_json).collect(),
+    }
 }
 
 /// `{"events": [...]}` written page by page as the client reads it: a listing never holds more
@@ -76,18 +131,42 @@ async fn stream_events(mut listing: Listing) -> ApiResult<Response> {
     Ok(response)
 }
 
-fn report_body(r: &Report) -> Value {
-    let mut body = json!({
-        "valid": r.valid,
-        "events": r.events,
-        "head": { "seq": r.head_seq, "hash": r.head_hash },
-    });
-    if let Some(bad) = r.first_bad_seq {
-        body["first_bad_seq"] = json!(bad);
-    }
-    body
+/// The last event that verified.
+#[derive(Serialize, ToSchema)]
+pub struct ChainHead {
+    pub seq: i64,
+    pub hash: String,
 }
 
+/// A chain's verification: `first_bad_seq` only when it does not verify.
+#[derive(Serialize, ToSchema)]
+pub struct ReportView {
+    pub valid: bool,
+    pub events: u64,
+    pub head: ChainHead,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_bad_seq: Option<i64>,
+}
+
+fn report_body(r: &Report) -> ReportView {
+    ReportView {
+        valid: r.valid,
+        events: r.events,
+        head: ChainHead {
+            seq: r.head_seq,
+            hash: r.head_hash.clone(),
+        },
+        first_bad_seq: r.first_bad_seq,
+    }
+}
+
+/// The org's audit chain (category, after, limit)
+#[utoipa::path(get, path = "/v1/orgs/{org}/audit", tag = "audit", params(Page),
+    responses(
+        (status = 200, description = "A page of the chain", body = EventsView),
+        (status = 400, description = "A bad query", body = ErrorEnvelope),
+    ),
+    security(("session" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -104,6 +183,10 @@ pub async fn list(
     stream_events(listing).await
 }
 
+/// Verify the org's chain
+#[utoipa::path(get, path = "/v1/orgs/{org}/audit/verify", tag = "audit",
+    responses((status = 200, description = "The verification", body = ReportView)),
+    security(("session" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn verify(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -114,26 +197,34 @@ pub async fn verify(
     Ok(axum::Json(report_body(&report)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct TargetBody {
     #[serde(rename = "type")]
     kind: String,
     id: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct AppEventBody {
     action: String,
     outcome: Option<String>,
     target: Option<TargetBody>,
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     details: Value,
 }
 
 fn empty_object() -> Value {
-    json!({})
+    Value::Object(serde_json::Map::new())
 }
 
+/// Append an app's own event (key with audit:write)
+#[utoipa::path(post, path = "/v1/orgs/{org}/audit/events", tag = "audit", request_body = AppEventBody,
+    responses(
+        (status = 201, description = "The stored event", body = AuditEvent),
+        (status = 422, description = "Invalid fields", body = ErrorEnvelope),
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn append(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -161,7 +252,10 @@ pub async fn append(
     Ok((StatusCode::CREATED, axum::Json(stored.to_json())).into_response())
 }
 
-/// `GET /v1/auth/events`: the caller's own security events, newest first.
+/// The caller's own security events
+#[utoipa::path(get, path = "/v1/auth/events", tag = "audit",
+    responses((status = 200, description = "Newest first", body = EventsView)),
+    security(("session" = [])))]
 pub async fn my_events(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,
@@ -170,6 +264,13 @@ pub async fn my_events(
     Ok(axum::Json(events_body(&events)).into_response())
 }
 
+/// The system chain (platform admins)
+#[utoipa::path(get, path = "/v1/system/audit", tag = "audit", params(Page),
+    responses(
+        (status = 200, description = "A page of the chain", body = EventsView),
+        (status = 400, description = "A bad query", body = ErrorEnvelope),
+    ),
+    security(("session" = [])))]
 pub async fn system_list(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,
@@ -185,6 +286,10 @@ pub async fn system_list(
     stream_events(listing).await
 }
 
+/// Verify the system chain (platform admins)
+#[utoipa::path(get, path = "/v1/system/audit/verify", tag = "audit",
+    responses((status = 200, description = "The verification", body = ReportView)),
+    security(("session" = [])))]
 pub async fn system_verify(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,

@@ -8,17 +8,17 @@ use gatehouse_core::clock::rfc3339;
 use gatehouse_core::ids::SessionId;
 use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::Principal;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::views;
+use super::views::{self, MembershipView, OrgView, SessionView, UserView};
 use crate::config::SameSite;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorEnvelope};
 use crate::extract::{Anonymous, Authenticated, Client, SessionAuth};
 use crate::json::Json;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SetupBody {
     token: String,
     email: String,
@@ -26,6 +26,30 @@ pub struct SetupBody {
     org_name: String,
 }
 
+/// The org made at setup, owned by the new user.
+#[derive(Serialize, ToSchema)]
+pub struct SetupOrg {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: gatehouse_core::ids::OrgId,
+    pub name: String,
+    pub role: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SetupView {
+    pub user: UserView,
+    pub org: SetupOrg,
+}
+
+/// First-run setup with the printed setup token
+#[utoipa::path(post, path = "/v1/setup", tag = "auth", request_body = SetupBody,
+    responses(
+        (status = 201, description = "The first user and org", body = SetupView),
+        (status = 401, description = "Wrong setup token", body = ErrorEnvelope),
+        (status = 403, description = "Cross-site request", body = ErrorEnvelope),
+        (status = 404, description = "Setup already done", body = ErrorEnvelope),
+        (status = 422, description = "Invalid fields", body = ErrorEnvelope),
+    ))]
 pub async fn setup(
     State(state): State<AppState>,
     anon: Anonymous,
@@ -35,17 +59,37 @@ pub async fn setup(
         .auth
         .setup(&b.token, &b.email, &b.password, &b.org_name, &anon.client)
         .await?;
-    let body = json!({ "user": views::user(&user), "org": { "id": org.id, "name": org.name, "role": "owner" } });
+    let body = SetupView {
+        user: views::user(&user),
+        org: SetupOrg {
+            id: org.id,
+            name: org.name,
+            role: "owner",
+        },
+    };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SignupBody {
     email: String,
     password: String,
     name: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct UserEnvelope {
+    pub user: UserView,
+}
+
+/// Create an account (when signup is open)
+#[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody,
+    responses(
+        (status = 201, description = "The new account", body = UserEnvelope),
+        (status = 403, description = "Sign-up is by invitation only, or a cross-site request", body = ErrorEnvelope),
+        (status = 409, description = "The email is taken", body = ErrorEnvelope),
+        (status = 422, description = "Invalid fields", body = ErrorEnvelope),
+    ))]
 pub async fn signup(
     State(state): State<AppState>,
     anon: Anonymous,
@@ -57,12 +101,14 @@ pub async fn signup(
         .await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({ "user": views::user(&user) })),
+        axum::Json(UserEnvelope {
+            user: views::user(&user),
+        }),
     )
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginBody {
     email: String,
     password: String,
@@ -71,6 +117,29 @@ pub struct LoginBody {
     otp: Option<String>,
 }
 
+/// The new session.
+#[derive(Serialize, ToSchema)]
+pub struct NewSessionView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: SessionId,
+    pub expires_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginView {
+    pub user: UserView,
+    pub session: NewSessionView,
+    pub csrf_token: String,
+}
+
+/// Sign in; sets the session cookie
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = LoginView),
+        (status = 401, description = "Invalid credentials", body = ErrorEnvelope),
+        (status = 403, description = "Cross-site request", body = ErrorEnvelope),
+        (status = 422, description = "Invalid fields", body = ErrorEnvelope),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     anon: Anonymous,
@@ -95,11 +164,14 @@ pub async fn login(
         .whole_seconds()
         .max(0);
     let cookie = session_cookie(&state, outcome.token.expose_secret(), max_age);
-    let body = json!({
-        "user": views::user(&outcome.user),
-        "session": { "id": outcome.session.id, "expires_at": rfc3339(outcome.session.expires_at) },
-        "csrf_token": outcome.csrf_token,
-    });
+    let body = LoginView {
+        user: views::user(&outcome.user),
+        session: NewSessionView {
+            id: outcome.session.id,
+            expires_at: rfc3339(outcome.session.expires_at),
+        },
+        csrf_token: outcome.csrf_token,
+    };
     Ok(([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response())
 }
 
@@ -126,6 +198,10 @@ fn cleared(state: &AppState) -> Response {
         .into_response()
 }
 
+/// End this session
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "Signed out; the cookie is cleared")),
+    security(("session" = [], "csrf" = [])))]
 pub async fn logout(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,
@@ -135,6 +211,10 @@ pub async fn logout(
     Ok(cleared(&state))
 }
 
+/// End every session and credential of the user
+#[utoipa::path(post, path = "/v1/auth/logout-all", tag = "auth",
+    responses((status = 204, description = "Every session and token family ended")),
+    security(("session" = [], "csrf" = [])))]
 pub async fn logout_all(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,
@@ -144,6 +224,56 @@ pub async fn logout_all(
     Ok(cleared(&state))
 }
 
+/// A session: which one.
+#[derive(Serialize, ToSchema)]
+pub struct SessionMethod {
+    method: &'static str,
+    #[schema(value_type = String, format = Uuid)]
+    session_id: SessionId,
+}
+
+/// How a credential other than a session authenticated: an access token or an API key.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CredentialMethod {
+    Token {
+        method: &'static str,
+        #[schema(value_type = Option<String>, format = Uuid)]
+        org_id: Option<gatehouse_core::ids::OrgId>,
+        scopes: Vec<String>,
+        sid: String,
+    },
+    ApiKey {
+        method: &'static str,
+        #[schema(value_type = String, format = Uuid)]
+        key_id: gatehouse_core::ids::ApiKeyId,
+        #[schema(value_type = String, format = Uuid)]
+        org_id: gatehouse_core::ids::OrgId,
+        scopes: Vec<String>,
+    },
+}
+
+/// The caller: a signed-in user with their memberships, or a token's user or an API key (no
+/// user) with the orgs the credential reaches.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum MeView {
+    Session {
+        user: UserView,
+        orgs: Vec<MembershipView>,
+        auth: SessionMethod,
+    },
+    Credential {
+        user: Option<UserView>,
+        orgs: Vec<OrgView>,
+        auth: CredentialMethod,
+    },
+}
+
+/// The caller, their orgs and how they authenticated
+#[utoipa::path(get, path = "/v1/auth/me", tag = "auth",
+    responses((status = 200, description = "The caller", body = MeView)),
+    security(("session" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn me(
     State(state): State<AppState>,
     Authenticated(p, _): Authenticated,
@@ -151,61 +281,95 @@ pub async fn me(
     let body = match &p {
         Principal::Session(s) => {
             let orgs = state.orgs.memberships(s.user.id).await?;
-            json!({
-                "user": views::user(&s.user),
-                "orgs": orgs.iter().map(views::membership).collect::<Vec<_>>(),
-                "auth": { "method": p.method(), "session_id": s.session.id },
-            })
+            MeView::Session {
+                user: views::user(&s.user),
+                orgs: orgs.iter().map(views::membership).collect(),
+                auth: SessionMethod {
+                    method: p.method(),
+                    session_id: s.session.id,
+                },
+            }
         }
         Principal::Token(t) => {
             let orgs = state.orgs.list(&p).await?;
-            json!({
-                "user": views::user(&t.user),
-                "orgs": orgs.iter().map(|(o, r)| views::org_with_role(o, *r)).collect::<Vec<_>>(),
-                "auth": {
-                    "method": p.method(),
-                    "org_id": t.org_id,
-                    "scopes": t.scopes,
-                    "sid": t.claims.sid,
+            MeView::Credential {
+                user: Some(views::user(&t.user)),
+                orgs: orgs
+                    .iter()
+                    .map(|(o, r)| views::org_with_role(o, *r))
+                    .collect(),
+                auth: CredentialMethod::Token {
+                    method: p.method(),
+                    org_id: t.org_id,
+                    scopes: t.scopes.clone(),
+                    sid: t.claims.sid.clone(),
                 },
-            })
+            }
         }
         Principal::ApiKey(k) => {
             let orgs = state.orgs.list(&p).await?;
-            json!({
-                "user": null,
-                "orgs": orgs.iter().map(|(o, r)| views::org_with_role(o, *r)).collect::<Vec<_>>(),
-                "auth": {
-                    "method": p.method(),
-                    "key_id": k.key.id,
-                    "org_id": k.key.org_id,
-                    "scopes": k.scopes.as_slice(),
+            MeView::Credential {
+                user: None,
+                orgs: orgs
+                    .iter()
+                    .map(|(o, r)| views::org_with_role(o, *r))
+                    .collect(),
+                auth: CredentialMethod::ApiKey {
+                    method: p.method(),
+                    key_id: k.key.id,
+                    org_id: k.key.org_id,
+                    scopes: k.scopes.as_slice().to_vec(),
                 },
-            })
+            }
         }
     };
     Ok(axum::Json(body).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct CsrfView {
+    pub csrf_token: String,
+}
+
+/// The CSRF token of this session
+#[utoipa::path(get, path = "/v1/auth/csrf", tag = "auth",
+    responses((status = 200, description = "The token to send as X-CSRF-Token", body = CsrfView)),
+    security(("session" = [])))]
 pub async fn csrf(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,
 ) -> ApiResult<Response> {
-    Ok(axum::Json(json!({ "csrf_token": state.auth.csrf_token(p.session.id) })).into_response())
+    let body = CsrfView {
+        csrf_token: state.auth.csrf_token(p.session.id),
+    };
+    Ok(axum::Json(body).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct SessionsView {
+    pub sessions: Vec<SessionView>,
+}
+
+/// The caller's live sessions
+#[utoipa::path(get, path = "/v1/auth/sessions", tag = "auth",
+    responses((status = 200, description = "Live sessions", body = SessionsView)),
+    security(("session" = [])))]
 pub async fn sessions(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,
 ) -> ApiResult<Response> {
     let list = state.auth.sessions(p.user.id).await?;
-    let items: Vec<_> = list
+    let sessions = list
         .iter()
         .map(|s| views::session(s, s.id == p.session.id))
         .collect();
-    Ok(axum::Json(json!({ "sessions": items })).into_response())
+    Ok(axum::Json(SessionsView { sessions }).into_response())
 }
 
+/// Revoke one of the caller's sessions
+#[utoipa::path(delete, path = "/v1/auth/sessions/{id}", tag = "auth",
+    responses((status = 204, description = "Revoked")),
+    security(("session" = [], "csrf" = [])))]
 pub async fn revoke_session(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,
@@ -217,12 +381,19 @@ pub async fn revoke_session(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct PasswordBody {
     current_password: String,
     new_password: String,
 }
 
+/// Change password; other sessions are revoked
+#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = PasswordBody,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 422, description = "Invalid new password", body = ErrorEnvelope),
+    ),
+    security(("session" = [], "csrf" = [])))]
 pub async fn change_password(
     State(state): State<AppState>,
     SessionAuth(p): SessionAuth,

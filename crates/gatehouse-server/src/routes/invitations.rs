@@ -7,17 +7,17 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_core::clock::rfc3339;
 use gatehouse_core::ids::InvitationId;
 use gatehouse_core::service::orgs::Accepted;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::orgs::access;
-use super::views;
-use crate::error::ApiResult;
+use super::views::{self, InvitationView, OrgView, UserView};
+use crate::error::{ApiResult, ErrorEnvelope};
 use crate::extract::{Authenticated, Client, MaybeAuthenticated};
 use crate::json::Json;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct InviteBody {
     email: String,
     #[serde(default = "member_role")]
@@ -28,6 +28,25 @@ fn member_role() -> String {
     "member".to_owned()
 }
 
+/// An issued invitation, with its token shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct IssuedInvitationView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: InvitationId,
+    pub token: String,
+    pub email: String,
+    pub role: &'static str,
+    pub expires_at: String,
+}
+
+/// Invite an email with a role; the token is shown once
+#[utoipa::path(post, path = "/v1/orgs/{org}/invitations", tag = "invitations", request_body = InviteBody,
+    responses(
+        (status = 201, description = "The invitation and its token", body = IssuedInvitationView),
+        (status = 409, description = "Already a member", body = ErrorEnvelope),
+        (status = 422, description = "Invalid fields", body = ErrorEnvelope),
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -41,23 +60,60 @@ pub async fn create(
         .invite(&access.manager()?, &b.email, &b.role, &client)
         .await?;
     let i = &issued.invitation;
-    let body = json!({
-        "id": i.id,
-        "token": issued.token,
-        "email": i.email,
-        "role": i.role.as_str(),
-        "expires_at": rfc3339(i.expires_at),
-    });
+    let body = IssuedInvitationView {
+        id: i.id,
+        token: issued.token.clone(),
+        email: i.email.clone(),
+        role: i.role.as_str(),
+        expires_at: rfc3339(i.expires_at),
+    };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct AcceptBody {
     token: String,
     password: Option<String>,
     name: Option<String>,
 }
 
+/// A signed-in user who joined.
+#[derive(Serialize, ToSchema)]
+pub struct JoinedView {
+    pub user: UserView,
+    pub org: OrgView,
+}
+
+/// The org an anonymous accept names.
+#[derive(Serialize, ToSchema)]
+pub struct InvitingOrg {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: gatehouse_core::ids::OrgId,
+    pub name: String,
+}
+
+/// An anonymous accept: sign in next (whether or not the account is new).
+#[derive(Serialize, ToSchema)]
+pub struct SignInNextView {
+    pub next: &'static str,
+    pub email: String,
+    pub org: InvitingOrg,
+    pub role: &'static str,
+}
+
+/// Accept an invitation: signed in, joins (200); anonymous, creates the account when new and
+/// answers 202 "sign in next" either way
+#[utoipa::path(post, path = "/v1/invitations/accept", tag = "invitations", request_body = AcceptBody,
+    responses(
+        (status = 200, description = "Joined", body = JoinedView),
+        (status = 202, description = "Sign in next", body = SignInNextView),
+        (status = 401, description = "Expired invitation, or a bad credential", body = ErrorEnvelope),
+        (status = 403, description = "Not the invited address, or a cross-site request", body = ErrorEnvelope),
+        (status = 404, description = "Unknown or spent invitation", body = ErrorEnvelope),
+        (status = 409, description = "Already a member", body = ErrorEnvelope),
+        (status = 422, description = "Invalid fields", body = ErrorEnvelope),
+    ),
+    security((), ("session" = [], "csrf" = []), ("bearer" = [])))]
 pub async fn accept(
     State(state): State<AppState>,
     MaybeAuthenticated(principal): MaybeAuthenticated,
@@ -76,25 +132,37 @@ pub async fn accept(
         .await?;
     Ok(match accepted {
         Accepted::Joined(j) => {
-            let body = json!({
-                "user": views::user(&j.user),
-                "org": views::org_with_role(&j.org, Some(j.role)),
-            });
+            let body = JoinedView {
+                user: views::user(&j.user),
+                org: views::org_with_role(&j.org, Some(j.role)),
+            };
             (StatusCode::OK, axum::Json(body)).into_response()
         }
         // The same answer whether or not the address already had an account.
         Accepted::SignIn { org, email, role } => {
-            let body = json!({
-                "next": "sign_in",
-                "email": email,
-                "org": { "id": org.id, "name": org.name },
-                "role": role.as_str(),
-            });
+            let body = SignInNextView {
+                next: "sign_in",
+                email,
+                org: InvitingOrg {
+                    id: org.id,
+                    name: org.name,
+                },
+                role: role.as_str(),
+            };
             (StatusCode::ACCEPTED, axum::Json(body)).into_response()
         }
     })
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct InvitationsView {
+    pub invitations: Vec<InvitationView>,
+}
+
+/// Pending invitations (never their tokens)
+#[utoipa::path(get, path = "/v1/orgs/{org}/invitations", tag = "invitations",
+    responses((status = 200, description = "Pending invitations", body = InvitationsView)),
+    security(("session" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -102,10 +170,14 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let pending = state.orgs.invitations(&access.manager()?).await?;
-    let items: Vec<_> = pending.iter().map(views::invitation).collect();
-    Ok(axum::Json(json!({ "invitations": items })).into_response())
+    let invitations = pending.iter().map(views::invitation).collect();
+    Ok(axum::Json(InvitationsView { invitations }).into_response())
 }
 
+/// Revoke a pending invitation
+#[utoipa::path(delete, path = "/v1/orgs/{org}/invitations/{id}", tag = "invitations",
+    responses((status = 204, description = "Revoked")),
+    security(("session" = [], "csrf" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -10,78 +10,95 @@ pub mod orgs;
 pub mod tokens;
 pub mod views;
 
-use axum::Router;
-use axum::routing::{delete, get, patch, post};
+use axum::{Extension, Router};
 use tower_http::limit::RequestBodyLimitLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::middleware::rate_limit::Budget;
+use crate::openapi::{ApiDoc, Document};
 use crate::state::AppState;
 
 /// Request bodies above this answer `413`.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi))
-        .route("/v1/setup", post(auth::setup))
-        .route("/v1/auth/signup", post(auth::signup))
-        .route("/v1/auth/login", post(auth::login))
-        .route("/v1/auth/logout", post(auth::logout))
-        .route("/v1/auth/logout-all", post(auth::logout_all))
-        .route("/v1/auth/me", get(auth::me))
-        .route("/v1/auth/csrf", get(auth::csrf))
-        .route("/v1/auth/sessions", get(auth::sessions))
-        .route("/v1/auth/sessions/{id}", delete(auth::revoke_session))
-        .route("/v1/auth/password", post(auth::change_password))
-        .route("/v1/orgs", post(orgs::create).get(orgs::list))
-        .route(
-            "/v1/orgs/{org}",
-            get(orgs::get).patch(orgs::update).delete(orgs::delete),
-        )
-        .route("/v1/orgs/{org}/members", get(orgs::members))
-        .route(
-            "/v1/orgs/{org}/members/{user_id}",
-            patch(orgs::set_role).delete(orgs::remove_member),
-        )
-        .route(
-            "/v1/orgs/{org}/invitations",
-            post(invitations::create).get(invitations::list),
-        )
-        .route(
-            "/v1/orgs/{org}/invitations/{id}",
-            delete(invitations::revoke),
-        )
-        .route("/v1/invitations/accept", post(invitations::accept))
-        .route(
-            "/v1/orgs/{org}/api-keys",
-            post(api_keys::create).get(api_keys::list),
-        )
-        .route(
-            "/v1/orgs/{org}/api-keys/{id}/revoke",
-            post(api_keys::revoke),
-        )
-        .route("/v1/orgs/{org}/api-keys/{id}", delete(api_keys::delete))
-        .route("/v1/introspect", post(introspect::handle))
-        .route("/v1/auth/token", post(tokens::token))
-        .route("/v1/auth/revoke", post(tokens::revoke))
-        .route("/.well-known/jwks.json", get(tokens::jwks))
-        .route("/v1/orgs/{org}/audit", get(audit::list))
-        .route("/v1/orgs/{org}/audit/verify", get(audit::verify))
-        .route("/v1/orgs/{org}/audit/events", post(audit::append))
-        .route("/v1/auth/events", get(audit::my_events))
-        .route("/v1/system/audit", get(audit::system_list))
-        .route("/v1/system/audit/verify", get(audit::system_verify))
-        .fallback(ops::not_found)
+/// The routes that check a credential (sign-in, sign-up, setup, token grants, accepting an
+/// invitation, changing a password): they share one rate budget per client IP.
+fn credential_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::setup))
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(tokens::token))
+        .routes(routes!(invitations::accept))
+}
+
+/// Every other route (`/v1` ones count per credential).
+fn other_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::logout_all))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::csrf))
+        .routes(routes!(auth::sessions))
+        .routes(routes!(auth::revoke_session))
+        .routes(routes!(orgs::create, orgs::list))
+        .routes(routes!(orgs::get, orgs::update, orgs::delete))
+        .routes(routes!(orgs::members))
+        .routes(routes!(orgs::set_role, orgs::remove_member))
+        .routes(routes!(invitations::create, invitations::list))
+        .routes(routes!(invitations::revoke))
+        .routes(routes!(api_keys::create, api_keys::list))
+        .routes(routes!(api_keys::revoke))
+        .routes(routes!(api_keys::delete))
+        .routes(routes!(introspect::handle))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(tokens::jwks))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::verify))
+        .routes(routes!(audit::append))
+        .routes(routes!(audit::my_events))
+        .routes(routes!(audit::system_list))
+        .routes(routes!(audit::system_verify))
+}
+
+/// The layers inside the envelope, the rate budget outermost: the budget, the body limit's
+/// drain, the body limit.
+fn limited(router: Router<AppState>, state: &AppState, budget: Budget) -> Router<AppState> {
+    router
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(axum::middleware::from_fn(
             crate::middleware::body_limit::drain_oversized,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            (state.clone(), budget),
             crate::middleware::rate_limit::rate_limit,
         ))
+}
+
+/// Every route and the OpenAPI document that describes them, from one registration.
+pub fn registered() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+    let (credential, credential_doc) = credential_routes().split_for_parts();
+    let (other, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(other_routes())
+        .split_for_parts();
+    doc.merge(credential_doc);
+    (credential, other, doc)
+}
+
+pub fn router(state: AppState) -> Router {
+    let (credential, other, doc) = registered();
+    let document = crate::openapi::finish(doc, &state.public_origin);
+    let other = other.fallback(ops::not_found);
+    limited(credential, &state, Budget::Credential)
+        .merge(limited(other, &state, Budget::PerCredential))
+        .layer(Extension::<Document>(document))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::middleware::envelope::envelope,

@@ -7,11 +7,11 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_core::ids::{OrgId, UserId};
 use gatehouse_core::service::OrgAccess;
 use gatehouse_core::token_policy::TokenScopePolicy;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::views;
-use crate::error::ApiResult;
+use super::views::{self, ManagedOrgView, MemberView, OrgView};
+use crate::error::{ApiResult, ErrorEnvelope};
 use crate::extract::{Authenticated, Client};
 use crate::json::Json;
 use crate::state::AppState;
@@ -28,11 +28,18 @@ pub async fn access(
     Ok(access)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NameBody {
     name: String,
 }
 
+/// Create an org; the caller owns it
+#[utoipa::path(post, path = "/v1/orgs", tag = "orgs", request_body = NameBody,
+    responses(
+        (status = 201, description = "The new org", body = OrgView),
+        (status = 422, description = "Invalid name", body = ErrorEnvelope),
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -44,13 +51,22 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct OrgsView {
+    pub orgs: Vec<OrgView>,
+}
+
+/// The caller's orgs
+#[utoipa::path(get, path = "/v1/orgs", tag = "orgs",
+    responses((status = 200, description = "The orgs the credential reaches", body = OrgsView)),
+    security(("session" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn list(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
     let orgs = state.orgs.list(&auth.0).await?;
-    let items: Vec<_> = orgs
+    let orgs = orgs
         .iter()
         .map(|(o, r)| views::org_with_role(o, *r))
         .collect();
-    Ok(axum::Json(json!({ "orgs": items })).into_response())
+    Ok(axum::Json(OrgsView { orgs }).into_response())
 }
 
 /// An org as its managers see it: with the token policy of every role.
@@ -58,12 +74,17 @@ fn managed_org(
     org: &gatehouse_core::store::Org,
     role: gatehouse_core::role::Role,
     policy: &TokenScopePolicy,
-) -> serde_json::Value {
-    let mut body = views::org_with_role(org, Some(role));
-    body["token_scopes"] = json!(policy.effective());
-    body
+) -> ManagedOrgView {
+    ManagedOrgView {
+        org: views::org_with_role(org, Some(role)),
+        token_scopes: policy.effective(),
+    }
 }
 
+/// An org (owner or admin)
+#[utoipa::path(get, path = "/v1/orgs/{org}", tag = "orgs",
+    responses((status = 200, description = "The org with its token policy", body = ManagedOrgView)),
+    security(("session" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -76,11 +97,21 @@ pub async fn get(
 }
 
 /// `PATCH /v1/orgs/{org}`: a new name, a new token policy, or both (at least one).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct UpdateBody {
     name: Option<String>,
+    /// Per role (`owner`, `admin`, `member`), the scopes access tokens may carry.
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Vec<String>>>)]
     token_scopes: Option<serde_json::Value>,
 }
+
+/// Rename an org or set its token policy (owner or admin; tokens need org:admin)
+#[utoipa::path(patch, path = "/v1/orgs/{org}", tag = "orgs", request_body = UpdateBody,
+    responses(
+        (status = 200, description = "The org as changed", body = ManagedOrgView),
+        (status = 422, description = "Invalid fields, or neither given", body = ErrorEnvelope),
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = []), ("api_key" = [])))]
 
 pub async fn update(
     State(state): State<AppState>,
@@ -112,6 +143,10 @@ pub async fn update(
     Ok(axum::Json(managed_org(&org, manager.role(), &policy)).into_response())
 }
 
+/// Delete an org and everything it owns (owner)
+#[utoipa::path(delete, path = "/v1/orgs/{org}", tag = "orgs",
+    responses((status = 204, description = "Deleted")),
+    security(("session" = [], "csrf" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -123,6 +158,15 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct MembersView {
+    pub members: Vec<MemberView>,
+}
+
+/// Members with roles (members, or keys with members:read)
+#[utoipa::path(get, path = "/v1/orgs/{org}/members", tag = "orgs",
+    responses((status = 200, description = "The members", body = MembersView)),
+    security(("session" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn members(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -130,15 +174,23 @@ pub async fn members(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let members = state.orgs.members(&access).await?;
-    let items: Vec<_> = members.iter().map(views::member).collect();
-    Ok(axum::Json(json!({ "members": items })).into_response())
+    let members = members.iter().map(views::member).collect();
+    Ok(axum::Json(MembersView { members }).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RoleBody {
     role: String,
 }
 
+/// Change a member's role
+#[utoipa::path(patch, path = "/v1/orgs/{org}/members/{user_id}", tag = "orgs", request_body = RoleBody,
+    responses(
+        (status = 200, description = "The member with the new role", body = MemberView),
+        (status = 409, description = "The last owner", body = ErrorEnvelope),
+        (status = 422, description = "Unknown role", body = ErrorEnvelope),
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn set_role(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -153,6 +205,13 @@ pub async fn set_role(
     Ok(axum::Json(views::member(&member)).into_response())
 }
 
+/// Remove a member (or leave)
+#[utoipa::path(delete, path = "/v1/orgs/{org}/members/{user_id}", tag = "orgs",
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 409, description = "The last owner", body = ErrorEnvelope),
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = []), ("api_key" = [])))]
 pub async fn remove_member(
     State(state): State<AppState>,
     auth: Authenticated,

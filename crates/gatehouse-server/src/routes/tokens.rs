@@ -3,16 +3,17 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::Error;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorEnvelope};
 use crate::extract::Anonymous;
 use crate::json::Json;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct TokenBody {
+    /// `password` (with `email` and `password`) or `refresh_token` (with `refresh_token`).
     grant_type: String,
     email: Option<String>,
     password: Option<String>,
@@ -24,6 +25,24 @@ pub struct TokenBody {
     refresh_token: Option<String>,
 }
 
+/// An access token and the refresh token that renews it.
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub scope: String,
+}
+
+/// Access and refresh tokens (grant_type password or refresh_token)
+#[utoipa::path(post, path = "/v1/auth/token", tag = "tokens", request_body = TokenBody,
+    responses(
+        (status = 200, description = "Issued", body = TokenView),
+        (status = 401, description = "Invalid credentials or refresh token", body = ErrorEnvelope),
+        (status = 403, description = "Not a member, a scope beyond the policy, or a cross-site request", body = ErrorEnvelope),
+        (status = 422, description = "Invalid fields", body = ErrorEnvelope),
+    ))]
 pub async fn token(
     State(state): State<AppState>,
     anon: Anonymous,
@@ -64,33 +83,72 @@ pub async fn token(
             .into());
         }
     };
-    Ok(axum::Json(json!({
-        "access_token": issued.access_token,
-        "token_type": "Bearer",
-        "expires_in": issued.expires_in,
-        "refresh_token": issued.refresh_token,
-        "scope": issued.scope,
-    }))
+    Ok(axum::Json(TokenView {
+        access_token: issued.access_token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        refresh_token: issued.refresh_token,
+        scope: issued.scope,
+    })
     .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RevokeBody {
     token: String,
 }
 
-/// Always `200` (RFC 7009), whether or not the token meant anything.
+/// RFC 7009's empty answer.
+#[derive(Serialize, ToSchema)]
+pub struct Empty {}
+
+/// Revoke a refresh token's family or an access token (RFC 7009; always 200)
+#[utoipa::path(post, path = "/v1/auth/revoke", tag = "tokens", request_body = RevokeBody,
+    responses(
+        (status = 200, description = "Always, whether or not the token meant anything", body = Empty),
+        (status = 403, description = "Cross-site request", body = ErrorEnvelope),
+    ))]
 pub async fn revoke(
     State(state): State<AppState>,
     anon: Anonymous,
     Json(b): Json<RevokeBody>,
 ) -> ApiResult<Response> {
     state.tokens.revoke(&b.token, &anon.client).await?;
-    Ok(axum::Json(json!({})).into_response())
+    Ok(axum::Json(Empty {}).into_response())
 }
 
+/// One public key (RFC 8037 OKP, Ed25519).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct Jwk {
+    kty: String,
+    crv: String,
+    x: String,
+    kid: String,
+    #[serde(rename = "use")]
+    use_: String,
+    alg: String,
+}
+
+/// The published keys.
+#[derive(Serialize, ToSchema)]
+pub struct JwksView {
+    #[schema(value_type = Vec<Jwk>)]
+    pub keys: serde_json::Value,
+}
+
+/// The public keys that sign access tokens
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens",
+    responses((status = 200, description = "The key set", body = JwksView)))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let mut r = axum::Json(state.tokens.jwks()).into_response();
+    let mut set = state.tokens.jwks();
+    let body = JwksView {
+        keys: set
+            .get_mut("keys")
+            .map(serde_json::Value::take)
+            .unwrap_or_else(|| serde_json::Value::Array(Vec::new())),
+    };
+    let mut r = axum::Json(body).into_response();
     r.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("public, max-age=300"),

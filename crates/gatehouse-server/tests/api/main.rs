@@ -17,6 +17,8 @@ mod invitations;
 mod isolation;
 mod jcs;
 mod limits;
+mod openapi_contract;
+mod openapi_schemas;
 mod operations;
 mod orgs;
 mod password_change;
