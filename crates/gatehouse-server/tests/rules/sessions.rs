@@ -20,7 +20,7 @@ async fn session_idle_expiry(f: Fresh) {
     w.advance(secs(3599));
     assert!(
         w.s.auth
-            .authenticate_session(&busy.token.expose_secret())
+            .authenticate_session(busy.token.expose_secret())
             .await
             .is_ok()
     );
@@ -28,7 +28,7 @@ async fn session_idle_expiry(f: Fresh) {
     assert!(
         refused(
             w.s.auth
-                .authenticate_session(&idle.token.expose_secret())
+                .authenticate_session(idle.token.expose_secret())
                 .await
         ),
         "an hour without use"
@@ -37,7 +37,7 @@ async fn session_idle_expiry(f: Fresh) {
     w.advance(secs(3598));
     assert!(
         w.s.auth
-            .authenticate_session(&busy.token.expose_secret())
+            .authenticate_session(busy.token.expose_secret())
             .await
             .is_ok(),
         "each use restarts the idle window"
@@ -45,7 +45,7 @@ async fn session_idle_expiry(f: Fresh) {
     w.advance(secs(3600));
     assert!(refused(
         w.s.auth
-            .authenticate_session(&busy.token.expose_secret())
+            .authenticate_session(busy.token.expose_secret())
             .await
     ));
     assert!(
@@ -63,7 +63,7 @@ async fn session_absolute_expiry(f: Fresh) {
         w.advance(secs(1020));
         assert!(
             w.s.auth
-                .authenticate_session(&login.token.expose_secret())
+                .authenticate_session(login.token.expose_secret())
                 .await
                 .is_ok()
         );
@@ -72,7 +72,7 @@ async fn session_absolute_expiry(f: Fresh) {
     w.advance(secs(59));
     assert!(
         w.s.auth
-            .authenticate_session(&login.token.expose_secret())
+            .authenticate_session(login.token.expose_secret())
             .await
             .is_ok()
     );
@@ -80,7 +80,7 @@ async fn session_absolute_expiry(f: Fresh) {
     assert!(
         refused(
             w.s.auth
-                .authenticate_session(&login.token.expose_secret())
+                .authenticate_session(login.token.expose_secret())
                 .await
         ),
         "absolute expiry wins over activity"
@@ -102,35 +102,35 @@ async fn stored_last_seen(w: &World, session_token: &str) -> i64 {
 async fn last_seen_write_interval(f: Fresh) {
     let w = World::new(f, &[("SESSION_IDLE_TTL", "1h")]).await;
     let (login, _) = w.admin("seen@example.com").await;
-    assert_eq!(stored_last_seen(&w, &login.token.expose_secret()).await, 0);
+    assert_eq!(stored_last_seen(&w, login.token.expose_secret()).await, 0);
     w.advance(secs(59));
     w.s.auth
-        .authenticate_session(&login.token.expose_secret())
+        .authenticate_session(login.token.expose_secret())
         .await
         .unwrap();
     assert_eq!(
-        stored_last_seen(&w, &login.token.expose_secret()).await,
+        stored_last_seen(&w, login.token.expose_secret()).await,
         0,
         "59 s: no write"
     );
     w.advance(secs(1));
     let seen =
         w.s.auth
-            .authenticate_session(&login.token.expose_secret())
+            .authenticate_session(login.token.expose_secret())
             .await
             .unwrap();
     assert_eq!(
-        stored_last_seen(&w, &login.token.expose_secret()).await,
+        stored_last_seen(&w, login.token.expose_secret()).await,
         60,
         "60 s: written"
     );
     assert_eq!(seen.session.last_seen_at, w.now());
     w.advance(secs(30));
     w.s.auth
-        .authenticate_session(&login.token.expose_secret())
+        .authenticate_session(login.token.expose_secret())
         .await
         .unwrap();
-    assert_eq!(stored_last_seen(&w, &login.token.expose_secret()).await, 60);
+    assert_eq!(stored_last_seen(&w, login.token.expose_secret()).await, 60);
 
     // A 2-minute idle lifetime: written every 30 s.
     let w = World::new(
@@ -143,16 +143,16 @@ async fn last_seen_write_interval(f: Fresh) {
     let (login, _) = w.admin("short@example.com").await;
     w.advance(secs(29));
     w.s.auth
-        .authenticate_session(&login.token.expose_secret())
+        .authenticate_session(login.token.expose_secret())
         .await
         .unwrap();
-    assert_eq!(stored_last_seen(&w, &login.token.expose_secret()).await, 0);
+    assert_eq!(stored_last_seen(&w, login.token.expose_secret()).await, 0);
     w.advance(secs(1));
     w.s.auth
-        .authenticate_session(&login.token.expose_secret())
+        .authenticate_session(login.token.expose_secret())
         .await
         .unwrap();
-    assert_eq!(stored_last_seen(&w, &login.token.expose_secret()).await, 30);
+    assert_eq!(stored_last_seen(&w, login.token.expose_secret()).await, 30);
 }
 
 crate::conformance!(

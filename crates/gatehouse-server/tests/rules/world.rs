@@ -108,7 +108,7 @@ impl World {
         let principal = Principal::Session(Box::new(
             self.s
                 .auth
-                .authenticate_session(&login.token.expose_secret())
+                .authenticate_session(login.token.expose_secret())
                 .await
                 .expect("session"),
         ));
