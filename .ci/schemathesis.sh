@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 
 bin=${1:-}
 if [ -z "$bin" ]; then
-    cargo build --quiet -p gatehouse-server --bin gatehouse
-    bin=target/debug/gatehouse
+    # The binary `cargo test --workspace` builds (the same features, so nothing rebuilds).
+    cargo build --quiet --workspace --all-targets
+    bin=${CARGO_TARGET_DIR:-target}/debug/gatehouse
 fi
 command -v schemathesis >/dev/null 2>&1 || { echo "schemathesis: not installed" >&2; exit 1; }
 max_examples=${ST_MAX_EXAMPLES:-10}

@@ -25,6 +25,8 @@ use crate::state::AppState;
 pub struct Page {
     category: Option<String>,
     after: Option<i64>,
+    /// 1 to 2^32 - 1 is accepted (larger pages are cut to the server's maximum).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
     limit: Option<u32>,
 }
 

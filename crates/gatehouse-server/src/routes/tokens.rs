@@ -25,6 +25,53 @@ pub struct TokenBody {
     refresh_token: Option<String>,
 }
 
+/// `password`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordGrantType {
+    Password,
+}
+
+/// `refresh_token`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshGrantType {
+    RefreshToken,
+}
+
+/// The password grant, as the document shows it (the handler reads [`TokenBody`]).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct PasswordGrant {
+    grant_type: PasswordGrantType,
+    #[schema(min_length = 1)]
+    email: String,
+    #[schema(min_length = 1)]
+    password: String,
+    otp: Option<String>,
+    /// The org the token acts in (a UUID of an org the user belongs to).
+    org_id: Option<String>,
+    scope: Option<String>,
+}
+
+/// The refresh grant, as the document shows it.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RefreshGrant {
+    grant_type: RefreshGrantType,
+    #[schema(min_length = 1)]
+    refresh_token: String,
+}
+
+/// `POST /v1/auth/token`'s body: one of the two grants.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum TokenRequest {
+    Password(PasswordGrant),
+    Refresh(RefreshGrant),
+}
+
 /// An access token and the refresh token that renews it.
 #[derive(Serialize, ToSchema)]
 pub struct TokenView {
@@ -36,7 +83,7 @@ pub struct TokenView {
 }
 
 /// Access and refresh tokens (grant_type password or refresh_token)
-#[utoipa::path(post, path = "/v1/auth/token", tag = "tokens", request_body = TokenBody,
+#[utoipa::path(post, path = "/v1/auth/token", tag = "tokens", request_body = TokenRequest,
     responses(
         (status = 200, description = "Issued", body = TokenView),
         (status = 401, description = "Invalid credentials or refresh token", body = ErrorEnvelope),
