@@ -142,7 +142,7 @@ async fn app_details_are_bounded_and_exact(db: Db) {
         None,
     );
     assert_eq!(code, 0, "{err}");
-    if let Some((code, out)) = crate::audit::node(&[file.to_str().unwrap()]) {
+    if let Some((code, out)) = crate::audit_chain::node(&[file.to_str().unwrap()]) {
         assert_eq!(code, 0, "{out}");
     }
     let v = owner.get(&format!("/v1/orgs/{org}/audit/verify")).await;

@@ -3,9 +3,11 @@
 
 mod support;
 
+mod api_key_reach;
 mod api_keys;
 mod audit;
 mod audit_bounds;
+mod audit_chain;
 mod cli;
 mod config;
 mod conventions;
@@ -26,5 +28,6 @@ mod pg_roles;
 mod secrets;
 mod serving;
 mod sessions;
+mod token_lifecycle;
 mod token_rules;
 mod tokens;
