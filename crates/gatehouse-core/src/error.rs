@@ -38,6 +38,8 @@ pub enum ConflictReason {
     KeyCollision,
     /// A signing key id is already in use.
     KidTaken,
+    /// Another writer took this secret version first.
+    SecretVersionTaken,
 }
 
 impl ConflictReason {
@@ -49,6 +51,7 @@ impl ConflictReason {
             ConflictReason::AlreadyMember => "already_member",
             ConflictReason::KeyCollision => "key_collision",
             ConflictReason::KidTaken => "kid_taken",
+            ConflictReason::SecretVersionTaken => "secret_version_taken",
         }
     }
 }
@@ -79,6 +82,10 @@ pub enum Error {
     Unavailable(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// A sealed value that does not open with any configured master secret, or was moved to
+    /// another place than it was sealed for (answered as an internal error).
+    #[error("sealed value does not open with the configured master secrets")]
+    Unsealable,
 }
 
 impl Error {

@@ -91,6 +91,7 @@ impl fmt::Debug for StoredSigningKey {
             .field("kid", &self.kid)
             .field("public_key", &self.public_key)
             .field("sealed_private", &Redacted)
+            .field("sealed_by", &self.sealed_by)
             .field("created_at", &self.created_at)
             .field("retired_at", &self.retired_at)
             .finish()
@@ -206,6 +207,7 @@ mod tests {
             kid: "k1".into(),
             public_key: vec![],
             sealed_private: DIGEST.to_vec(),
+            sealed_by: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             retired_at: None,
         };

@@ -10,7 +10,9 @@ use crate::ids::{ApiKeyId, InvitationId, OrgId, SessionId, UserId};
 use crate::role::Role;
 use crate::token_policy::TokenScopePolicy;
 
+mod secrets;
 mod tokens;
+pub use secrets::*;
 pub use tokens::*;
 
 /// A user as stored.
@@ -457,6 +459,7 @@ pub trait Store:
     + ApiKeyStore
     + AuditStore
     + TokenStore
+    + SecretStore
     + RateLimitStore
     + LockoutStore
     + SystemStore
@@ -470,6 +473,7 @@ impl<T> Store for T where
         + ApiKeyStore
         + AuditStore
         + TokenStore
+        + SecretStore
         + RateLimitStore
         + LockoutStore
         + SystemStore

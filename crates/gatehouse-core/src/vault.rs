@@ -70,9 +70,92 @@ pub fn open(masters: &[&MasterSecret], aad: &[u8], blob: &[u8]) -> Result<Zeroiz
             return Ok(Zeroizing::new(plain));
         }
     }
-    Err(Error::internal(
-        "sealed value does not open with the configured secrets",
-    ))
+    Err(Error::Unsealable)
+}
+
+/// A short public name of a master secret (hex of 8 bytes of HMAC-SHA256 under it): stored
+/// beside what it sealed so re-encryption knows what is left, and reveals nothing of it.
+pub fn fingerprint(master: &MasterSecret) -> String {
+    let mac = crate::secret::hmac_sha256(
+        master.expose_for_derivation(),
+        &[b"gatehouse/master-secret-fingerprint/v1"],
+    );
+    mac[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The master secrets a process holds: the current one seals, every one opens.
+#[derive(Clone)]
+pub struct Keyring {
+    current: MasterSecret,
+    current_id: String,
+    previous: Vec<(MasterSecret, String)>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring")
+            .field("current", &self.current_id)
+            .field("previous", &self.previous.len())
+            .finish()
+    }
+}
+
+/// What [`Keyring::open`] found.
+pub struct Opened {
+    pub plaintext: Zeroizing<Vec<u8>>,
+    /// The value was sealed by the current secret (nothing to re-seal).
+    pub current: bool,
+}
+
+impl Keyring {
+    pub fn new(current: MasterSecret, previous: Vec<MasterSecret>) -> Self {
+        let current_id = fingerprint(&current);
+        let previous = previous
+            .into_iter()
+            .map(|m| {
+                let id = fingerprint(&m);
+                (m, id)
+            })
+            .filter(|(_, id)| *id != current_id)
+            .collect();
+        Keyring {
+            current,
+            current_id,
+            previous,
+        }
+    }
+
+    /// The fingerprint of the secret that seals.
+    pub fn current_id(&self) -> &str {
+        &self.current_id
+    }
+
+    /// Seals under the current secret.
+    pub fn seal(&self, random: &dyn Random, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+        seal(&self.current, random, aad, plaintext)
+    }
+
+    /// Opens with the secret `sealed_by` names first (when known), then every other one.
+    pub fn open(&self, sealed_by: Option<&str>, aad: &[u8], blob: &[u8]) -> Result<Opened> {
+        let mut order: Vec<(&MasterSecret, &str)> =
+            std::iter::once((&self.current, &*self.current_id))
+                .chain(self.previous.iter().map(|(m, id)| (m, id.as_str())))
+                .collect();
+        if let Some(hint) = sealed_by
+            && let Some(at) = order.iter().position(|(_, id)| *id == hint)
+        {
+            order.swap(0, at);
+        }
+        for (master, id) in order {
+            if let Ok(plaintext) = open(&[master], aad, blob) {
+                return Ok(Opened {
+                    plaintext,
+                    current: id == self.current_id,
+                });
+            }
+        }
+        Err(Error::Unsealable)
+    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,9 @@ use gatehouse_core::service::orgs::InvitationLimit;
 use gatehouse_core::service::tokens::TokenSettings;
 use gatehouse_core::service::{
     ApiKeyService, AuditService, AuditWriter, AuthService, AuthSettings, OrgService, Readiness,
-    TokenService,
+    SecretService, TokenService,
 };
+use gatehouse_core::vault::Keyring;
 use gatehouse_store::{Backend, Opened};
 use tokio::net::TcpListener;
 
@@ -158,6 +159,19 @@ pub struct Services {
     pub audit: AuditService,
     pub tokens: Arc<TokenService>,
     pub limiter: Arc<RateLimiter>,
+    pub secrets: SecretService,
+}
+
+/// The master secrets of `config`: the current one seals, the previous ones still open.
+pub fn keyring(config: &Config) -> Result<Arc<Keyring>, StartError> {
+    let secret = config
+        .secret
+        .clone()
+        .ok_or_else(|| ConfigError("GATEHOUSE_SECRET: missing".into()))?;
+    Ok(Arc::new(Keyring::new(
+        secret,
+        config.previous_secrets.clone(),
+    )))
 }
 
 /// Builds every service as `serve` does (benchmarks and the in-process rule tests build them
@@ -171,6 +185,7 @@ pub fn services(
     ambient: &Ambient,
     supervisor: &mut Supervisor,
 ) -> Result<Services, StartError> {
+    let keyring = keyring(config)?;
     let (writer, write_audit) = AuditWriter::new(opened.store.clone());
     supervisor.start("audit writer", write_audit);
     let (last_used, write_last_used) = last_used::writer(opened.store.clone());
@@ -210,6 +225,12 @@ pub fn services(
         invitation_limit,
     );
     let keys = ApiKeyService::new(opened.store.clone(), ambient.clone(), key_cache, last_used);
+    let secrets = SecretService::new(
+        opened.store.clone(),
+        ambient.clone(),
+        keyring.clone(),
+        writer.clone(),
+    );
     let audit = AuditService::new(opened.store.clone(), clock.clone(), writer)
         .with_verify_concurrency(config.audit_verify_concurrency);
     let tokens = Arc::new(token_service(
@@ -226,6 +247,7 @@ pub fn services(
         audit,
         tokens,
         limiter,
+        secrets,
     })
 }
 
@@ -237,16 +259,11 @@ pub fn token_service(
     issuer: &str,
     ambient: &Ambient,
 ) -> Result<TokenService, StartError> {
-    let secret = config
-        .secret
-        .clone()
-        .ok_or_else(|| ConfigError("GATEHOUSE_SECRET: missing".into()))?;
     Ok(TokenService::new(
         opened.store.clone(),
         ambient.clone(),
         auth,
-        secret,
-        config.previous_secrets.clone(),
+        keyring(config)?,
         TokenSettings {
             issuer: issuer.to_owned(),
             audience: config.token_audience.clone(),
@@ -285,15 +302,21 @@ impl Application {
             audit,
             tokens,
             limiter,
+            secrets,
         } = services(&config, &opened, &public_url, &ambient, &mut supervisor)?;
         supervisor.start(
             "sweeper",
             sweeper(opened.store.clone(), limiter.clone(), config.lockout.per),
         );
-        tokens
-            .start()
-            .await
-            .map_err(|e| StartError::Database(format!("signing keys: {e}")))?;
+        tokens.start().await.map_err(|e| match e {
+            gatehouse_core::Error::Unsealable => StartError::Config(ConfigError(
+                "GATEHOUSE_SECRET: the signing keys do not open with it (nor with \
+                 GATEHOUSE_PREVIOUS_SECRETS); put the secret that sealed them back, or list it in \
+                 GATEHOUSE_PREVIOUS_SECRETS"
+                    .into(),
+            )),
+            e => StartError::Database(format!("signing keys: {e}")),
+        })?;
         supervisor.start("signing-key reload", key_reload(tokens.clone()));
         crate::audit_tasks::start(&mut supervisor, audit.clone(), &config);
         let https = public_url.starts_with("https://");
@@ -314,6 +337,7 @@ impl Application {
                 audit,
                 tokens,
                 limiter,
+                secrets,
                 config,
             }),
         };

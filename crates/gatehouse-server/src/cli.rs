@@ -56,8 +56,8 @@ pub enum Command {
     /// Users
     #[command(subcommand)]
     Users(UsersCommand),
-    /// The master secret
-    #[command(subcommand)]
+    /// The master secret and what it seals (`secret` and `secrets` are the same command)
+    #[command(subcommand, visible_alias = "secrets")]
     Secret(SecretCommand),
     /// Check the live configuration against the production checklist
     Doctor,
@@ -124,6 +124,13 @@ pub enum UsersCommand {
 pub enum SecretCommand {
     /// Print a new random master secret
     Generate,
+    /// Re-seal every stored secret and signing key under the current master secret
+    /// (GATEHOUSE_SECRET), opening with GATEHOUSE_PREVIOUS_SECRETS; resumable
+    Reencrypt {
+        /// Secret versions re-sealed per transaction
+        #[arg(long, default_value_t = 500)]
+        batch: u32,
+    },
 }
 
 impl GlobalFlags {
@@ -183,6 +190,9 @@ pub async fn run(cli: Cli) -> i32 {
                     1
                 }
             }
+        }
+        Command::Secret(SecretCommand::Reencrypt { batch }) => {
+            crate::secrets_cli::reencrypt(config, batch).await
         }
         Command::Doctor => crate::doctor::run(config).await,
         Command::Keys(KeysCommand::RotateSigning) => rotate_signing(config).await,

@@ -109,6 +109,9 @@ pub fn classify(e: &Error) -> (StatusCode, ErrorCode, &'static str) {
                 ConflictReason::EmailTaken => "An account with this email already exists.",
                 ConflictReason::LastOwner => "An org must keep at least one owner.",
                 ConflictReason::AlreadyMember => "Already a member of this org.",
+                ConflictReason::SecretVersionTaken => {
+                    "The secret was written by another request at the same time; try again."
+                }
                 ConflictReason::KeyCollision | ConflictReason::KidTaken => {
                     "The request conflicts with the current state."
                 }
@@ -164,7 +167,7 @@ pub fn classify(e: &Error) -> (StatusCode, ErrorCode, &'static str) {
             ErrorCode::Unavailable,
             "Service unavailable.",
         ),
-        Error::Internal(_) => (
+        Error::Internal(_) | Error::Unsealable => (
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Internal,
             "Internal error.",
@@ -191,6 +194,7 @@ impl IntoResponse for ApiError {
             },
             detail: match &self.0 {
                 Error::Internal(d) | Error::Unavailable(d) => Some(d.clone()),
+                Error::Unsealable => Some(self.0.to_string()),
                 _ => None,
             },
         };

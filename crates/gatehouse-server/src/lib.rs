@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod net;
 pub mod openapi;
 pub mod routes;
+mod secrets_cli;
 pub mod serve;
 pub mod state;
 pub mod supervisor;

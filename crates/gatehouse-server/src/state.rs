@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use gatehouse_core::service::{
-    ApiKeyService, AuditService, AuthService, OrgService, Readiness, TokenService,
+    ApiKeyService, AuditService, AuthService, OrgService, Readiness, SecretService, TokenService,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -23,6 +23,7 @@ pub struct Inner {
     pub audit: AuditService,
     pub tokens: Arc<TokenService>,
     pub limiter: Arc<gatehouse_core::service::limiter::RateLimiter>,
+    pub secrets: SecretService,
     pub readiness: Readiness,
     pub metrics: PrometheusHandle,
     /// `https://host` or `http://host:port`, lowercase: the origin CSRF checks accept.

@@ -15,6 +15,8 @@ pub mod last_used;
 pub mod limiter;
 pub mod orgs;
 pub mod readiness;
+pub mod reencrypt;
+pub mod secrets;
 pub mod tokens;
 
 pub use access::{KeyPrincipal, Manager, OrgAccess, OrgActor, Owner, PlatformAdmin, Principal};
@@ -25,4 +27,5 @@ pub use auth::{AuthService, AuthSettings, ClientInfo, LoginOutcome, SessionPrinc
 pub use key_cache::KeyCache;
 pub use orgs::{OrgMember, OrgService};
 pub use readiness::Readiness;
+pub use secrets::SecretService;
 pub use tokens::{TokenPrincipal, TokenService};

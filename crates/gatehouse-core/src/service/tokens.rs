@@ -16,13 +16,13 @@ use crate::error::AuthFailure;
 use crate::ids::{FamilyId, OrgId};
 use crate::jwt::{self, AccessClaims, JwtError, Signer25519};
 use crate::scope::Scopes;
-use crate::secret::MasterSecret;
 use crate::service::{AuthService, ClientInfo};
 use crate::store::{RefreshToken, Rotation, Store, TokenFamily, User};
 use crate::token_policy::{Refusal, role_may_hold};
+use crate::vault::Keyring;
 use crate::{Error, Result, token};
 
-mod keys;
+pub(crate) mod keys;
 
 /// Most verified tokens remembered (cleared when full, and whenever the keys are reloaded).
 const VERIFIED_CAPACITY: usize = 50_000;
@@ -67,8 +67,7 @@ pub struct TokenService {
     store: Arc<dyn Store>,
     ambient: Ambient,
     auth: Arc<AuthService>,
-    master: MasterSecret,
-    previous: Vec<MasterSecret>,
+    keyring: Arc<Keyring>,
     settings: TokenSettings,
     ring: RwLock<Ring>,
     /// Tokens whose signature and claims verified, by SHA-256 of the whole token: a client
@@ -89,16 +88,14 @@ impl TokenService {
         store: Arc<dyn Store>,
         ambient: Ambient,
         auth: Arc<AuthService>,
-        master: MasterSecret,
-        previous: Vec<MasterSecret>,
+        keyring: Arc<Keyring>,
         settings: TokenSettings,
     ) -> Self {
         TokenService {
             store,
             ambient,
             auth,
-            master,
-            previous,
+            keyring,
             settings,
             ring: RwLock::new(Ring::default()),
             verified: RwLock::new(HashMap::new()),

@@ -16,6 +16,9 @@ pub struct StoredSigningKey {
     pub kid: String,
     pub public_key: Vec<u8>,
     pub sealed_private: Vec<u8>,
+    /// The fingerprint of the master secret that sealed it (unknown for keys made before
+    /// fingerprints were stored).
+    pub sealed_by: Option<String>,
     pub created_at: OffsetDateTime,
     /// When a newer key took over signing; the key stays published until its tokens expire.
     pub retired_at: Option<OffsetDateTime>,
@@ -72,6 +75,15 @@ pub trait TokenStore: Send + Sync {
     /// Adds a key that signs from now on; the previous signing key is retired at its
     /// `created_at`.
     async fn add_signing_key(&self, key: &StoredSigningKey, audit: &[NewEvent]) -> Result<()>;
+    /// Replaces a key's sealed private half (re-encryption), unless it changed since it was
+    /// read as `old_sealed`; whether it was replaced.
+    async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        old_sealed: &[u8],
+        sealed: &[u8],
+        sealed_by: &str,
+    ) -> Result<bool>;
     /// Inserts the family unless the user's credential epoch moved past
     /// `family.credential_epoch` or the user was disabled (`Unauthenticated(InvalidCredentials)`),
     /// or — judged with the org row locked, like a refresh — the user is no longer a member of

@@ -7,6 +7,7 @@ pub mod introspect;
 pub mod invitations;
 pub mod ops;
 pub mod orgs;
+pub mod secrets;
 pub mod tokens;
 pub mod views;
 
@@ -66,6 +67,8 @@ fn other_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::my_events))
         .routes(routes!(audit::system_list))
         .routes(routes!(audit::system_verify))
+        .routes(routes!(secrets::list))
+        .routes(routes!(secrets::put, secrets::get, secrets::delete))
 }
 
 /// The layers inside the envelope, the rate budget outermost: the budget, the body limit's

@@ -31,3 +31,5 @@ mod sessions;
 mod token_lifecycle;
 mod token_rules;
 mod tokens;
+mod vault;
+mod vault_rotation;

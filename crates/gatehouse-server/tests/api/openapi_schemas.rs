@@ -325,6 +325,18 @@ async fn real_responses_match_the_documented_schemas(db: Db) {
         "/v1/orgs/{org}/api-keys/{id}",
         &owner.delete(&key_path).await,
     );
+    let s = format!("{o}/secrets/db");
+    let name = "/v1/orgs/{org}/secrets/{name}";
+    k.check("PUT", name, &owner.put(&s, json!({ "value": "v1" })).await);
+    k.check("PUT", name, &owner.put(&s, json!({ "value": "v2" })).await);
+    let bad = format!("{o}/secrets/.bad");
+    k.check("PUT", name, &owner.put(&bad, json!({ "value": "v" })).await);
+    let listed = owner.get(&format!("{o}/secrets")).await;
+    k.check("GET", "/v1/orgs/{org}/secrets", &listed);
+    k.check("GET", name, &owner.get(&s).await);
+    k.check("GET", name, &member.get(&s).await);
+    k.check("DELETE", name, &owner.delete(&s).await);
+    k.check("GET", name, &owner.get(&s).await);
     let password = json!({ "current_password": PASSWORD, "new_password": "short" });
     k.check(
         "POST",

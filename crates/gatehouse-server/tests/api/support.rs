@@ -319,6 +319,10 @@ impl Client {
         Client::send(self.request(Method::DELETE, path)).await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        Client::send(self.request(Method::PUT, path).json(&body)).await
+    }
+
     pub async fn patch(&self, path: &str, body: Value) -> Reply {
         Client::send(self.request(Method::PATCH, path).json(&body)).await
     }

@@ -7,6 +7,7 @@ mod identity;
 mod invitations;
 mod limits;
 mod orgs;
+mod secrets;
 mod system;
 mod tokens;
 

@@ -106,7 +106,7 @@ where
 {
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>> {
         let rows = sqlx::query(
-            "SELECT kid, public_key, sealed_private, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
+            "SELECT kid, public_key, sealed_private, sealed_by, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
         )
         .fetch_all(&self.pool)
         .await
@@ -117,6 +117,7 @@ where
                     kid: r.try_get("kid").map_err(db_err)?,
                     public_key: r.try_get("public_key").map_err(db_err)?,
                     sealed_private: r.try_get("sealed_private").map_err(db_err)?,
+                    sealed_by: r.try_get("sealed_by").map_err(db_err)?,
                     created_at: time_of(r.try_get("created_at").map_err(db_err)?),
                     retired_at: r
                         .try_get::<Option<i64>, _>("retired_at")
@@ -134,16 +135,40 @@ where
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        sqlx::query("INSERT INTO signing_keys (kid, public_key, sealed_private, created_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO signing_keys (kid, public_key, sealed_private, sealed_by, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&key.kid)
             .bind(&key.public_key)
             .bind(&key.sealed_private)
+            .bind(key.sealed_by.clone())
             .bind(unix(key.created_at))
             .execute(&mut *tx)
             .await
             .map_err(|e| conflict_or(e, ConflictReason::KidTaken))?;
         Self::append_in(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)
+    }
+
+    async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        old_sealed: &[u8],
+        sealed: &[u8],
+        sealed_by: &str,
+    ) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE signing_keys SET sealed_private = $1, sealed_by = $2 \
+             WHERE kid = $3 AND sealed_private = $4",
+        )
+        .bind(sealed)
+        .bind(sealed_by)
+        .bind(kid)
+        .bind(old_sealed)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(D::rows_affected(&done) == 1)
     }
 
     async fn create_family(

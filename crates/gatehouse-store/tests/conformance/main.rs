@@ -12,6 +12,7 @@ mod invitations;
 mod limits;
 mod orgs;
 mod rls;
+mod secrets;
 mod sessions;
 mod system;
 mod token_rules;

@@ -36,6 +36,7 @@ fn key(kid: &str, created: i64) -> StoredSigningKey {
         kid: kid.into(),
         public_key: vec![1; 32],
         sealed_private: vec![2; 61],
+        sealed_by: Some("00aa".into()),
         created_at: at(created),
         retired_at: None,
     }
@@ -66,6 +67,25 @@ async fn signing_keys_retire_in_turn(f: Fresh) {
     assert!(
         f.store.add_signing_key(&key("k2", 20), &[]).await.is_err(),
         "kids are unique"
+    );
+    assert_eq!(keys[1].sealed_by.as_deref(), Some("00aa"));
+    // Re-sealing replaces the private half only if it is still what was read.
+    assert!(
+        !f.store
+            .reseal_signing_key("k1", &[7; 61], &[3; 61], "00bb")
+            .await
+            .unwrap()
+    );
+    assert!(
+        f.store
+            .reseal_signing_key("k1", &[2; 61], &[3; 61], "00bb")
+            .await
+            .unwrap()
+    );
+    let k1 = &f.store.signing_keys().await.unwrap()[0];
+    assert_eq!(
+        (k1.sealed_private.clone(), k1.sealed_by.as_deref()),
+        (vec![3; 61], Some("00bb"))
     );
 }
 

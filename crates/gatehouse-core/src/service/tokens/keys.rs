@@ -12,12 +12,11 @@ use zeroize::Zeroizing;
 use super::TokenService;
 use crate::audit::{Actor, Category, Chain, NewEvent, Target};
 use crate::jwt::{self, Signer25519};
-use crate::secret::MasterSecret;
 use crate::service::ClientInfo;
 use crate::store::StoredSigningKey;
-use crate::{Error, Result, vault};
+use crate::{Error, Result};
 
-fn key_aad(kid: &str) -> Vec<u8> {
+pub(crate) fn key_aad(kid: &str) -> Vec<u8> {
     format!("gatehouse/signing-key/{kid}").into_bytes()
 }
 
@@ -41,17 +40,15 @@ impl TokenService {
         let seed = Zeroizing::new(self.ambient.bytes::<32>()?);
         let kid = format!("k{}", &self.ambient.uuid_v7()?.simple().to_string()[..20]);
         let signer = Signer25519::from_seed(kid.clone(), &seed);
-        let sealed = vault::seal(
-            &self.master,
-            self.ambient.random(),
-            &key_aad(&kid),
-            seed.as_slice(),
-        )?;
+        let sealed = self
+            .keyring
+            .seal(self.ambient.random(), &key_aad(&kid), seed.as_slice())?;
         let now = self.ambient.now();
         let key = StoredSigningKey {
             kid: kid.clone(),
             public_key: signer.public_key().to_vec(),
             sealed_private: sealed,
+            sealed_by: Some(self.keyring.current_id().to_owned()),
             created_at: now,
             retired_at: None,
         };
@@ -77,9 +74,6 @@ impl TokenService {
         let grace = self.settings.access_ttl + Duration::from_secs(jwt::LEEWAY_SECS as u64);
         let mut published = HashMap::new();
         let mut signer = None;
-        let masters: Vec<&MasterSecret> = std::iter::once(&self.master)
-            .chain(self.previous.iter())
-            .collect();
         for k in &keys {
             let live = k.retired_at.is_none_or(|r| r + grace > now);
             let public = <[u8; 32]>::try_from(k.public_key.as_slice())
@@ -89,7 +83,10 @@ impl TokenService {
                 published.insert(k.kid.clone(), public);
             }
             if k.retired_at.is_none() {
-                let seed = vault::open(&masters, &key_aad(&k.kid), &k.sealed_private)?;
+                let seed = self
+                    .keyring
+                    .open(k.sealed_by.as_deref(), &key_aad(&k.kid), &k.sealed_private)?
+                    .plaintext;
                 let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
                     seed.as_slice()
                         .try_into()

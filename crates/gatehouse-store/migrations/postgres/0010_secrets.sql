@@ -1,0 +1,28 @@
+-- The secrets vault (SPEC §10): one row per kept version of an org's secret, the value sealed
+-- (AES-256-GCM, associated data binding org, name and version). `sealed_by` names the master
+-- secret that sealed the row (a fingerprint, not the secret), so `secrets reencrypt` finds what
+-- is left to re-seal and can resume after a crash. `secret_created_at` is the first version's
+-- time, carried forward so pruning old versions keeps it. Signing keys gain the same column.
+CREATE TABLE secrets (
+    org_id            TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+    name              TEXT NOT NULL,
+    version           BIGINT NOT NULL,
+    sealed            BYTEA NOT NULL,
+    sealed_by         TEXT NOT NULL,
+    secret_created_at BIGINT NOT NULL,
+    created_at        BIGINT NOT NULL,
+    created_by_type   TEXT NOT NULL,
+    created_by_id     TEXT,
+    PRIMARY KEY (org_id, name, version)
+);
+CREATE INDEX secrets_to_reseal ON secrets(org_id, sealed_by);
+
+ALTER TABLE signing_keys ADD COLUMN sealed_by TEXT;
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON secrets TO gatehouse_app;
+
+ALTER TABLE secrets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE secrets FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON secrets
+    USING (org_id = current_setting('gatehouse.org_id', true))
+    WITH CHECK (org_id = current_setting('gatehouse.org_id', true));
