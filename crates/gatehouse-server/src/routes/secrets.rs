@@ -104,12 +104,13 @@ pub async fn put(
     Path((org, name)): Path<(String, String)>,
     Json(b): Json<PutBody>,
 ) -> ApiResult<Response> {
+    // Who may write comes first: another org's path answers 404 whatever the body holds.
+    let access = access(&state, &auth, &org).await?;
+    let writer = state.secrets.writer(&access)?;
     let serde_json::Value::String(value) = b.value else {
         return Err(gatehouse_core::Error::field("value", "not_a_string").into());
     };
     let value = SecretString::from(value);
-    let access = access(&state, &auth, &org).await?;
-    let writer = state.secrets.writer(&access)?;
     let (meta, created) = state.secrets.put(&writer, &name, &value, &client).await?;
     let status = if created {
         StatusCode::CREATED

@@ -58,6 +58,10 @@ async fn cross_tenant_requests_answer_404(db: Db) {
         .unwrap()
         .to_owned();
 
+    let secret_path = format!("/v1/orgs/{org_b}/secrets/stripe-key");
+    let r = bob.put(&secret_path, json!({ "value": "sk_live_bravo" })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
     let doc = server.client().get("/openapi.json").await;
     let mut calls = Vec::new();
     for (path, ops) in doc.body["paths"].as_object().unwrap() {
@@ -73,6 +77,7 @@ async fn cross_tenant_requests_answer_404(db: Db) {
         path.replace("{org}", org)
             .replace("{user_id}", user)
             .replace("{id}", key)
+            .replace("{name}", "stripe-key")
     };
     let body = json!({ "name": "x", "role": "member", "email": "x@example.com", "scopes": ["check"], "action": "app.thing" });
     for (who, client) in [("owner", &alice), ("admin", &a_admin), ("api key", &a_key)] {
@@ -118,6 +123,12 @@ async fn cross_tenant_requests_answer_404(db: Db) {
     assert_eq!(
         bob.get(&format!("/v1/orgs/{org_b}")).await.body["name"],
         "Bravo"
+    );
+    let secret = bob.get(&secret_path).await;
+    assert_eq!(
+        (&secret.body["value"], &secret.body["version"]),
+        (&json!("sk_live_bravo"), &json!(1)),
+        "B's secret untouched"
     );
     let members = bob.get(&format!("/v1/orgs/{org_b}/members")).await;
     let roles: Vec<(&str, &str)> = members.body["members"]
