@@ -10,8 +10,10 @@ use crate::ids::{ApiKeyId, InvitationId, OrgId, SessionId, UserId};
 use crate::role::Role;
 use crate::token_policy::TokenScopePolicy;
 
+mod export_cursors;
 mod secrets;
 mod tokens;
+pub use export_cursors::*;
 pub use secrets::*;
 pub use tokens::*;
 
@@ -458,6 +460,7 @@ pub trait Store:
     + InvitationStore
     + ApiKeyStore
     + AuditStore
+    + ExportCursorStore
     + TokenStore
     + SecretStore
     + RateLimitStore
@@ -472,6 +475,7 @@ impl<T> Store for T where
         + InvitationStore
         + ApiKeyStore
         + AuditStore
+        + ExportCursorStore
         + TokenStore
         + SecretStore
         + RateLimitStore

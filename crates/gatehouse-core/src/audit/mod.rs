@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod jcs;
+pub mod signature;
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod api_keys;
 pub mod audit;
+pub mod audit_export;
 pub mod audit_verify;
 pub mod audit_writer;
 pub mod auth;

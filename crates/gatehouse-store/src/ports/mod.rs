@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod audit;
+mod export_cursors;
 mod identity;
 mod invitations;
 mod limits;

@@ -7,6 +7,7 @@ mod harness;
 mod api_keys;
 mod audit;
 mod audit_verify;
+mod export_cursors;
 mod identity;
 mod invitations;
 mod limits;
