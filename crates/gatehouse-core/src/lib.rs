@@ -11,6 +11,7 @@ pub mod error;
 pub mod identity_chars;
 pub mod ids;
 pub mod jwt;
+pub mod outbound;
 pub mod password;
 pub mod paths;
 pub mod random;
