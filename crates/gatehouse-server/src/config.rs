@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::net::{Cidr, DEFAULT_IPV6_PREFIX};
 
+mod outbound;
 mod serving;
 mod syntax;
 pub use serving::DEFAULT_MAX_CONNECTIONS;
@@ -97,6 +98,8 @@ pub struct Config {
     pub max_connections: usize,
     /// An IPv6 client is counted by its network of this many bits (SPEC §8).
     pub rate_limit_ipv6_prefix: u8,
+    /// The guarded outbound client's settings (SPEC §12).
+    pub outbound: crate::outbound::OutboundSettings,
 }
 
 /// Every setting, by its key (TOML key = env name without `GATEHOUSE_`, lowercased).
@@ -131,6 +134,8 @@ pub const KEYS: &[&str] = &[
     "log",
     "max_connections",
     "rate_limit_ipv6_prefix",
+    "outbound_allow",
+    "outbound_nameserver",
 ];
 
 /// A TOML value as given: a string, a number, or a list (for the comma-list settings).
@@ -366,6 +371,7 @@ impl Config {
             )
             .map_err(|why| bad(&name("rate_limit_ipv6_prefix"), why))?
                 as u8,
+            outbound: outbound::parse(&get, &name)?,
         })
     }
 

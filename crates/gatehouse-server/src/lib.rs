@@ -13,6 +13,7 @@ pub mod json;
 pub mod middleware;
 pub mod net;
 pub mod openapi;
+pub mod outbound;
 pub mod routes;
 mod secrets_cli;
 pub mod serve;

@@ -66,6 +66,7 @@ async fn healthz_on(stream: &mut TcpStream) -> bool {
 
 /// A client that opens a new connection for every request.
 fn fresh_client() -> reqwest::Client {
+    gatehouse_server::outbound::install_crypto_provider();
     reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(5))

@@ -260,6 +260,8 @@ impl Reply {
 
 impl Client {
     pub fn new(base: &str) -> Client {
+        // reqwest's rustls needs a process-wide provider (ring) before a client is built.
+        gatehouse_server::outbound::install_crypto_provider();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
