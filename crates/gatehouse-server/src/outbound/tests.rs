@@ -296,3 +296,26 @@ async fn a_refusal_is_logged_as_ssrf_blocked_with_the_address() {
     assert_eq!(lines[1]["fields"]["reason"], "private");
     assert!(!text.contains("s3cret"), "no URL in the log: {text}");
 }
+
+#[test]
+fn the_url_crate_normalises_spellings_and_both_readings_are_checked() {
+    // What reqwest's `url` would connect to; the client checks this reading as well as its own.
+    for (written, normalised) in [
+        ("http://2130706433/", "127.0.0.1"),
+        ("http://0x7f.1/", "127.0.0.1"),
+        ("http://0177.0.0.1/", "127.0.0.1"),
+        ("http://127.0.0.1./", "127.0.0.1"),
+        ("http://%31%32%37.0.0.1/", "127.0.0.1"),
+        ("http://[::ffff:127.0.0.1]/", "[::ffff:7f00:1]"),
+    ] {
+        let url = reqwest::Url::parse(written).unwrap();
+        assert_eq!(url.host_str(), Some(normalised), "{written}");
+        let policy = OutboundPolicy::default();
+        assert!(guard::check_before_sending(&policy, url.as_str()).is_err());
+        assert!(guard::check_before_sending(&policy, written).is_err());
+    }
+    // Numeric hosts that are no address: the `url` crate refuses them too.
+    for written in ["http://1.2.3.4.5/", "http://256.0.0.1/", "http://1.2.3.09/"] {
+        assert!(reqwest::Url::parse(written).is_err(), "{written}");
+    }
+}
