@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load over real HTTP with wrk, in one run against a release build on SQLite or PostgreSQL:
-# GET /healthz, GET /v1/auth/me with an API key, an access token and a session cookie, and sign-in.
+# GET /healthz, GET /v1/auth/me with an API key, an access token and a session cookie, a vault
+# read (GET of a 1 KiB secret with an API key: opened and audited per request), and sign-in.
 #   bench/http.sh [sqlite|postgres] [duration, default 10s] [connections, default 16]
 #   RATE_BACKEND=database bench/http.sh postgres   (the rate limiter's shared backend)
 # /healthz is never rate limited; every /v1 route is: the pair shows what limiting costs.
@@ -64,6 +65,11 @@ ORG=$(curl -sf "$BASE/v1/orgs" -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" \
     -H 'content-type: application/json' -d '{"name":"Bench"}' | json '["id"]')
 KEY=$(curl -sf "$BASE/v1/orgs/$ORG/api-keys" -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" \
     -H 'content-type: application/json' -d '{"name":"bench","scopes":["tasks:read"]}' | json '["key"]')
+SKEY=$(curl -sf "$BASE/v1/orgs/$ORG/api-keys" -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" \
+    -H 'content-type: application/json' -d '{"name":"vault","scopes":["secrets:read","secrets:write"]}' | json '["key"]')
+VALUE=$(head -c 768 /dev/urandom | base64 -w0 | head -c 1024)
+curl -sf -X PUT "$BASE/v1/orgs/$ORG/secrets/bench-1k" -H "Authorization: Bearer $SKEY" \
+    -H 'content-type: application/json' -d "{\"value\":\"$VALUE\"}" >/dev/null
 
 run() {
     local title=$1; shift
@@ -78,4 +84,5 @@ run "GET /healthz" "$BASE/healthz"
 run "GET /v1/auth/me (API key)" -H "Authorization: Bearer $KEY" "$BASE/v1/auth/me"
 run "GET /v1/auth/me (access token)" -H "Authorization: Bearer $JWT" "$BASE/v1/auth/me"
 run "GET /v1/auth/me (session cookie)" -H "Cookie: $COOKIE" "$BASE/v1/auth/me"
+run "GET /v1/orgs/{org}/secrets/{name} (API key, 1 KiB value)" -H "Authorization: Bearer $SKEY" "$BASE/v1/orgs/$ORG/secrets/bench-1k"
 run "POST /v1/auth/login (Argon2id m=19456,t=2,p=1)" -s bench/login.lua "$BASE/v1/auth/login"

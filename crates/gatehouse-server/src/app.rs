@@ -319,6 +319,7 @@ impl Application {
         })?;
         supervisor.start("signing-key reload", key_reload(tokens.clone()));
         crate::audit_tasks::start(&mut supervisor, audit.clone(), &config);
+        crate::audit_webhook::start(&mut supervisor, audit.clone(), &config)?;
         let https = public_url.starts_with("https://");
         let state = AppState {
             inner: Arc::new(Inner {

@@ -150,15 +150,12 @@ pub enum ExportOutcome {
     Broken(i64),
 }
 
-/// `<dir>/<chain>.jsonl`, refusing unsafe names and any symlink in the way.
+/// `<dir>/<chain>.jsonl` through the path guard (no unsafe name, no symlink leading out), and
+/// a regular file if it exists.
 pub fn export_path(dir: &Path, chain: Chain) -> Result<PathBuf, String> {
     let name = format!("{}.jsonl", chain.name());
-    let name = gatehouse_core::paths::safe_file_name(&name).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let base = dir
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = base.join(name);
+    let path = gatehouse_core::paths::resolve_under(dir, &name).map_err(|e| e.to_string())?;
     if let Ok(meta) = std::fs::symlink_metadata(&path)
         && !meta.file_type().is_file()
     {

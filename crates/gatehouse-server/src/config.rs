@@ -15,9 +15,11 @@ use crate::net::{Cidr, DEFAULT_IPV6_PREFIX};
 mod outbound;
 mod serving;
 mod syntax;
+mod webhook;
 pub use serving::DEFAULT_MAX_CONNECTIONS;
 use syntax::{list, parse_origin, parse_public_url};
 pub use syntax::{origin_of, parse_duration, parse_rate};
+pub use webhook::WebhookConfig;
 
 /// Why configuration could not be built: one line naming the setting.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,8 @@ pub struct Config {
     /// Where each chain is exported as `<chain>.jsonl` (`None`: no export sink).
     pub audit_export_dir: Option<PathBuf>,
     pub audit_export_every: Duration,
+    /// Where the audit log is POSTed, signed (`None`: no webhook sink).
+    pub audit_webhook: Option<WebhookConfig>,
     /// Audit verifications that may run at once in this instance (the API answers `429` past it).
     pub audit_verify_concurrency: usize,
     pub rate_limit_auth: Rate,
@@ -123,6 +127,10 @@ pub const KEYS: &[&str] = &[
     "audit_verify_every",
     "audit_export_dir",
     "audit_export_every",
+    "audit_webhook_url",
+    "audit_webhook_secret",
+    "audit_webhook_every",
+    "audit_webhook_batch",
     "audit_verify_concurrency",
     "rate_limit_auth",
     "rate_limit_api",
@@ -346,6 +354,7 @@ impl Config {
             },
             audit_export_dir: get("audit_export_dir").map(PathBuf::from),
             audit_export_every: duration("audit_export_every", "10s")?,
+            audit_webhook: webhook::parse(&get, &name)?,
             audit_verify_concurrency,
             rate_limit_auth: rate("rate_limit_auth", "10/15m")?,
             rate_limit_api: rate("rate_limit_api", "600/1m")?,

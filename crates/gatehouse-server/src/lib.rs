@@ -3,6 +3,7 @@
 pub mod app;
 pub mod audit_cli;
 pub mod audit_tasks;
+pub mod audit_webhook;
 pub mod cli;
 mod cli_support;
 pub mod config;

@@ -71,6 +71,19 @@ impl BenchDb {
         }
     }
 
+    /// The store alone, opened (and migrated) as `serve` opens it.
+    pub async fn opened(&self) -> gatehouse_store::Opened {
+        let env = vec![
+            ("GATEHOUSE_DATABASE_URL".to_owned(), self.url.clone()),
+            ("GATEHOUSE_SECRET".to_owned(), "b".repeat(43)),
+        ];
+        let mut config = Config::from_sources(&Overrides::default(), env).expect("config");
+        gatehouse_server::app::check_config(&mut config).expect("config checks");
+        gatehouse_server::app::open_database(&config)
+            .await
+            .expect("database")
+    }
+
     /// Every service over this database, with `argon2` parameters (default: production's).
     pub async fn services(&self, argon2: Option<&str>) -> Services {
         let mut env = vec![

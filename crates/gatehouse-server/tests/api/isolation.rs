@@ -59,7 +59,9 @@ async fn cross_tenant_requests_answer_404(db: Db) {
         .to_owned();
 
     let secret_path = format!("/v1/orgs/{org_b}/secrets/stripe-key");
-    let r = bob.put(&secret_path, json!({ "value": "sk_live_bravo" })).await;
+    let r = bob
+        .put(&secret_path, json!({ "value": "sk_live_bravo" }))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 
     let doc = server.client().get("/openapi.json").await;

@@ -8,6 +8,7 @@ mod api_keys;
 mod audit;
 mod audit_bounds;
 mod audit_chain;
+mod audit_webhook;
 mod cli;
 mod config;
 mod conventions;

@@ -11,9 +11,13 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 mod db;
+mod fake_dns;
 mod proxy;
+mod receiver;
 pub use db::*;
+pub use fake_dns::*;
 pub use proxy::*;
+pub use receiver::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 pub const PASSWORD: &str = "correct horse battery staple";
