@@ -49,7 +49,9 @@ pub fn resolve_under(base: &Path, relative: &str) -> Result<PathBuf> {
     // The deepest part that exists decides: a symlink anywhere in it is followed here.
     let mut existing = joined.as_path();
     while std::fs::symlink_metadata(existing).is_err() {
-        existing = existing.parent().ok_or_else(|| refuse("no existing ancestor"))?;
+        existing = existing
+            .parent()
+            .ok_or_else(|| refuse("no existing ancestor"))?;
     }
     let real = existing
         .canonicalize()
@@ -132,6 +134,9 @@ mod tests {
         assert!(resolve_under(&base, "alias/x.jsonl").is_ok());
         std::os::unix::fs::symlink(dir.path().join("gone"), base.join("dangling")).unwrap();
         assert!(resolve_under(&base, "dangling").is_err());
-        assert!(resolve_under(&dir.path().join("missing"), "x").is_err(), "no base");
+        assert!(
+            resolve_under(&dir.path().join("missing"), "x").is_err(),
+            "no base"
+        );
     }
 }
