@@ -23,6 +23,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     const BEGIN_WRITE: &'static str;
     /// The row-lock suffix of a `SELECT` (empty where writers are serialized anyway).
     const FOR_UPDATE: &'static str;
+    /// Whether a one-statement read scoped to an org needs its own transaction (PostgreSQL:
+    /// the row-level-security setting is per transaction; SQLite: a bare statement is already
+    /// consistent, and skipping `BEGIN`/`COMMIT` saves two trips to the driver's thread).
+    const SCOPED_READS_NEED_TX: bool;
     /// The two-argument maximum (`MAX` in SQLite, `GREATEST` in PostgreSQL).
     const MAX_FN: &'static str;
 

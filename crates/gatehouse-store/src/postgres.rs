@@ -147,6 +147,7 @@ impl Dialect for PgDialect {
 
     const BEGIN_WRITE: &'static str = "BEGIN";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const SCOPED_READS_NEED_TX: bool = true;
     const MAX_FN: &'static str = "GREATEST";
 
     fn rows_affected(done: &PgQueryResult) -> u64 {

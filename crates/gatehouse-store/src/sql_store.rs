@@ -5,9 +5,12 @@
 //! Every org-scoped method opens its transaction with [`ORG_SETTING`] set to its org, so under
 //! PostgreSQL a query that forgot its `org_id` filter still sees only that org.
 
+use std::ops::{Deref, DerefMut};
+
 use gatehouse_core::Result;
 use gatehouse_core::ids::OrgId;
-use sqlx::Pool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Database, Pool};
 
 use crate::dialect::{Dialect, Tx};
 use crate::rows::db_err;
@@ -50,6 +53,17 @@ impl<D: Dialect> SqlStore<D> {
         self.pool.begin_with(D::BEGIN_WRITE).await.map_err(db_err)
     }
 
+    /// A connection for one read statement that may see `org` only: a transaction with the
+    /// org setting where the backend's row security needs one, a plain pooled connection
+    /// otherwise. Hot single reads (a vault read) use it; end it with [`OrgRead::finish`].
+    pub(crate) async fn org_read(&self, org: OrgId) -> Result<OrgRead<D>> {
+        if D::SCOPED_READS_NEED_TX {
+            Ok(OrgRead::Tx(self.org_tx(org, false).await?))
+        } else {
+            Ok(OrgRead::Conn(self.pool.acquire().await.map_err(db_err)?))
+        }
+    }
+
     /// A transaction that may see `org` only.
     pub(crate) async fn org_tx(&self, org: OrgId, write: bool) -> Result<Tx<D>> {
         let mut tx = if write {
@@ -59,5 +73,40 @@ impl<D: Dialect> SqlStore<D> {
         };
         D::set_local(&mut tx, ORG_SETTING, &org.to_string()).await?;
         Ok(tx)
+    }
+}
+
+/// See [`SqlStore::org_read`].
+pub(crate) enum OrgRead<D: Dialect> {
+    Tx(Tx<D>),
+    Conn(PoolConnection<D::Db>),
+}
+
+impl<D: Dialect> OrgRead<D> {
+    /// Commits the read's transaction, if it has one.
+    pub(crate) async fn finish(self) -> Result<()> {
+        match self {
+            OrgRead::Tx(tx) => tx.commit().await.map_err(db_err),
+            OrgRead::Conn(_) => Ok(()),
+        }
+    }
+}
+
+impl<D: Dialect> Deref for OrgRead<D> {
+    type Target = <D::Db as Database>::Connection;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            OrgRead::Tx(tx) => tx,
+            OrgRead::Conn(c) => c,
+        }
+    }
+}
+
+impl<D: Dialect> DerefMut for OrgRead<D> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            OrgRead::Tx(tx) => tx,
+            OrgRead::Conn(c) => c,
+        }
     }
 }

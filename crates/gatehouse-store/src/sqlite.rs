@@ -99,6 +99,7 @@ impl Dialect for SqliteDialect {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     /// SQLite has no row locks (writers are serialized by `BEGIN IMMEDIATE`).
     const FOR_UPDATE: &'static str = "";
+    const SCOPED_READS_NEED_TX: bool = false;
     /// The two-argument maximum (`MAX(a, b)` is scalar in SQLite).
     const MAX_FN: &'static str = "MAX";
 

@@ -153,7 +153,7 @@ where
         name: &str,
         version: Option<i64>,
     ) -> Result<Option<SecretVersion>> {
-        let mut tx = self.org_tx(org, false).await?;
+        let mut tx = self.org_read(org).await?;
         let row: Option<VersionRow> = match version {
             Some(n) => {
                 let sql = format!(
@@ -179,7 +179,7 @@ where
             }
         }
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(row.map(|r| r.into_version(org)))
     }
 
