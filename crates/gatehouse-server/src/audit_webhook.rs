@@ -13,13 +13,11 @@ use gatehouse_core::audit::signature::{SIGNATURE_HEADER, sign};
 use gatehouse_core::clock::unix;
 use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::AuditService;
-use gatehouse_core::service::audit_export::{
-    Deliver, RoundOutcome, backoff, export_round, stopped_event,
-};
+use gatehouse_core::service::audit_export::{Deliver, RoundOutcome, backoff, export_round};
 
 use crate::app::StartError;
 use crate::config::{Config, ConfigError, WebhookConfig};
-use crate::outbound::{OutboundClient, outbound_client};
+use crate::outbound::OutboundClient;
 use crate::supervisor::Supervisor;
 
 /// The sink's name in the export cursors.
@@ -36,7 +34,9 @@ pub fn start(
     let Some(webhook) = config.audit_webhook.clone() else {
         return Ok(());
     };
-    let client = outbound_client(config)
+    let mut settings = config.outbound.clone();
+    settings.follow_redirects = false; // a 3xx is a failed delivery, retried
+    let client = OutboundClient::new(settings)
         .map_err(|why| StartError::Config(ConfigError(format!("outbound client: {why}"))))?;
     supervisor.start("audit webhook sink", run(audit, client, webhook));
     Ok(())
@@ -92,18 +92,10 @@ async fn run(audit: AuditService, client: OutboundClient, webhook: WebhookConfig
             }
         };
         for chain in chains {
-            let Ok(_slot) = audit.verify_slot().await else {
-                return;
-            };
-            let round = export_round(store.as_ref(), SINK, chain, batch, &poster, audit.now());
-            match round.await {
+            match export_round(&audit, SINK, chain, batch, &poster).await {
                 Ok(RoundOutcome::Delivered(_)) => {}
                 Ok(RoundOutcome::Stopped(bad)) => {
                     tracing::error!(chain = %chain.name(), first_bad_seq = bad, "audit webhook stopped: chain broken");
-                    let event = stopped_event(SINK, chain, bad, audit.now());
-                    if let Err(e) = audit.writer().append(vec![event]).await {
-                        tracing::warn!(error = %e, "audit webhook: recording the stop failed");
-                    }
                 }
                 Ok(RoundOutcome::Failed { reason, .. }) => {
                     tracing::warn!(chain = %chain.name(), reason = %reason, failures = failures + 1, "audit webhook delivery failed; backing off");

@@ -15,8 +15,9 @@ pub fn sign(secret: &[u8], t: i64, body: &[u8]) -> String {
     format!("t={t},v1={hex}")
 }
 
-/// True when `header` is a valid signature of `body` under `secret` (constant-time).
-pub fn verify(secret: &[u8], header: &str, body: &[u8]) -> bool {
+/// True when `header` is a valid signature of `body` under `secret` (compared in constant
+/// time) made within `max_age` seconds of `now` (either way), so a replayed batch is refused.
+pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64, max_age: i64) -> bool {
     let mut t = None;
     let mut v1 = None;
     for part in header.split(',') {
@@ -29,6 +30,9 @@ pub fn verify(secret: &[u8], header: &str, body: &[u8]) -> bool {
     let (Some(t), Some(v1)) = (t, v1) else {
         return false;
     };
+    if now.abs_diff(t) > max_age.unsigned_abs() {
+        return false;
+    }
     let expected = sign(secret, t, body);
     crate::token::ct_eq(expected.as_bytes(), format!("t={t},v1={v1}").as_bytes())
 }
@@ -42,11 +46,18 @@ mod tests {
         let h = sign(b"0123456789abcdef", 1_700_000_000, b"[{\"seq\":1}]");
         assert!(h.starts_with("t=1700000000,v1="), "{h}");
         assert_eq!(h.len(), "t=1700000000,v1=".len() + 64);
-        assert!(verify(b"0123456789abcdef", &h, b"[{\"seq\":1}]"));
-        assert!(!verify(b"0123456789abcdeX", &h, b"[{\"seq\":1}]"));
-        assert!(!verify(b"0123456789abcdef", &h, b"[{\"seq\":2}]"));
+        let now = 1_700_000_010;
+        let ok = |secret: &[u8], header: &str, body: &[u8]| verify(secret, header, body, now, 300);
+        assert!(ok(b"0123456789abcdef", &h, b"[{\"seq\":1}]"));
+        assert!(!ok(b"0123456789abcdeX", &h, b"[{\"seq\":1}]"));
+        assert!(!ok(b"0123456789abcdef", &h, b"[{\"seq\":2}]"));
         let moved = h.replace("t=1700000000", "t=1700000001");
-        assert!(!verify(b"0123456789abcdef", &moved, b"[{\"seq\":1}]"));
-        assert!(!verify(b"0123456789abcdef", "v1=00", b"[]"));
+        assert!(!ok(b"0123456789abcdef", &moved, b"[{\"seq\":1}]"));
+        assert!(!ok(b"0123456789abcdef", "v1=00", b"[]"));
+        let late = 1_700_000_000 + 301;
+        assert!(
+            !verify(b"0123456789abcdef", &h, b"[{\"seq\":1}]", late, 300),
+            "a replay"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! One round of an audit export sink for one chain (SPEC §12), independent of where the events
 //! go: from the sink's acknowledged cursor, the whole chain is verified, then batches of new
 //! events (each checked to continue the chain from the cursor) are handed to the receiver in
-//! `seq` order; each acknowledged batch moves the cursor. Delivery is at-least-once: a batch
+//! `seq` order; each acknowledged batch moves the cursor. A chain whose head fell below the
+//! cursor (acknowledged events gone) counts as broken. Delivery is at-least-once: a batch
 //! sent but not acknowledged (crash, timeout) is sent again. A break stops the sink for that
 //! chain, remembered in the store, so it stays stopped across restarts.
 
@@ -13,8 +14,8 @@ use crate::Result;
 use crate::audit::chain::{GENESIS, Verifier};
 use crate::audit::{Actor, Category, Chain, NewEvent, Outcome, StoredEvent};
 use crate::client::ClientInfo;
+use crate::service::AuditService;
 use crate::service::audit_verify::verify_chain;
-use crate::store::Store;
 
 /// Where a sink delivers a batch: a JSON array of events, in `seq` order.
 #[async_trait]
@@ -47,27 +48,37 @@ pub fn batch_body(events: &[StoredEvent]) -> Vec<u8> {
     body.into_bytes()
 }
 
-/// Delivers what `chain` holds beyond `sink`'s cursor, `batch` events at a time.
+/// Delivers what `chain` holds beyond `sink`'s cursor, `batch` events at a time. The whole
+/// chain's verification takes one of `audit`'s verification slots (released before anything
+/// is sent); `audit`'s clock stamps the cursor and a stop.
 pub async fn export_round(
-    store: &dyn Store,
+    audit: &AuditService,
     sink: &str,
     chain: Chain,
     batch: u32,
     to: &dyn Deliver,
-    now: time::OffsetDateTime,
 ) -> Result<RoundOutcome> {
+    let store = audit.store().as_ref();
     let cursor = store.export_cursor(sink, chain).await?;
     if cursor.as_ref().is_some_and(|c| c.stopped_seq.is_some()) {
         return Ok(RoundOutcome::Delivered(0));
     }
     let (mut seq, hash) = cursor.map_or((0, GENESIS.to_owned()), |c| (c.seq, c.hash));
-    let head = store.chain_head(chain).await?;
-    if head.is_none_or(|(head_seq, _)| head_seq <= seq) {
+    let head_seq = store.chain_head(chain).await?.map_or(0, |(s, _)| s);
+    if head_seq < seq {
+        // Events the receiver acknowledged are gone (a restore from an older backup, a
+        // truncation): the chain no longer continues what was delivered.
+        return stop(audit, sink, chain, head_seq + 1).await;
+    }
+    if head_seq == seq {
         return Ok(RoundOutcome::Delivered(0));
     }
-    let whole = verify_chain(store, chain).await?;
+    let whole = {
+        let _slot = audit.verify_slot().await?;
+        verify_chain(store, chain).await?
+    };
     if let Some(bad) = whole.first_bad_seq {
-        return stop(store, sink, chain, bad, now).await;
+        return stop(audit, sink, chain, bad).await;
     }
     let mut verifier = Verifier::resume(seq, &hash);
     let mut delivered = 0;
@@ -79,14 +90,14 @@ pub async fn export_round(
         for e in &events {
             if !verifier.push_event(e) {
                 let bad = verifier.report().first_bad_seq.unwrap_or(e.seq);
-                return stop(store, sink, chain, bad, now).await;
+                return stop(audit, sink, chain, bad).await;
             }
         }
         if let Err(reason) = to.deliver(chain, batch_body(&events)).await {
             return Ok(RoundOutcome::Failed { delivered, reason });
         }
         store
-            .record_exported(sink, chain, last.seq, &last.hash, now)
+            .record_exported(sink, chain, last.seq, &last.hash, audit.now())
             .await?;
         delivered += events.len() as u64;
         seq = last.seq;
@@ -96,14 +107,14 @@ pub async fn export_round(
     }
 }
 
-async fn stop(
-    store: &dyn Store,
-    sink: &str,
-    chain: Chain,
-    bad: i64,
-    now: time::OffsetDateTime,
-) -> Result<RoundOutcome> {
-    store.record_export_stopped(sink, chain, bad, now).await?;
+/// Stops `sink` for `chain` and records `audit.export_stopped`, in one transaction.
+async fn stop(audit: &AuditService, sink: &str, chain: Chain, bad: i64) -> Result<RoundOutcome> {
+    let now = audit.now();
+    let event = stopped_event(sink, chain, bad, now);
+    audit
+        .store()
+        .record_export_stopped(sink, chain, bad, now, &[event])
+        .await?;
     Ok(RoundOutcome::Stopped(bad))
 }
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::Result;
-use crate::audit::Chain;
+use crate::audit::{Chain, NewEvent};
 
 /// A sink's position in one chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +31,14 @@ pub trait ExportCursorStore: Send + Sync {
         hash: &str,
         at: OffsetDateTime,
     ) -> Result<()>;
-    /// Stops the sink for `chain`, which breaks at `bad_seq`.
+    /// Stops the sink for `chain`, which breaks at `bad_seq`, and appends `audit` (the
+    /// `audit.export_stopped` event) in the same transaction.
     async fn record_export_stopped(
         &self,
         sink: &str,
         chain: Chain,
         bad_seq: i64,
         at: OffsetDateTime,
+        audit: &[NewEvent],
     ) -> Result<()>;
 }

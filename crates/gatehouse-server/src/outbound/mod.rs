@@ -27,6 +27,10 @@ pub struct OutboundSettings {
     pub connect_timeout: Duration,
     pub total_timeout: Duration,
     pub max_response_bytes: usize,
+    /// Whether redirects are followed (each hop re-checked, at most 5). Off for the audit
+    /// webhook: a redirected POST becomes a GET without its body, whose `2xx` must not count
+    /// as the batch's acknowledgement, and a signed body must not follow to another host.
+    pub follow_redirects: bool,
 }
 
 impl Default for OutboundSettings {
@@ -37,6 +41,7 @@ impl Default for OutboundSettings {
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(10),
             max_response_bytes: 1024 * 1024,
+            follow_redirects: true,
         }
     }
 }
@@ -109,7 +114,11 @@ impl OutboundClient {
                 policy: policy.clone(),
                 lookup,
             })
-            .redirect(guard::redirect_policy(policy.clone()))
+            .redirect(if settings.follow_redirects {
+                guard::redirect_policy(policy.clone())
+            } else {
+                reqwest::redirect::Policy::none()
+            })
             .referer(false) // the previous URL may carry a secret
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.total_timeout)

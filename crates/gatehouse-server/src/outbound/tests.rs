@@ -116,6 +116,28 @@ async fn a_redirect_to_a_blocked_address_is_refused() {
 }
 
 #[tokio::test]
+async fn a_client_without_redirects_answers_the_redirect_itself() {
+    // The audit webhook's client: a 302 to a GET that would answer 200 must come back as the
+    // 302, or a POST whose body was dropped would count as acknowledged.
+    let http = Http::start("127.0.0.1:0", |req| {
+        Some(match path(req) {
+            "/hook" => redirect("/landing"),
+            _ => ok(b"landing"),
+        })
+    })
+    .await;
+    let c = OutboundClient::new(OutboundSettings {
+        follow_redirects: false,
+        ..settings(&["127.0.0.1/32"])
+    })
+    .unwrap();
+    let url = format!("http://127.0.0.1:{}/hook", http.port());
+    let answer = c.post(&url, &[], b"[]".to_vec()).await.unwrap();
+    assert_eq!(answer.status, 302);
+    assert_eq!(http.accepted(), 1, "the Location was not followed");
+}
+
+#[tokio::test]
 async fn at_most_five_redirects_are_followed() {
     // /hop/N redirects to /hop/N+1 until N reaches the limit in the first path segment.
     let http = Http::start("127.0.0.1:0", |req| {

@@ -66,11 +66,18 @@ fn signature_holds(header: &str, body: &[u8]) -> bool {
 
 /// Waits until the receiver acknowledged an event of `chain` with `action`.
 async fn wait_for(receiver: &Receiver, chain: &str, action: &str) {
+    wait_for_count(receiver, chain, action, 1).await
+}
+
+/// Waits until the receiver acknowledged `n` events of `chain` with `action`.
+async fn wait_for_count(receiver: &Receiver, chain: &str, action: &str, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !receiver
+    while receiver
         .acknowledged(chain)
         .iter()
-        .any(|e| e["action"] == action)
+        .filter(|e| e["action"] == action)
+        .count()
+        < n
     {
         assert!(
             Instant::now() < deadline,
@@ -108,7 +115,7 @@ async fn webhook_delivers_signed_batches_and_resumes_after_restart(db: Db) {
     let org = first_org(&owner).await;
     let (_, key) = owner.create_key(&org, &["audit:write"]).await;
     post_events(&server, &key, &org, "before", 4).await;
-    wait_for(&receiver, &org, "app.before").await;
+    wait_for_count(&receiver, &org, "app.before", 4).await;
     wait_for(&receiver, "system", "setup.completed").await;
     server.terminate();
     let before_restart = receiver.acknowledged(&org).len();
@@ -191,7 +198,8 @@ async fn webhook_retries_a_failing_receiver_and_stops_at_a_break(db: Db) {
     // Requests are served while the receiver fails.
     post_events(&server, &key, &org, "step", 3).await;
     assert_eq!(owner.get("/v1/auth/me").await.status, StatusCode::OK);
-    wait_for(&receiver, &org, "app.step").await;
+    // All three (the org chain's last events) are in before the head is taken.
+    wait_for_count(&receiver, &org, "app.step", 3).await;
     let refused = receiver.hits().iter().filter(|h| !h.acknowledged).count();
     assert_eq!(refused, 3, "three refusals, then delivery");
     assert!(server.logs().contains("audit webhook delivery failed"));

@@ -1,4 +1,5 @@
-//! `ExportCursorStore` over any [`Dialect`]: one row per (sink, chain), moved forward only.
+//! `ExportCursorStore` over any [`Dialect`]: one row per (sink, chain), moved forward only; a
+//! stop is written with its security event in one transaction.
 
 use gatehouse_core::audit::Chain;
 use gatehouse_core::audit::chain::GENESIS;
@@ -23,9 +24,15 @@ where
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
     for<'q> String: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
     for<'q> i64: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i64>: Decode<'q, D::Db>,
+    for<'q> i32: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Vec<u8>: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<String>: Encode<'q, D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db> + Decode<'q, D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + ColumnIndex<DbRow<D>>,
     usize: ColumnIndex<DbRow<D>>,
+    for<'q> &'q [u8]: Encode<'q, D::Db>,
+    str: Type<D::Db>,
+    [u8]: Type<D::Db>,
 {
     async fn export_cursor(&self, sink: &str, chain: Chain) -> Result<Option<ExportCursor>> {
         let row: Option<(i64, String, Option<i64>)> = sqlx::query_as(SELECT)
@@ -67,16 +74,20 @@ where
         chain: Chain,
         bad_seq: i64,
         at: OffsetDateTime,
+        audit: &[NewEvent],
     ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
         sqlx::query(STOP)
             .bind(sink.to_owned())
             .bind(chain.name())
             .bind(GENESIS.to_owned())
             .bind(bad_seq)
             .bind(unix(at))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        Self::append_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 }

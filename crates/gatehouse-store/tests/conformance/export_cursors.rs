@@ -9,8 +9,10 @@ use async_trait::async_trait;
 
 use gatehouse_core::audit::Chain;
 use gatehouse_core::audit::chain::GENESIS;
+use gatehouse_core::clock::ManualClock;
 use gatehouse_core::ids::OrgId;
 use gatehouse_core::service::audit_export::{Deliver, RoundOutcome, export_round};
+use gatehouse_core::service::{AuditService, AuditWriter};
 use gatehouse_core::store::ExportCursor;
 
 use crate::audit::tamper;
@@ -22,8 +24,39 @@ conformance!(
     a_cursor_only_moves_forward,
     a_stop_is_remembered_beside_the_position,
     rounds_deliver_in_order_and_retry_what_was_not_acknowledged,
-    a_break_stops_the_sink_for_good
+    a_break_stops_the_sink_for_good,
+    a_chain_cut_below_the_cursor_stops_the_sink
 );
+
+fn audit_service(f: &Fresh) -> AuditService {
+    let writer = AuditWriter::start(f.store.clone());
+    AuditService::new(
+        f.store.clone(),
+        std::sync::Arc::new(ManualClock::at_a_fixed_time()),
+        writer,
+    )
+}
+
+/// The `audit.export_stopped` events of the system chain: (chain, first_bad_seq).
+async fn stops(f: &Fresh) -> Vec<(String, i64)> {
+    let events = f
+        .store
+        .chain_events(Chain::System, 0, 1000, None)
+        .await
+        .unwrap();
+    events
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.body).unwrap())
+        .filter(|v| v["action"] == "audit.export_stopped")
+        .map(|v| {
+            assert_eq!(v["details"]["sink"], "webhook");
+            (
+                v["details"]["chain"].as_str().unwrap().to_owned(),
+                v["details"]["first_bad_seq"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
 
 fn cursor(seq: i64, hash: &str, stopped_seq: Option<i64>) -> Option<ExportCursor> {
     Some(ExportCursor {
@@ -70,7 +103,7 @@ async fn a_cursor_only_moves_forward(f: Fresh) {
 async fn a_stop_is_remembered_beside_the_position(f: Fresh) {
     let s = &f.store;
     let org = Chain::Org(OrgId::new());
-    s.record_export_stopped("webhook", Chain::System, 4, at(1))
+    s.record_export_stopped("webhook", Chain::System, 4, at(1), &[])
         .await
         .unwrap();
     assert_eq!(
@@ -81,7 +114,7 @@ async fn a_stop_is_remembered_beside_the_position(f: Fresh) {
     s.record_exported("webhook", org, 7, "h7", at(1))
         .await
         .unwrap();
-    s.record_export_stopped("webhook", org, 8, at(2))
+    s.record_export_stopped("webhook", org, 8, at(2), &[])
         .await
         .unwrap();
     assert_eq!(
@@ -113,27 +146,22 @@ impl Deliver for Receiver {
 async fn rounds_deliver_in_order_and_retry_what_was_not_acknowledged(f: Fresh) {
     let org = Chain::Org(OrgId::new());
     let s = f.store.as_ref();
+    let audit = audit_service(&f);
     let to = Receiver::default();
     append(&f, org, 5).await;
-    let r = export_round(s, "webhook", org, 2, &to, at(1))
-        .await
-        .unwrap();
+    let r = export_round(&audit, "webhook", org, 2, &to).await.unwrap();
     assert_eq!(r, RoundOutcome::Delivered(5));
     assert_eq!(
         *to.batches.lock().unwrap(),
         vec![vec![1, 2], vec![3, 4], vec![5]]
     );
-    let r = export_round(s, "webhook", org, 2, &to, at(2))
-        .await
-        .unwrap();
+    let r = export_round(&audit, "webhook", org, 2, &to).await.unwrap();
     assert_eq!(r, RoundOutcome::Delivered(0), "nothing new, nothing sent");
     assert_eq!(to.batches.lock().unwrap().len(), 3);
 
     append(&f, org, 3).await;
     to.failing.store(true, Ordering::SeqCst);
-    let r = export_round(s, "webhook", org, 2, &to, at(3))
-        .await
-        .unwrap();
+    let r = export_round(&audit, "webhook", org, 2, &to).await.unwrap();
     assert_eq!(
         r,
         RoundOutcome::Failed {
@@ -142,9 +170,7 @@ async fn rounds_deliver_in_order_and_retry_what_was_not_acknowledged(f: Fresh) {
         }
     );
     to.failing.store(false, Ordering::SeqCst);
-    let r = export_round(s, "webhook", org, 2, &to, at(4))
-        .await
-        .unwrap();
+    let r = export_round(&audit, "webhook", org, 2, &to).await.unwrap();
     assert_eq!(r, RoundOutcome::Delivered(3));
     assert_eq!(
         to.batches.lock().unwrap()[3..],
@@ -161,9 +187,10 @@ async fn a_break_stops_the_sink_for_good(f: Fresh) {
     let org = OrgId::new();
     let chain = Chain::Org(org);
     let s = f.store.as_ref();
+    let audit = audit_service(&f);
     let to = Receiver::default();
     append(&f, chain, 3).await;
-    export_round(s, "webhook", chain, 10, &to, at(1))
+    export_round(&audit, "webhook", chain, 10, &to)
         .await
         .unwrap();
     append(&f, chain, 3).await;
@@ -172,7 +199,7 @@ async fn a_break_stops_the_sink_for_good(f: Fresh) {
          WHERE chain = '{org}' AND seq = 2"
     );
     tamper(&f, &[&edit]).await;
-    let r = export_round(s, "webhook", chain, 10, &to, at(2))
+    let r = export_round(&audit, "webhook", chain, 10, &to)
         .await
         .unwrap();
     assert_eq!(r, RoundOutcome::Stopped(2), "an old edit stops it too");
@@ -181,10 +208,40 @@ async fn a_break_stops_the_sink_for_good(f: Fresh) {
         1,
         "nothing after the break"
     );
-    let r = export_round(s, "webhook", chain, 10, &to, at(3))
+    let r = export_round(&audit, "webhook", chain, 10, &to)
         .await
         .unwrap();
     assert_eq!(r, RoundOutcome::Delivered(0), "stopped stays stopped");
+    assert_eq!(
+        stops(&f).await,
+        vec![(org.to_string(), 2)],
+        "one audit.export_stopped, written with the stop"
+    );
     let c = s.export_cursor("webhook", chain).await.unwrap().unwrap();
     assert_eq!((c.seq, c.stopped_seq), (3, Some(2)));
+}
+
+async fn a_chain_cut_below_the_cursor_stops_the_sink(f: Fresh) {
+    let org = OrgId::new();
+    let chain = Chain::Org(org);
+    let audit = audit_service(&f);
+    let to = Receiver::default();
+    append(&f, chain, 4).await;
+    export_round(&audit, "webhook", chain, 10, &to)
+        .await
+        .unwrap();
+    // A restore from an older backup: the acknowledged events 3 and 4 are gone.
+    tamper(
+        &f,
+        &[
+            &format!("DELETE FROM audit_events WHERE chain = '{org}' AND seq > 2"),
+            &format!("UPDATE audit_chains SET head_seq = 2 WHERE chain = '{org}'"),
+        ],
+    )
+    .await;
+    let r = export_round(&audit, "webhook", chain, 10, &to)
+        .await
+        .unwrap();
+    assert_eq!(r, RoundOutcome::Stopped(3));
+    assert_eq!(stops(&f).await, vec![(org.to_string(), 3)]);
 }
