@@ -340,6 +340,7 @@ impl Application {
                 limiter,
                 secrets,
                 config,
+                ambient,
             }),
         };
         if let Some(token) = state

@@ -31,6 +31,8 @@ pub struct Inner {
     pub https: bool,
     /// `__Host-gatehouse_session` under https, else `gatehouse_session`.
     pub cookie_name: &'static str,
+    /// The clock and random source every service shares (request ids come from it too).
+    pub ambient: gatehouse_core::ambient::Ambient,
 }
 
 impl std::ops::Deref for AppState {

@@ -44,8 +44,10 @@ impl RequestContext {
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// An incoming id is echoed when it is 1–128 characters of `[A-Za-z0-9._:-]`.
-fn request_id(headers: &HeaderMap) -> String {
+/// An incoming id is echoed when it is 1–128 characters of `[A-Za-z0-9._:-]`; otherwise a
+/// UUID v7 from the injected clock and random source (the nil UUID if randomness fails, which
+/// every credential-minting path then reports on its own).
+fn request_id(headers: &HeaderMap, ambient: &gatehouse_core::ambient::Ambient) -> String {
     headers
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -56,7 +58,7 @@ fn request_id(headers: &HeaderMap) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+        .unwrap_or_else(|| ambient.uuid_v7().unwrap_or_default().to_string())
 }
 
 fn allowed_cors_origin(state: &AppState, headers: &HeaderMap) -> Option<HeaderValue> {
@@ -72,7 +74,7 @@ fn allowed_cors_origin(state: &AppState, headers: &HeaderMap) -> Option<HeaderVa
 
 pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = request_id(req.headers());
+    let id = request_id(req.headers(), &state.ambient);
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let route = req
