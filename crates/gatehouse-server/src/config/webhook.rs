@@ -39,13 +39,10 @@ pub(super) fn parse(
         }
         return Ok(None);
     };
-    let lower = url.to_ascii_lowercase();
-    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-        return Err(bad(
-            &name("audit_webhook_url"),
-            "expected an http:// or https:// URL",
-        ));
-    }
+    // The outbound guard's own reading of a URL; which addresses it may reach is judged when
+    // it is called. The reason never repeats the URL (it may carry a token).
+    gatehouse_core::outbound::check_url(&url)
+        .map_err(|why| bad(&name("audit_webhook_url"), why))?;
     let secret = match get("audit_webhook_secret") {
         Some(s) if s.len() >= MIN_WEBHOOK_SECRET_BYTES => SecretString::from(s),
         Some(_) => {
@@ -71,4 +68,62 @@ pub(super) fn parse(
         every,
         batch,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Overrides};
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, crate::config::ConfigError> {
+        let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::from_sources(&Overrides::default(), env)
+    }
+
+    const SECRET: (&str, &str) = ("GATEHOUSE_AUDIT_WEBHOOK_SECRET", "0123456789abcdef");
+
+    #[test]
+    fn the_webhook_needs_a_url_it_can_request_and_a_signing_secret() {
+        assert!(config(&[]).unwrap().audit_webhook.is_none());
+        let url = (
+            "GATEHOUSE_AUDIT_WEBHOOK_URL",
+            "https://siem.example/hook?token=t0k3n",
+        );
+        let w = config(&[url, SECRET]).unwrap().audit_webhook.unwrap();
+        assert_eq!((w.every.as_secs(), w.batch), (5, 100));
+        assert!(
+            !format!("{w:?}").contains("0123456789abcdef"),
+            "the secret is redacted"
+        );
+
+        let refused = |pairs: &[(&str, &str)], key: &str| {
+            let e = config(pairs).unwrap_err().to_string();
+            assert!(e.starts_with(key), "{e}");
+            assert!(!e.contains("t0k3n"), "the URL is not repeated: {e}");
+        };
+        refused(&[url], "GATEHOUSE_AUDIT_WEBHOOK_SECRET");
+        refused(
+            &[url, ("GATEHOUSE_AUDIT_WEBHOOK_SECRET", "short")],
+            "GATEHOUSE_AUDIT_WEBHOOK_SECRET",
+        );
+        refused(&[SECRET], "GATEHOUSE_AUDIT_WEBHOOK_SECRET");
+        for bad in [
+            "ftp://siem.example/?token=t0k3n",
+            "https://user:t0k3n@siem.example/",
+            "siem.example/hook?token=t0k3n",
+            "http://",
+        ] {
+            refused(
+                &[("GATEHOUSE_AUDIT_WEBHOOK_URL", bad), SECRET],
+                "GATEHOUSE_AUDIT_WEBHOOK_URL",
+            );
+        }
+        refused(
+            &[url, SECRET, ("GATEHOUSE_AUDIT_WEBHOOK_BATCH", "0")],
+            "GATEHOUSE_AUDIT_WEBHOOK_BATCH",
+        );
+        refused(
+            &[url, SECRET, ("GATEHOUSE_AUDIT_WEBHOOK_EVERY", "soon")],
+            "GATEHOUSE_AUDIT_WEBHOOK_EVERY",
+        );
+    }
 }
