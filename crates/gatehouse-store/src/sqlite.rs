@@ -84,6 +84,9 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            // An in-process database has no connection that breaks while idle; the ping would be
+            // one more round trip to the connection's worker thread on every acquire.
+            .test_before_acquire(false)
             .connect_with(options(url)?)
             .await
             .map_err(|e| OpenError::Connect(e.to_string()))?;

@@ -8,7 +8,7 @@ use gatehouse_core::ids::UserId;
 use gatehouse_core::store::AuditStore;
 use gatehouse_core::{Error, Result};
 use sqlx::{
-    AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments,
+    ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments,
     QueryBuilder, Type,
 };
 
@@ -19,8 +19,12 @@ use crate::sql_store::{ORG_SETTING, SYSTEM_SETTING, SqlStore, USER_SETTING};
 /// Rows per multi-row INSERT (10 binds each, well under both databases' limits).
 const AUDIT_INSERT_CHUNK: usize = 500;
 
-const INSERT_CHAIN: &str = "INSERT INTO audit_chains (chain, head_seq, head_hash) \
-     VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING";
+/// Creates the chain's head row when missing and returns the head, in one statement; on
+/// PostgreSQL the `DO UPDATE` locks the row until commit (what `FOR UPDATE` did), on SQLite
+/// `BEGIN IMMEDIATE` already serializes writers.
+const LOCK_HEAD: &str = "INSERT INTO audit_chains (chain, head_seq, head_hash) \
+     VALUES ($1, 0, $2) ON CONFLICT (chain) DO UPDATE SET chain = excluded.chain \
+     RETURNING head_seq, head_hash";
 const INSERT_EVENTS: &str = "INSERT INTO audit_events \
      (chain, seq, id, org_id, at_ms, category, action, subject_user, body, hash) ";
 const MOVE_HEAD: &str = "UPDATE audit_chains SET head_seq = $1, head_hash = $2 WHERE chain = $3";
@@ -81,18 +85,9 @@ where
         for chain in chains {
             let name = chain.name();
             scope_chain::<D>(tx, chain).await?;
-            sqlx::query(INSERT_CHAIN)
+            let (mut seq, mut prev): (i64, String) = sqlx::query_as(LOCK_HEAD)
                 .bind(&name)
                 .bind(GENESIS)
-                .execute(&mut **tx)
-                .await
-                .map_err(db_err)?;
-            let lock = format!(
-                "SELECT head_seq, head_hash FROM audit_chains WHERE chain = $1{}",
-                D::FOR_UPDATE
-            );
-            let (mut seq, mut prev): (i64, String) = sqlx::query_as(AssertSqlSafe(lock))
-                .bind(&name)
                 .fetch_one(&mut **tx)
                 .await
                 .map_err(db_err)?;
