@@ -74,9 +74,15 @@ impl Signer25519 {
         self.key.verifying_key()
     }
 
-    /// `header.claims.signature`, base64url without padding.
+    /// An access token: `header.claims.signature`, base64url without padding.
     pub fn sign(&self, claims: &AccessClaims) -> String {
-        let header = json!({ "alg": ALG, "typ": TYP, "kid": self.kid });
+        self.sign_typed(TYP, claims)
+    }
+
+    /// A JWT of type `typ` (access tokens and gateway assertions share the keys, never the
+    /// type: each verifier refuses the other's).
+    pub fn sign_typed<T: Serialize>(&self, typ: &str, claims: &T) -> String {
+        let header = json!({ "alg": ALG, "typ": typ, "kid": self.kid });
         let claims = serde_json::to_vec(claims).unwrap_or_default();
         let signing_input = format!(
             "{}.{}",
@@ -110,6 +116,18 @@ pub fn verify(
     audience: &str,
     now: i64,
 ) -> Result<AccessClaims, JwtError> {
+    let claims: AccessClaims = verify_signed(token, &["at+jwt", "application/at+jwt"], key_for)?;
+    check_registered(&claims.iss, &claims.aud, claims.exp, claims.nbf, issuer, audience, now)?;
+    Ok(claims)
+}
+
+/// The header rules (EdDSA only, `typ` one of `typs` ignoring case, no key-fetching or
+/// critical headers, a known `kid`) and the signature; returns the claims unchecked.
+pub fn verify_signed<T: serde::de::DeserializeOwned>(
+    token: &str,
+    typs: &[&str],
+    key_for: impl Fn(&str) -> Option<VerifyingKey>,
+) -> Result<T, JwtError> {
     let mut parts = token.split('.');
     let (Some(h), Some(c), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -129,7 +147,7 @@ pub fn verify(
         .get("typ")
         .and_then(Value::as_str)
         .map(str::to_ascii_lowercase);
-    if !matches!(typ.as_deref(), Some("at+jwt") | Some("application/at+jwt")) {
+    if !typ.as_deref().is_some_and(|t| typs.contains(&t)) {
         return Err(JwtError::Malformed);
     }
     if ["jku", "jwk", "x5u", "x5c", "crit"]
@@ -151,24 +169,36 @@ pub fn verify(
     let signing_input = &token[..h.len() + 1 + c.len()];
     key.verify_strict(signing_input.as_bytes(), &Signature::from_bytes(&sig_bytes))
         .map_err(|_| JwtError::Signature)?;
-    let claims: AccessClaims = B64URL
+    B64URL
         .decode(c)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(JwtError::Malformed)?;
-    if claims.iss != issuer {
+        .ok_or(JwtError::Malformed)
+}
+
+/// `iss`, `aud`, and the validity window with [`LEEWAY_SECS`].
+pub fn check_registered(
+    iss: &str,
+    aud: &str,
+    exp: i64,
+    nbf: i64,
+    issuer: &str,
+    audience: &str,
+    now: i64,
+) -> Result<(), JwtError> {
+    if iss != issuer {
         return Err(JwtError::Issuer);
     }
-    if claims.aud != audience {
+    if aud != audience {
         return Err(JwtError::Audience);
     }
-    if now >= claims.exp + LEEWAY_SECS {
+    if now >= exp + LEEWAY_SECS {
         return Err(JwtError::Expired);
     }
-    if now + LEEWAY_SECS < claims.nbf {
+    if now + LEEWAY_SECS < nbf {
         return Err(JwtError::NotYetValid);
     }
-    Ok(claims)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod client;
 pub mod clock;
 pub mod email;
 pub mod error;
+pub mod gateway;
 pub mod identity_chars;
 pub mod ids;
 pub mod jwt;
