@@ -117,7 +117,15 @@ pub fn verify(
     now: i64,
 ) -> Result<AccessClaims, JwtError> {
     let claims: AccessClaims = verify_signed(token, &["at+jwt", "application/at+jwt"], key_for)?;
-    check_registered(&claims.iss, &claims.aud, claims.exp, claims.nbf, issuer, audience, now)?;
+    check_registered(
+        &claims.iss,
+        &claims.aud,
+        claims.exp,
+        claims.nbf,
+        issuer,
+        audience,
+        now,
+    )?;
     Ok(claims)
 }
 

@@ -324,11 +324,16 @@ impl Application {
         let state = AppState {
             inner: Arc::new(Inner {
                 public_origin: origin_of(&public_url),
+                public_url: public_url.clone(),
+                gateway: Arc::new(gatehouse_core::service::GatewayService::new(
+                    opened.store.clone(),
+                    tokens.clone(),
+                )),
                 https,
-                cookie_name: if https {
-                    "__Host-gatehouse_session"
-                } else {
-                    "gatehouse_session"
+                cookie_name: match (https, config.cookie_domain.is_some()) {
+                    (true, false) => "__Host-gatehouse_session",
+                    (true, true) => "__Secure-gatehouse_session",
+                    (false, _) => "gatehouse_session",
                 },
                 metrics: crate::telemetry::metrics_handle(),
                 readiness: Readiness::new(opened.store.clone(), Duration::from_secs(2)),

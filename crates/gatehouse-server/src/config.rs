@@ -12,10 +12,12 @@ use serde::Deserialize;
 
 use crate::net::{Cidr, DEFAULT_IPV6_PREFIX};
 
+mod gateway;
 mod outbound;
 mod serving;
 mod syntax;
 mod webhook;
+pub use gateway::parse_size;
 pub use serving::DEFAULT_MAX_CONNECTIONS;
 use syntax::{list, parse_origin, parse_public_url};
 pub use syntax::{origin_of, parse_duration, parse_rate};
@@ -104,6 +106,10 @@ pub struct Config {
     pub rate_limit_ipv6_prefix: u8,
     /// The guarded outbound client's settings (SPEC §12).
     pub outbound: crate::outbound::OutboundSettings,
+    /// `GATEHOUSE_COOKIE_DOMAIN`: the session cookie is sent to every host under it (SPEC §11).
+    pub cookie_domain: Option<String>,
+    /// `[[gateway.routes]]` of the config file, checked.
+    pub gateway: std::sync::Arc<gatehouse_core::gateway::RouteTable>,
 }
 
 /// Every setting, by its key (TOML key = env name without `GATEHOUSE_`, lowercased).
@@ -144,6 +150,7 @@ pub const KEYS: &[&str] = &[
     "rate_limit_ipv6_prefix",
     "outbound_allow",
     "outbound_nameserver",
+    "cookie_domain",
 ];
 
 /// A TOML value as given: a string, a number, or a list (for the comma-list settings).
@@ -174,6 +181,8 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
         let mut raw: BTreeMap<&'static str, String> = BTreeMap::new();
+        let mut gateway_value = None;
+        let mut file_shown = String::new();
         let env: Vec<(String, String)> = env.into_iter().collect();
         let file = overrides.config_file.clone().or_else(|| {
             env.iter()
@@ -181,7 +190,8 @@ impl Config {
                 .map(|(_, v)| PathBuf::from(v))
         });
         if let Some(path) = file {
-            read_file(&path, &mut raw)?;
+            gateway_value = read_file(&path, &mut raw)?;
+            file_shown = path.display().to_string();
         }
         for (name, value) in &env {
             let Some(rest) = name.strip_prefix("GATEHOUSE_") else {
@@ -199,7 +209,9 @@ impl Config {
         for (key, value) in &overrides.values {
             raw.insert(key, value.clone());
         }
-        Config::from_raw(&raw)
+        let mut config = Config::from_raw(&raw)?;
+        config.gateway = std::sync::Arc::new(gateway::parse(&file_shown, gateway_value)?);
+        Ok(config)
     }
 
     fn from_raw(raw: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
@@ -381,6 +393,10 @@ impl Config {
             .map_err(|why| bad(&name("rate_limit_ipv6_prefix"), why))?
                 as u8,
             outbound: outbound::parse(&get, &name)?,
+            cookie_domain: get("cookie_domain")
+                .map(|d| parse_cookie_domain(&d).map_err(|why| bad(&name("cookie_domain"), why)))
+                .transpose()?,
+            gateway: Default::default(),
         })
     }
 
@@ -463,18 +479,28 @@ fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-fn read_file(path: &Path, raw: &mut BTreeMap<&'static str, String>) -> Result<(), ConfigError> {
+/// Reads the file's settings into `raw`; returns its `gateway` table, read separately.
+fn read_file(
+    path: &Path,
+    raw: &mut BTreeMap<&'static str, String>,
+) -> Result<Option<toml::Value>, ConfigError> {
     let shown = path.display();
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
-    let table: BTreeMap<String, TomlValue> = toml::from_str(&text)
+    let mut table: toml::Table = toml::from_str(&text)
         .map_err(|e| ConfigError(format!("config file {shown}: {}", e.message())))?;
+    let gateway = table.remove("gateway");
     for (key, value) in table {
         let Some(known) = KEYS.iter().find(|k| **k == key) else {
             return Err(ConfigError(format!(
                 "config file {shown}: unknown key {key:?}"
             )));
         };
+        let value: TomlValue = value.try_into().map_err(|_| {
+            ConfigError(format!(
+                "config file {shown}: {key}: expected a string, a number or a list of strings"
+            ))
+        })?;
         let value = match value {
             TomlValue::Str(s) => s,
             TomlValue::Int(i) => i.to_string(),
@@ -482,7 +508,23 @@ fn read_file(path: &Path, raw: &mut BTreeMap<&'static str, String>) -> Result<()
         };
         raw.insert(known, value);
     }
-    Ok(())
+    Ok(gateway)
+}
+
+/// A registrable-looking domain (`example.com`; a leading dot is dropped), lower case.
+fn parse_cookie_domain(s: &str) -> Result<String, String> {
+    let d = s.trim().trim_start_matches('.').to_ascii_lowercase();
+    let labels_ok = d.split('.').all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    });
+    if !labels_ok || !d.contains('.') || d.parse::<std::net::IpAddr>().is_ok() {
+        return Err(format!("expected a domain like example.com, got {s:?}"));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]

@@ -133,6 +133,23 @@ pub fn static_checks(config: &Config) -> Vec<Check> {
             )
         },
     );
+    if let Some(domain) = &config.cookie_domain {
+        out.push(check(
+            Level::Warn,
+            "cookie_domain",
+            format!(
+                "the session cookie goes to every host under {domain}: each one is trusted with it"
+            ),
+        ));
+    }
+    out.push(check(
+        Level::Ok,
+        "gateway",
+        match config.gateway.routes().len() {
+            0 => "no routes".to_owned(),
+            n => format!("{n} route(s)"),
+        },
+    ));
     out.extend(crate::serve::doctor_checks(config));
     out.push(check(
         Level::Ok,

@@ -31,6 +31,11 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// `Sec-Fetch-Site: cross-site`, or an `Origin` that is neither the public URL's nor allowed.
 pub fn cross_site(headers: &HeaderMap, state: &AppState) -> bool {
+    cross_site_besides(headers, None, state)
+}
+
+/// [`cross_site`], with `also` (a proxied request's own origin) accepted as well.
+pub fn cross_site_besides(headers: &HeaderMap, also: Option<&str>, state: &AppState) -> bool {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
@@ -42,6 +47,7 @@ pub fn cross_site(headers: &HeaderMap, state: &AppState) -> bool {
         Some(origin) => {
             let origin = origin.to_str().unwrap_or("null").to_ascii_lowercase();
             origin != state.public_origin
+                && also.is_none_or(|a| !a.eq_ignore_ascii_case(&origin))
                 && !state
                     .config
                     .allowed_origins

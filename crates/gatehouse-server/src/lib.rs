@@ -10,6 +10,7 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod extract;
+pub mod gateway;
 pub mod json;
 pub mod middleware;
 pub mod net;

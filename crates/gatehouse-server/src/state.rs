@@ -28,8 +28,13 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     /// `https://host` or `http://host:port`, lowercase: the origin CSRF checks accept.
     pub public_origin: String,
+    /// The public URL as configured (or `http://<bound address>`), no trailing `/`.
+    pub public_url: String,
+    /// The gateway's judgement, shared by the reverse proxy and forward-auth.
+    pub gateway: Arc<gatehouse_core::service::GatewayService>,
     pub https: bool,
-    /// `__Host-gatehouse_session` under https, else `gatehouse_session`.
+    /// `__Host-gatehouse_session` under https (`__Secure-` with a cookie domain), else
+    /// `gatehouse_session`.
     pub cookie_name: &'static str,
     /// The clock and random source every service shares (request ids come from it too).
     pub ambient: gatehouse_core::ambient::Ambient,

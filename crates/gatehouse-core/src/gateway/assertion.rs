@@ -107,7 +107,12 @@ mod tests {
         }
     }
 
-    fn check(token: &str, method: &str, url: &str, now: i64) -> Result<AssertionClaims, AssertionError> {
+    fn check(
+        token: &str,
+        method: &str,
+        url: &str,
+        now: i64,
+    ) -> Result<AssertionClaims, AssertionError> {
         let s = signer();
         let key = s.verifying_key();
         verify_assertion(

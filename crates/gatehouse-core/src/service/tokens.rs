@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use crate::ambient::Ambient;
 use crate::audit::{Actor, Category, Chain, NewEvent, Outcome, Target};
 use crate::error::AuthFailure;
+use crate::gateway::{ASSERTION_TTL_SECS, ASSERTION_TYP, AssertionClaims};
 use crate::ids::{FamilyId, OrgId};
 use crate::jwt::{self, AccessClaims, JwtError, Signer25519};
 use crate::scope::Scopes;
@@ -416,18 +417,54 @@ impl TokenService {
         Ok((t, secret))
     }
 
+    fn current_signer(&self) -> Result<Arc<Signer25519>> {
+        self.ring
+            .read()
+            .ok()
+            .and_then(|r| r.signer.clone())
+            .ok_or_else(|| Error::Unavailable("no signing key".into()))
+    }
+
+    /// A gateway assertion (SPEC §11) with the current signing key: `claims` with `iss`,
+    /// `jti` and the times filled in here.
+    pub fn sign_assertion(&self, mut claims: AssertionClaims) -> Result<String> {
+        let signer = self.current_signer()?;
+        let iat = self.ambient.now().unix_timestamp();
+        claims.iss = self.settings.issuer.clone();
+        claims.jti = self.ambient.uuid_v7()?.to_string();
+        claims.iat = iat;
+        claims.nbf = iat;
+        claims.exp = iat + ASSERTION_TTL_SECS;
+        Ok(signer.sign_typed(ASSERTION_TYP, &claims))
+    }
+
+    /// An upstream's check of an assertion with this instance's published keys.
+    pub fn verify_assertion(
+        &self,
+        token: &str,
+        audience: &str,
+        method: &str,
+        url: &str,
+    ) -> std::result::Result<AssertionClaims, crate::gateway::assertion::AssertionError> {
+        let now = self.ambient.now().unix_timestamp();
+        crate::gateway::verify_assertion(
+            token,
+            |kid| self.public_key(kid),
+            &self.settings.issuer,
+            audience,
+            method,
+            url,
+            now,
+        )
+    }
+
     fn issue(
         &self,
         family: &TokenFamily,
         refresh_token: String,
         now: OffsetDateTime,
     ) -> Result<Issued> {
-        let signer = self
-            .ring
-            .read()
-            .ok()
-            .and_then(|r| r.signer.clone())
-            .ok_or_else(|| Error::Unavailable("no signing key".into()))?;
+        let signer = self.current_signer()?;
         let iat = now.unix_timestamp();
         let ttl = self.settings.access_ttl.as_secs();
         let claims = AccessClaims {

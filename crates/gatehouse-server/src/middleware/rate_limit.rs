@@ -99,7 +99,7 @@ pub async fn rate_limit(
     response
 }
 
-fn headers(h: &mut HeaderMap, d: &Decision, limit: Limit, policy: &str, now_us: i64) {
+pub(crate) fn headers(h: &mut HeaderMap, d: &Decision, limit: Limit, policy: &str, now_us: i64) {
     let mut set = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(name, v);

@@ -176,17 +176,22 @@ pub async fn login(
 }
 
 fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
-    let same_site = match state.config.session_samesite {
-        SameSite::Strict => cookie::SameSite::Strict,
-        SameSite::Lax => cookie::SameSite::Lax,
+    // With a cookie domain the cookie must reach sibling hosts after a cross-host redirect:
+    // Lax, whatever the setting (SPEC §11).
+    let same_site = match (&state.config.cookie_domain, state.config.session_samesite) {
+        (Some(_), _) | (None, SameSite::Lax) => cookie::SameSite::Lax,
+        (None, SameSite::Strict) => cookie::SameSite::Strict,
     };
-    let cookie = Cookie::build((state.cookie_name, value))
+    let mut cookie = Cookie::build((state.cookie_name, value))
         .path("/")
         .http_only(true)
         .same_site(same_site)
         .max_age(time::Duration::seconds(max_age))
         .secure(state.https)
         .build();
+    if let Some(domain) = &state.config.cookie_domain {
+        cookie.set_domain(domain.clone());
+    }
     HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 

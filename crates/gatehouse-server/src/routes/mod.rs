@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod forward_auth;
 pub mod introspect;
 pub mod invitations;
 pub mod ops;
@@ -71,6 +72,11 @@ fn other_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(secrets::put, secrets::get, secrets::delete))
 }
 
+/// Forward-auth: outside the `/v1` budgets (each route has its own `rate_limit`), SPEC §11.
+fn forward_auth_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(forward_auth::check_request))
+}
+
 /// The layers inside the envelope, the rate budget outermost: the budget, the body limit's
 /// drain, the body limit.
 fn limited(router: Router<AppState>, state: &AppState, budget: Budget) -> Router<AppState> {
@@ -86,20 +92,28 @@ fn limited(router: Router<AppState>, state: &AppState, budget: Budget) -> Router
 }
 
 /// Every route and the OpenAPI document that describes them, from one registration.
-pub fn registered() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+pub fn registered() -> (
+    Router<AppState>,
+    Router<AppState>,
+    Router<AppState>,
+    utoipa::openapi::OpenApi,
+) {
     let (credential, credential_doc) = credential_routes().split_for_parts();
+    let (forward, forward_doc) = forward_auth_routes().split_for_parts();
     let (other, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(other_routes())
         .split_for_parts();
     doc.merge(credential_doc);
-    (credential, other, doc)
+    doc.merge(forward_doc);
+    (credential, forward, other, doc)
 }
 
 pub fn router(state: AppState) -> Router {
-    let (credential, other, doc) = registered();
+    let (credential, forward, other, doc) = registered();
     let document = crate::openapi::finish(doc, &state.public_origin);
     let other = other.fallback(ops::not_found);
     limited(credential, &state, Budget::Credential)
+        .merge(forward.layer(RequestBodyLimitLayer::new(BODY_LIMIT)))
         .merge(limited(other, &state, Budget::PerCredential))
         .layer(Extension::<Document>(document))
         .layer(axum::middleware::from_fn_with_state(

@@ -12,10 +12,12 @@ use sqlx::Connection;
 
 mod db;
 mod fake_dns;
+mod proxies;
 mod proxy;
 mod receiver;
 pub use db::*;
 pub use fake_dns::*;
+pub use proxies::*;
 pub use proxy::*;
 pub use receiver::*;
 
@@ -194,6 +196,17 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        // A failing test shows what its server logged above warnings, so a 500 seen only in
+        // CI says why.
+        if std::thread::panicking() {
+            let logs = self.logs();
+            let loud: Vec<&str> = logs
+                .lines()
+                .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+                .collect();
+            let tail = &loud[loud.len().saturating_sub(40)..];
+            eprintln!("server {} logged:\n{}", self.base, tail.join("\n"));
+        }
     }
 }
 

@@ -8,8 +8,7 @@ use gatehouse_core::ids::UserId;
 use gatehouse_core::store::AuditStore;
 use gatehouse_core::{Error, Result};
 use sqlx::{
-    ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments,
-    QueryBuilder, Type,
+    ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type,
 };
 
 use crate::dialect::{DbRow, Dialect, Tx};
