@@ -321,6 +321,15 @@ impl Application {
         crate::audit_tasks::start(&mut supervisor, audit.clone(), &config);
         crate::audit_webhook::start(&mut supervisor, audit.clone(), &config)?;
         let https = public_url.starts_with("https://");
+        let upstreams = if config.gateway.has_upstreams() {
+            Some(crate::gateway::proxy::Upstreams::new().map_err(|e| {
+                StartError::Config(ConfigError(format!(
+                    "gateway: TLS roots for upstreams: {e}"
+                )))
+            })?)
+        } else {
+            None
+        };
         let state = AppState {
             inner: Arc::new(Inner {
                 public_origin: origin_of(&public_url),
@@ -329,6 +338,7 @@ impl Application {
                     opened.store.clone(),
                     tokens.clone(),
                 )),
+                upstreams,
                 https,
                 cookie_name: match (https, config.cookie_domain.is_some()) {
                     (true, false) => "__Host-gatehouse_session",

@@ -32,6 +32,10 @@ pub enum ErrorCode {
     MethodNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// The gateway's upstream refused, reset or broke the exchange (`502`).
+    BadGateway,
+    /// The gateway's upstream did not answer within the route's `timeout` (`504`).
+    GatewayTimeout,
 }
 
 impl ErrorCode {
@@ -55,6 +59,8 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::BadGateway => "bad_gateway",
+            ErrorCode::GatewayTimeout => "gateway_timeout",
         }
     }
 }
@@ -247,6 +253,19 @@ pub fn invalid_request_fields(message: &str, fields: &[(&str, &str)]) -> Respons
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
         ),
+        retry_after_secs: None,
+        detail: None,
+    });
+    response
+}
+
+/// An error answer with its own status, code and message (the gateway's `413`, `502`, `504`).
+pub fn error_response(status: StatusCode, code: ErrorCode, message: String) -> Response {
+    let mut response = status.into_response();
+    response.extensions_mut().insert(ErrorBody {
+        code,
+        message,
+        fields: None,
         retry_after_secs: None,
         detail: None,
     });

@@ -32,6 +32,8 @@ pub struct Inner {
     pub public_url: String,
     /// The gateway's judgement, shared by the reverse proxy and forward-auth.
     pub gateway: Arc<gatehouse_core::service::GatewayService>,
+    /// The pooled upstream client, when a gateway route has an upstream.
+    pub upstreams: Option<crate::gateway::proxy::Upstreams>,
     pub https: bool,
     /// `__Host-gatehouse_session` under https (`__Secure-` with a cookie domain), else
     /// `gatehouse_session`.

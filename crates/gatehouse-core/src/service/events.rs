@@ -297,6 +297,28 @@ pub fn authz_denied(
         .details(json!({ "code": code, "method": short(method), "path": short(path) }))
 }
 
+/// One request the gateway passed to an upstream (SPEC §11), as the route's `audit` asks.
+#[allow(clippy::too_many_arguments)]
+pub fn gateway_request(
+    chain: Chain,
+    actor: Actor,
+    method: &str,
+    path: &str,
+    status: u16,
+    route: &str,
+    duration_ms: u64,
+    client: &ClientInfo,
+    at: At,
+) -> NewEvent {
+    NewEvent::new(chain, Category::Audit, "gateway.request", actor, client, at).details(json!({
+        "method": short(method),
+        "path": short(path),
+        "status": status,
+        "route": short(route),
+        "duration_ms": duration_ms,
+    }))
+}
+
 /// Request facts in events are kept short (as the user agent is), whatever a client sends.
 fn short(text: &str) -> String {
     text.chars().take(512).collect()

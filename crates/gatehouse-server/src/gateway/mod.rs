@@ -2,7 +2,9 @@
 //! route (credential, CSRF, the route's rate limit), the `401` that leads a browser to the
 //! sign-in page, and the five identity headers.
 
+mod body;
 pub mod described;
+pub mod proxy;
 
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -143,14 +145,7 @@ pub fn set_identity(h: &mut HeaderMap, passed: &Passed) {
 
 /// Removes every `X-Gatehouse-*` header and every header `Connection` names.
 pub fn strip_incoming(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
+    for name in connection_named(h) {
         h.remove(name);
     }
     let ours: Vec<HeaderName> = h
@@ -161,6 +156,16 @@ pub fn strip_incoming(h: &mut HeaderMap) {
     for name in ours {
         h.remove(name);
     }
+}
+
+/// The headers a `Connection` header names (hop-by-hop by that naming).
+pub fn connection_named(h: &HeaderMap) -> Vec<HeaderName> {
+    h.get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect()
 }
 
 /// The error answer for `e`; a `401` also says where to sign in (`Location`), and a browser

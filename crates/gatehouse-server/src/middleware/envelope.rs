@@ -115,7 +115,11 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let cors_origin = allowed_cors_origin(&state, req.headers());
-    let is_preflight = method == Method::OPTIONS
+    // A gateway route's preflight is its upstream's to answer.
+    let gatewayed =
+        state.upstreams.is_some() && !gatehouse_core::gateway::routes::is_own_path(&path);
+    let is_preflight = !gatewayed
+        && method == Method::OPTIONS
         && req.headers().contains_key(header::ORIGIN)
         && req
             .headers()
@@ -130,6 +134,18 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
     };
 
     let status = response.status();
+    if response
+        .extensions()
+        .get::<crate::gateway::proxy::Proxied>()
+        .is_some()
+    {
+        // The upstream's answer, as it sent it: only the request id is added.
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            response.headers_mut().entry(X_REQUEST_ID).or_insert(v);
+        }
+        access_line(&id, &method, &path, status, started, ip, &user, &api_key);
+        return response;
+    }
     let error = response.extensions_mut().remove::<ErrorBody>().or_else(|| {
         let is_json = response
             .headers()
@@ -174,25 +190,39 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
     }
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
 
-    let latency = started.elapsed();
     let route_label = route.unwrap_or_else(|| "unmatched".into());
     metrics::counter!("http_requests_total", "route" => route_label.clone(), "method" => method_label(&method),
         "status" => status.as_u16().to_string())
     .increment(1);
     metrics::histogram!("http_request_duration_seconds", "route" => route_label)
-        .record(latency.as_secs_f64());
+        .record(started.elapsed().as_secs_f64());
+    access_line(&id, &method, &path, status, started, ip, &user, &api_key);
+    response
+}
+
+/// The request's line in the access log.
+#[allow(clippy::too_many_arguments)]
+fn access_line(
+    id: &str,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    started: Instant,
+    ip: IpAddr,
+    user: &OnceLock<gatehouse_core::ids::UserId>,
+    api_key: &OnceLock<gatehouse_core::ids::ApiKeyId>,
+) {
     tracing::info!(
         target: "gatehouse::access",
         request_id = %id,
         method = %method,
         path = %path,
         status = status.as_u16(),
-        latency_ms = latency.as_secs_f64() * 1000.0,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         client_ip = %ip,
         user_id = user.get().map(|u| u.to_string()).unwrap_or_default(),
         api_key_id = api_key.get().map(|k| k.to_string()).unwrap_or_default(),
     );
-    response
 }
 
 /// The method as a metrics label: the standard methods by name, any other token as `other`,

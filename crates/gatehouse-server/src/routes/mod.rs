@@ -112,10 +112,15 @@ pub fn router(state: AppState) -> Router {
     let (credential, forward, other, doc) = registered();
     let document = crate::openapi::finish(doc, &state.public_origin);
     let other = other.fallback(ops::not_found);
-    limited(credential, &state, Budget::Credential)
+    let mut app = limited(credential, &state, Budget::Credential)
         .merge(forward.layer(RequestBodyLimitLayer::new(BODY_LIMIT)))
-        .merge(limited(other, &state, Budget::PerCredential))
-        .layer(Extension::<Document>(document))
+        .merge(limited(other, &state, Budget::PerCredential));
+    if state.upstreams.is_some() {
+        // With gateway routes, every path gatehouse does not serve is the gateway's (it answers
+        // `404` itself for what no route takes, gatehouse's own paths included).
+        app = app.fallback(crate::gateway::proxy::handle);
+    }
+    app.layer(Extension::<Document>(document))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::middleware::envelope::envelope,

@@ -373,7 +373,7 @@ impl Connection {
         // cut idle keep-alive connections at the header timeout.
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder.header_read_timeout(None).keep_alive(true);
-        let conn = builder.serve_connection(io, service);
+        let conn = builder.serve_connection(io, service).with_upgrades();
         tokio::pin!(conn);
         let mut finishing = false;
         loop {

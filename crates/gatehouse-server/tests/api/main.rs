@@ -14,6 +14,7 @@ mod config;
 mod conventions;
 mod credential_races;
 mod forward_auth_proxies;
+mod gateway;
 mod hardening;
 mod identity;
 mod invitation_rules;

@@ -12,11 +12,13 @@ use sqlx::Connection;
 
 mod db;
 mod fake_dns;
+mod gateway_app;
 mod proxies;
 mod proxy;
 mod receiver;
 pub use db::*;
 pub use fake_dns::*;
+pub use gateway_app::*;
 pub use proxies::*;
 pub use proxy::*;
 pub use receiver::*;
