@@ -13,6 +13,7 @@ mod cli;
 mod config;
 mod conventions;
 mod credential_races;
+mod forward_auth;
 mod forward_auth_proxies;
 mod gateway;
 mod hardening;
