@@ -10,6 +10,7 @@ mod audit_bounds;
 mod audit_chain;
 mod audit_webhook;
 mod cli;
+mod client_crate;
 mod config;
 mod conventions;
 mod credential_races;
