@@ -422,6 +422,9 @@ pub struct FirstAdmin {
 
 #[async_trait]
 pub trait SystemStore: Send + Sync {
+    /// Tells `sink` of every user change this process commits (the user state cache's local
+    /// half; other processes hear through the change feed).
+    fn subscribe_local(&self, _sink: std::sync::Arc<dyn crate::changes::ChangeSink>) {}
     /// Cheap round trip, for readiness.
     async fn ping(&self) -> Result<()>;
     /// True until setup has completed (or an admin was created from the CLI).

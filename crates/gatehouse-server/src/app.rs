@@ -5,14 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_core::ambient::Ambient;
+use gatehouse_core::changes::{ChangeSink, FanOut};
 use gatehouse_core::password::PasswordHasherPool;
 use gatehouse_core::rate_limit::{Limit, MemoryLimiter};
 use gatehouse_core::secret::ExposeSecret;
+use gatehouse_core::service::GatewayService;
 use gatehouse_core::service::key_cache::{KEY_CACHE_CAPACITY, KEY_CACHE_TTL, KeyCache};
 use gatehouse_core::service::last_used;
 use gatehouse_core::service::limiter::{Backend as LimiterBackend, RateLimiter};
 use gatehouse_core::service::orgs::InvitationLimit;
 use gatehouse_core::service::tokens::TokenSettings;
+use gatehouse_core::service::user_cache::{USER_CACHE_TTL, UserCache};
 use gatehouse_core::service::{
     ApiKeyService, AuditService, AuditWriter, AuthService, AuthSettings, OrgService, Readiness,
     SecretService, TokenService,
@@ -160,6 +163,7 @@ pub struct Services {
     pub tokens: Arc<TokenService>,
     pub limiter: Arc<RateLimiter>,
     pub secrets: SecretService,
+    pub gateway: Arc<GatewayService>,
 }
 
 /// The master secrets of `config`: the current one seals, the previous ones still open.
@@ -200,8 +204,17 @@ pub fn services(
         KEY_CACHE_TTL,
         KEY_CACHE_CAPACITY,
     ));
+    // Token revocation states and memberships, under the same rule; this process's commits
+    // reach it directly, other processes' through the feed.
+    let user_cache = Arc::new(UserCache::new(
+        feed.is_none(),
+        clock.clone(),
+        USER_CACHE_TTL,
+    ));
+    opened.store.subscribe_local(user_cache.clone());
     if let Some(feed) = feed {
-        supervisor.start("key change feed", feed.run(key_cache.clone()));
+        let sinks: Vec<Arc<dyn ChangeSink>> = vec![key_cache.clone(), user_cache.clone()];
+        supervisor.start("change feed", feed.run(Arc::new(FanOut(sinks))));
     }
     let backend = if config.rate_limit_backend_database {
         LimiterBackend::Database(opened.store.clone())
@@ -233,13 +246,13 @@ pub fn services(
     );
     let audit = AuditService::new(opened.store.clone(), clock.clone(), writer)
         .with_verify_concurrency(config.audit_verify_concurrency);
-    let tokens = Arc::new(token_service(
-        config,
-        opened,
-        auth.clone(),
-        issuer,
-        ambient,
-    )?);
+    let tokens = Arc::new(
+        token_service(config, opened, auth.clone(), issuer, ambient)?
+            .with_user_cache(user_cache.clone()),
+    );
+    let gateway = Arc::new(
+        GatewayService::new(opened.store.clone(), tokens.clone()).with_user_cache(user_cache),
+    );
     Ok(Services {
         auth,
         orgs,
@@ -248,6 +261,7 @@ pub fn services(
         tokens,
         limiter,
         secrets,
+        gateway,
     })
 }
 
@@ -303,6 +317,7 @@ impl Application {
             tokens,
             limiter,
             secrets,
+            gateway,
         } = services(&config, &opened, &public_url, &ambient, &mut supervisor)?;
         supervisor.start(
             "sweeper",
@@ -334,10 +349,7 @@ impl Application {
             inner: Arc::new(Inner {
                 public_origin: origin_of(&public_url),
                 public_url: public_url.clone(),
-                gateway: Arc::new(gatehouse_core::service::GatewayService::new(
-                    opened.store.clone(),
-                    tokens.clone(),
-                )),
+                gateway,
                 upstreams,
                 https,
                 cookie_name: match (https, config.cookie_domain.is_some()) {

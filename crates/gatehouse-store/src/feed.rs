@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_core::changes::{Change, ChangeSink};
+use gatehouse_core::changes::ChangeSink;
 use sqlx::postgres::{PgListener, PgPool};
 
 use crate::postgres::KEY_CHANNEL;
@@ -87,11 +87,11 @@ async fn listen(url: &str) -> Result<PgListener, sqlx::Error> {
 async fn follow(listener: &mut PgListener, sink: &dyn ChangeSink) {
     loop {
         match tokio::time::timeout(SILENCE_LIMIT, listener.try_recv()).await {
-            Ok(Ok(Some(notification))) => match notification.payload() {
-                "" => {}
-                crate::sql_store::ALL_KEYS => sink.changed(Change::AllKeys),
-                public_id => sink.changed(Change::ApiKey(public_id.to_owned())),
-            },
+            Ok(Ok(Some(notification))) => {
+                if let Some(change) = crate::sql_store::change_of(notification.payload()) {
+                    sink.changed(change);
+                }
+            }
             Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return,
         }
     }

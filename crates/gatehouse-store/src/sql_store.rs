@@ -6,8 +6,10 @@
 //! PostgreSQL a query that forgot its `org_id` filter still sees only that org.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, OnceLock};
 
 use gatehouse_core::Result;
+use gatehouse_core::changes::{Change, ChangeSink};
 use gatehouse_core::ids::OrgId;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
@@ -34,11 +36,58 @@ pub const INVITATION_SETTING: &str = "gatehouse.invitation";
 /// The storage ports on one database.
 pub struct SqlStore<D: Dialect> {
     pub(crate) pool: Pool<D::Db>,
+    /// This process's caches, told of each user change once it has committed.
+    local: Arc<OnceLock<Arc<dyn ChangeSink>>>,
+}
+
+/// The change-feed payload of a user change (`u:<id>`, `u:*`) or a revoked token id (`j:<jti>`).
+pub(crate) fn payload(change: &Change) -> String {
+    match change {
+        Change::User(user) => format!("u:{user}"),
+        Change::AllUsers => "u:*".to_owned(),
+        Change::Jti(jti) => format!("j:{jti}"),
+        Change::ApiKey(public_id) => public_id.clone(),
+        Change::AllKeys => ALL_KEYS.to_owned(),
+    }
+}
+
+/// The change a payload names (the inverse of [`payload`]; empty: the heartbeat).
+pub(crate) fn change_of(payload: &str) -> Option<Change> {
+    Some(match payload {
+        "" => return None,
+        ALL_KEYS => Change::AllKeys,
+        "u:*" => Change::AllUsers,
+        p => match (p.strip_prefix("u:"), p.strip_prefix("j:")) {
+            (Some(user), _) => Change::User(user.parse().ok()?),
+            (_, Some(jti)) => Change::Jti(jti.to_owned()),
+            _ => Change::ApiKey(p.to_owned()),
+        },
+    })
 }
 
 impl<D: Dialect> SqlStore<D> {
     pub(crate) fn new(pool: Pool<D::Db>) -> Self {
-        SqlStore { pool }
+        SqlStore {
+            pool,
+            local: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Whom to tell of user changes committed here.
+    pub fn set_local_sink(&self, sink: Arc<dyn ChangeSink>) {
+        let _ = self.local.set(sink);
+    }
+
+    /// Announces `change` to the other instances; delivered when `tx` commits (PostgreSQL).
+    pub(crate) async fn publish_in(tx: &mut Tx<D>, change: &Change) -> Result<()> {
+        D::notify_key_change(tx, &payload(change)).await
+    }
+
+    /// Tells this process's caches, after the commit.
+    pub(crate) fn committed(&self, change: Change) {
+        if let Some(sink) = self.local.get() {
+            sink.changed(change);
+        }
     }
 
     pub fn pool(&self) -> &Pool<D::Db> {

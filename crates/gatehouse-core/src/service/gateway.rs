@@ -8,8 +8,9 @@ use crate::error::{AuthFailure, ForbiddenReason};
 use crate::gateway::{AssertionClaims, AuthMode, Route};
 use crate::ids::{OrgId, UserId};
 use crate::scope::Scopes;
+use crate::service::user_cache::UserCache;
 use crate::service::{Principal, TokenService};
-use crate::store::Store;
+use crate::store::{Membership, Store};
 use crate::{Error, Result};
 
 /// Who the upstream is told made the request.
@@ -56,11 +57,36 @@ impl Identity {
 pub struct GatewayService {
     store: Arc<dyn Store>,
     tokens: Arc<TokenService>,
+    cache: Option<Arc<UserCache>>,
 }
 
 impl GatewayService {
     pub fn new(store: Arc<dyn Store>, tokens: Arc<TokenService>) -> Self {
-        GatewayService { store, tokens }
+        GatewayService {
+            store,
+            tokens,
+            cache: None,
+        }
+    }
+
+    /// Reads memberships through `cache`.
+    pub fn with_user_cache(mut self, cache: Arc<UserCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// `user`'s memberships, from the cache when it holds them.
+    async fn memberships(&self, user: UserId) -> Result<Arc<Vec<Membership>>> {
+        let Some(cache) = &self.cache else {
+            return Ok(Arc::new(self.store.memberships(user).await?));
+        };
+        if let Some(hit) = cache.memberships(user) {
+            return Ok(hit);
+        }
+        let generation = cache.generation();
+        let list = Arc::new(self.store.memberships(user).await?);
+        cache.put_memberships(generation, user, list.clone());
+        Ok(list)
     }
 
     /// The route's verdict on `principal` (`None`: no credential was presented, or the route
@@ -115,9 +141,10 @@ impl GatewayService {
                 .org
                 .ok_or(Error::Forbidden(ForbiddenReason::Forbidden))?;
             let role = self
-                .store
-                .org_for_member(org, user)
+                .memberships(user)
                 .await?
+                .iter()
+                .find(|m| m.org.id == org)
                 .map(|m| m.role)
                 .ok_or(Error::Forbidden(ForbiddenReason::Forbidden))?;
             if role < least {
@@ -156,7 +183,7 @@ impl GatewayService {
     /// The user's org when they belong to exactly one (a session and an unbound token name
     /// no org of their own).
     async fn only_org(&self, user: UserId) -> Result<Option<OrgId>> {
-        let memberships = self.store.memberships(user).await?;
+        let memberships = self.memberships(user).await?;
         Ok(match memberships.as_slice() {
             [only] => Some(only.org.id),
             _ => None,

@@ -137,6 +137,7 @@ impl ChangeSink for KeyCache {
         match change {
             Change::ApiKey(public_id) => self.invalidate(&public_id),
             Change::AllKeys => self.clear(),
+            Change::User(_) | Change::Jti(_) | Change::AllUsers => {}
         }
     }
 }

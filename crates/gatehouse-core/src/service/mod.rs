@@ -20,6 +20,7 @@ pub mod readiness;
 pub mod reencrypt;
 pub mod secrets;
 pub mod tokens;
+pub mod user_cache;
 
 pub use access::{KeyPrincipal, Manager, OrgAccess, OrgActor, Owner, PlatformAdmin, Principal};
 pub use api_keys::{ApiKeyService, OrgApiKey};

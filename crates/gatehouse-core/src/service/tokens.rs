@@ -14,11 +14,12 @@ use crate::ambient::Ambient;
 use crate::audit::{Actor, Category, Chain, NewEvent, Outcome, Target};
 use crate::error::AuthFailure;
 use crate::gateway::{ASSERTION_TTL_SECS, ASSERTION_TYP, AssertionClaims};
-use crate::ids::{FamilyId, OrgId};
+use crate::ids::{FamilyId, OrgId, UserId};
 use crate::jwt::{self, AccessClaims, JwtError, Signer25519};
 use crate::scope::Scopes;
+use crate::service::user_cache::UserCache;
 use crate::service::{AuthService, ClientInfo};
-use crate::store::{RefreshToken, Rotation, Store, TokenFamily, User};
+use crate::store::{RefreshToken, Rotation, Store, TokenFamily, TokenState, User};
 use crate::token_policy::{Refusal, role_may_hold};
 use crate::vault::Keyring;
 use crate::{Error, Result, token};
@@ -74,6 +75,8 @@ pub struct TokenService {
     /// Tokens whose signature and claims verified, by SHA-256 of the whole token: a client
     /// presents one access token many times, and a hit costs a hash instead of an EdDSA check.
     verified: RwLock<HashMap<[u8; 32], AccessClaims>>,
+    /// Revocation states already read (SPEC §6's rule: dropped on every committed change).
+    user_cache: Option<Arc<UserCache>>,
 }
 
 fn unauthenticated() -> Error {
@@ -100,7 +103,27 @@ impl TokenService {
             settings,
             ring: RwLock::new(Ring::default()),
             verified: RwLock::new(HashMap::new()),
+            user_cache: None,
         }
+    }
+
+    /// Reads revocation states through `cache`.
+    pub fn with_user_cache(mut self, cache: Arc<UserCache>) -> Self {
+        self.user_cache = Some(cache);
+        self
+    }
+
+    async fn token_state(&self, family: FamilyId, jti: &str, user: UserId) -> Result<TokenState> {
+        let Some(cache) = &self.user_cache else {
+            return self.store.token_state(family, jti, user).await;
+        };
+        if let Some(hit) = cache.token(family, jti) {
+            return Ok(hit);
+        }
+        let generation = cache.generation();
+        let state = self.store.token_state(family, jti, user).await?;
+        cache.put_token(generation, family, jti, user, &state);
+        Ok(state)
     }
 
     pub fn settings(&self) -> &TokenSettings {
@@ -163,7 +186,7 @@ impl TokenService {
         let (Ok(user_id), Ok(family)) = (claims.sub.parse(), claims.sid.parse::<FamilyId>()) else {
             return Err(unauthenticated());
         };
-        let state = self.store.token_state(family, &claims.jti, user_id).await?;
+        let state = self.token_state(family, &claims.jti, user_id).await?;
         let Some(user) = state.user else {
             return Err(unauthenticated());
         };

@@ -36,5 +36,6 @@ mod sessions;
 mod token_lifecycle;
 mod token_rules;
 mod tokens;
+mod user_cache_reach;
 mod vault;
 mod vault_rotation;

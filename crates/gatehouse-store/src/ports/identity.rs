@@ -252,7 +252,9 @@ where
             Self::revoke_others(&mut tx, id, None, at).await?;
         }
         Self::append_in(&mut tx, audit).await?;
+        Self::publish_in(&mut tx, &Change::User(id)).await?;
         tx.commit().await.map_err(db_err)?;
+        self.committed(Change::User(id));
         Ok(true)
     }
 
@@ -385,7 +387,10 @@ where
         let mut tx = self.write_tx().await?;
         Self::revoke_others(&mut tx, user, keep, at).await?;
         Self::append_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(db_err)
+        Self::publish_in(&mut tx, &Change::User(user)).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.committed(Change::User(user));
+        Ok(())
     }
 
     async fn change_password(
@@ -405,6 +410,9 @@ where
             .map_err(db_err)?;
         Self::revoke_others(&mut tx, user, Some(keep), at).await?;
         Self::append_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(db_err)
+        Self::publish_in(&mut tx, &Change::User(user)).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.committed(Change::User(user));
+        Ok(())
     }
 }

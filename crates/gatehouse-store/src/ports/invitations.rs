@@ -264,6 +264,9 @@ where
         };
         Self::insert_member(&mut tx, i.org_id, user, i.role, unix(at)).await?;
         Self::append_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(db_err)
+        Self::publish_in(&mut tx, &Change::User(user)).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.committed(Change::User(user));
+        Ok(())
     }
 }

@@ -16,6 +16,7 @@ mod tokens;
 mod prelude {
     pub(crate) use async_trait::async_trait;
     pub(crate) use gatehouse_core::audit::NewEvent;
+    pub(crate) use gatehouse_core::changes::Change;
     pub(crate) use gatehouse_core::clock::unix;
     pub(crate) use gatehouse_core::error::{AuthFailure, ConflictReason};
     pub(crate) use gatehouse_core::ids::{OrgId, SessionId, UserId};

@@ -225,7 +225,10 @@ where
             .map_err(db_err)?;
         Self::insert_member(&mut tx, org.id, owner, Role::Owner, unix(org.created_at)).await?;
         Self::append_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(db_err)
+        Self::publish_in(&mut tx, &Change::User(owner)).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.committed(Change::User(owner));
+        Ok(())
     }
 
     async fn org_for_member(&self, org: OrgId, user: UserId) -> Result<Option<Membership>> {
@@ -307,7 +310,9 @@ where
             .await
             .map_err(db_err)?;
         Self::append_in(&mut tx, audit).await?;
+        Self::publish_in(&mut tx, &Change::AllUsers).await?;
         tx.commit().await.map_err(db_err)?;
+        self.committed(Change::AllUsers);
         Ok(true)
     }
 
@@ -358,7 +363,9 @@ where
         let member = Self::member_row(&row)?;
         Self::revoke_families_beyond(&mut tx, org, target, Some(role), unix(at)).await?;
         Self::append_in(&mut tx, audit).await?;
+        Self::publish_in(&mut tx, &Change::User(target)).await?;
         tx.commit().await.map_err(db_err)?;
+        self.committed(Change::User(target));
         Ok(Some(member))
     }
 
@@ -384,7 +391,9 @@ where
             .map_err(db_err)?;
         Self::revoke_families_beyond(&mut tx, org, target, None, unix(at)).await?;
         Self::append_in(&mut tx, audit).await?;
+        Self::publish_in(&mut tx, &Change::User(target)).await?;
         tx.commit().await.map_err(db_err)?;
+        self.committed(Change::User(target));
         Ok(true)
     }
 

@@ -19,6 +19,10 @@ where
     str: Type<D::Db>,
     [u8]: Type<D::Db>,
 {
+    fn subscribe_local(&self, sink: std::sync::Arc<dyn gatehouse_core::changes::ChangeSink>) {
+        self.set_local_sink(sink);
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

@@ -316,7 +316,10 @@ where
         .await
         .map_err(db_err)?;
         Self::append_in(&mut tx, audit).await?;
+        let change = Change::User(family.user_id);
+        Self::publish_in(&mut tx, &change).await?;
         tx.commit().await.map_err(db_err)?;
+        self.committed(change);
         Ok(D::rows_affected(&done) == 1)
     }
 
@@ -340,7 +343,11 @@ where
             .await
             .map_err(db_err)?;
         Self::append_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(db_err)
+        let change = Change::Jti(jti.to_owned());
+        Self::publish_in(&mut tx, &change).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.committed(change);
+        Ok(())
     }
 
     async fn token_state(&self, family: FamilyId, jti: &str, user: UserId) -> Result<TokenState> {

@@ -18,3 +18,4 @@ mod sessions;
 mod system;
 mod token_rules;
 mod tokens;
+mod user_changes;
