@@ -11,45 +11,12 @@ cd "$(dirname "$0")/.."
 DB=${1:-sqlite}
 DURATION=${2:-10s}
 CONNS=${3:-16}
-PG_ADMIN=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-
-cargo build --release -q
-BIN=$PWD/target/release/gatehouse
-WORK=$(mktemp -d)
-DBNAME=""
-cleanup() {
-    [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
-    [ -n "$DBNAME" ] && psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-case "$DB" in
-    sqlite) URL="sqlite://$WORK/gatehouse.db" ;;
-    postgres)
-        DBNAME="gh_bench_http_$$"
-        psql -q "$PG_ADMIN" -c "CREATE DATABASE $DBNAME"
-        URL="${PG_ADMIN%/*}/$DBNAME" ;;
-    *) echo "usage: $0 [sqlite|postgres] [duration] [connections]" >&2; exit 2 ;;
-esac
-
+source bench/lib.sh
 # Production Argon2 parameters; logs at info (the access log is part of every request's cost).
-# Limits far above what wrk can send, so every route runs its limiter without being refused;
 # RATE_BACKEND=database measures the shared backend.
-env -i PATH="$PATH" GATEHOUSE_DATABASE_URL="$URL" GATEHOUSE_SIGNUP=open \
-    GATEHOUSE_RATE_LIMIT_AUTH=1000000000/1m GATEHOUSE_RATE_LIMIT_API=1000000000/1m \
-    GATEHOUSE_RATE_LIMIT_BACKEND="${RATE_BACKEND:-memory}" \
-    GATEHOUSE_SECRET="$(printf 'b%.0s' $(seq 1 43))" \
-    "$BIN" serve --listen 127.0.0.1:0 >"$WORK/stdout.log" 2>"$WORK/stderr.log" &
-PID=$!
-for _ in $(seq 1 100); do
-    grep -q "gatehouse listening on" "$WORK/stderr.log" 2>/dev/null && break
-    sleep 0.1
-done
-BASE=$(sed -n 's/^gatehouse listening on //p' "$WORK/stderr.log")
+start_gatehouse GATEHOUSE_RATE_LIMIT_BACKEND="${RATE_BACKEND:-memory}"
 echo "# gatehouse $DB at $BASE, rate limits on the ${RATE_BACKEND:-memory} backend, wrk -t1 -c$CONNS -d$DURATION, $(nproc) cores"
 
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 for i in $(seq 0 15); do
     curl -sf "$BASE/v1/auth/signup" -H 'content-type: application/json' \
         -d "{\"email\":\"bench$i@example.com\",\"password\":\"correct horse battery staple\"}" >/dev/null

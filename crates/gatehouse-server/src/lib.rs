@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod gateway;
 pub mod json;
+pub mod log_pipe;
 pub mod middleware;
 pub mod net;
 pub mod openapi;

@@ -14,8 +14,11 @@ pub fn init_logs(filter: &str, to_stdout: bool) {
         .json()
         .with_env_filter(filter)
         .with_current_span(false);
+    // The server's lines (one access line per request) are written off the request path.
     let _ = if to_stdout {
-        builder.with_writer(std::io::stdout).try_init()
+        builder
+            .with_writer(crate::log_pipe::Pipe(crate::log_pipe::Sink::Stdout))
+            .try_init()
     } else {
         builder.with_writer(std::io::stderr).try_init()
     };

@@ -24,6 +24,7 @@ mod invitations;
 mod isolation;
 mod jcs;
 mod limits;
+mod log_lines;
 mod openapi_contract;
 mod openapi_schemas;
 mod operations;
