@@ -236,7 +236,8 @@ pub fn services(
         key_cache.clone(),
         config.invitation_ttl,
         invitation_limit,
-    );
+    )
+    .with_user_cache(user_cache.clone());
     let keys = ApiKeyService::new(opened.store.clone(), ambient.clone(), key_cache, last_used);
     let secrets = SecretService::new(
         opened.store.clone(),

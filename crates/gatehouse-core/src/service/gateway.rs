@@ -77,16 +77,7 @@ impl GatewayService {
 
     /// `user`'s memberships, from the cache when it holds them.
     async fn memberships(&self, user: UserId) -> Result<Arc<Vec<Membership>>> {
-        let Some(cache) = &self.cache else {
-            return Ok(Arc::new(self.store.memberships(user).await?));
-        };
-        if let Some(hit) = cache.memberships(user) {
-            return Ok(hit);
-        }
-        let generation = cache.generation();
-        let list = Arc::new(self.store.memberships(user).await?);
-        cache.put_memberships(generation, user, list.clone());
-        Ok(list)
+        UserCache::memberships_of(self.cache.as_deref(), self.store.as_ref(), user).await
     }
 
     /// The route's verdict on `principal` (`None`: no credential was presented, or the route

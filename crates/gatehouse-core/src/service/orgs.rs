@@ -20,6 +20,7 @@ use crate::service::access::{Manager, OrgAccess, Owner, Principal};
 use crate::service::auth::{AuthService, new_org};
 use crate::service::events;
 use crate::service::key_cache::KeyCache;
+use crate::service::user_cache::UserCache;
 use crate::store::{Member, Membership, Org, Store};
 use crate::{Error, Result};
 
@@ -49,6 +50,8 @@ pub struct OrgService {
     key_cache: Arc<KeyCache>,
     invitation_ttl: Duration,
     invitation_limit: InvitationLimit,
+    /// Memberships already read (dropped on every committed change of the user).
+    user_cache: Option<Arc<UserCache>>,
 }
 
 impl OrgService {
@@ -67,7 +70,18 @@ impl OrgService {
             key_cache,
             invitation_ttl,
             invitation_limit,
+            user_cache: None,
         }
+    }
+
+    /// Reads memberships through `cache`.
+    pub fn with_user_cache(mut self, cache: Arc<UserCache>) -> Self {
+        self.user_cache = Some(cache);
+        self
+    }
+
+    async fn cached_memberships(&self, user: UserId) -> Result<Arc<Vec<Membership>>> {
+        UserCache::memberships_of(self.user_cache.as_deref(), self.store.as_ref(), user).await
     }
 
     /// Resolves an org for the caller (`404` unless they belong to it).
@@ -93,26 +107,24 @@ impl OrgService {
     pub async fn list(&self, principal: &Principal) -> Result<Vec<(Org, Option<Role>)>> {
         match principal {
             Principal::Session(s) => Ok(self
-                .store
-                .memberships(s.user.id)
+                .cached_memberships(s.user.id)
                 .await?
-                .into_iter()
-                .map(|m| (m.org, Some(m.role)))
+                .iter()
+                .map(|m| (m.org.clone(), Some(m.role)))
                 .collect()),
             Principal::ApiKey(k) => Ok(vec![((*k.org).clone(), None)]),
             Principal::Token(t) => Ok(self
-                .store
-                .memberships(t.user.id)
+                .cached_memberships(t.user.id)
                 .await?
-                .into_iter()
+                .iter()
                 .filter(|m| t.org_id.is_none_or(|bound| bound == m.org.id))
-                .map(|m| (m.org, Some(m.role)))
+                .map(|m| (m.org.clone(), Some(m.role)))
                 .collect()),
         }
     }
 
     pub async fn memberships(&self, user: UserId) -> Result<Vec<Membership>> {
-        self.store.memberships(user).await
+        Ok(self.cached_memberships(user).await?.as_ref().clone())
     }
 
     pub async fn rename(

@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::Result;
 use crate::changes::{Change, ChangeSink};
 use crate::clock::Clock;
 use crate::ids::{FamilyId, UserId};
-use crate::store::{Membership, TokenState};
+use crate::store::{Membership, Store, TokenState};
 
 /// How long an entry is trusted without a change heard.
 pub const USER_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -99,6 +100,25 @@ impl UserCache {
 
     pub fn put_memberships(&self, generation: u64, user: UserId, list: Arc<Vec<Membership>>) {
         self.put(&self.memberships, generation, user, user, list);
+    }
+
+    /// `user`'s memberships: from the cache, else read from `store` (and kept when no change
+    /// raced the read). Without a cache, straight from the store.
+    pub async fn memberships_of(
+        cache: Option<&UserCache>,
+        store: &dyn Store,
+        user: UserId,
+    ) -> Result<Arc<Vec<Membership>>> {
+        let Some(cache) = cache else {
+            return Ok(Arc::new(store.memberships(user).await?));
+        };
+        if let Some(hit) = cache.memberships(user) {
+            return Ok(hit);
+        }
+        let generation = cache.generation();
+        let list = Arc::new(store.memberships(user).await?);
+        cache.put_memberships(generation, user, list.clone());
+        Ok(list)
     }
 
     fn put<K: std::hash::Hash + Eq, V>(

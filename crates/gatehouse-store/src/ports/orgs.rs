@@ -279,6 +279,8 @@ where
         D::notify_key_change(&mut tx, ALL_KEYS).await?;
         Self::append_in(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
+        // Cached memberships carry the org's name (other instances hear `*` on the feed).
+        self.committed(Change::AllUsers);
         Ok(Some(renamed))
     }
 

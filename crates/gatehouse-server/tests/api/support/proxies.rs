@@ -419,8 +419,20 @@ pub async fn send_raw(port: u16, req: &Raw) -> RawReply {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
         s.write_all(head.as_bytes()).await?;
         s.write_all(&req.body).await?;
+        // A proxy that answers before reading the whole request may close with a reset after
+        // its answer (Traefik does, now and then, on a refused POST): what came first counts.
         let mut all = Vec::new();
-        s.read_to_end(&mut all).await?;
+        let mut buf = [0u8; 8192];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !all.is_empty() => {
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         Ok::<_, std::io::Error>(all)
     };
     let all = tokio::time::timeout(Duration::from_secs(10), io)
