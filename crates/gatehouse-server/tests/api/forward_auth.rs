@@ -13,7 +13,8 @@ use crate::token_rules::token_for;
 both!(
     the_described_request_and_its_answers,
     credentials_roles_and_csrf,
-    bad_routes_refuse_to_start
+    bad_routes_refuse_to_start,
+    a_cookie_domain_reaches_sibling_hosts
 );
 
 const ROUTES: &str = r#"
@@ -369,4 +370,59 @@ async fn bad_routes_refuse_to_start(db: Db) {
         err.contains("gateway route /e") && err.contains("same host and prefix"),
         "{err}"
     );
+}
+
+/// `GATEHOUSE_COOKIE_DOMAIN`: the session cookie is `__Secure-`, names the domain and is `Lax`,
+/// so a browser signed in at auth.example.test is recognised for app.example.test; `doctor`
+/// warns about what that trusts.
+async fn a_cookie_domain_reaches_sibling_hosts(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let domain = [
+        ("GATEHOUSE_COOKIE_DOMAIN", ".Example.test"),
+        ("GATEHOUSE_PUBLIC_URL", "https://auth.example.test"),
+    ];
+    let (server, _admin, email) = start(&db, &domain).await;
+    let mut c = server.client();
+    let r = c.login(&email, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let set = r.header("set-cookie").unwrap();
+    assert!(set.starts_with("__Secure-gatehouse_session="), "{set}");
+    for part in [
+        "Domain=example.test",
+        "SameSite=Lax",
+        "Secure",
+        "HttpOnly",
+        "Path=/",
+    ] {
+        assert!(set.contains(part), "{part} in {set}");
+    }
+    let r = ask(&c, "GET", "app.example.test", "/app", &[]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "app.example.com's route only: {}",
+        r.text
+    );
+    let r = ask(&c, "GET", "app.example.test", "/admin/x", &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.header("x-gatehouse-credential").as_deref(),
+        Some("session")
+    );
+    let (_, out, _) = run_cli(&db, &domain, &["doctor"], None);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("cookie_domain") && l.contains("example.test")),
+        "{out}"
+    );
+    let (code, _, err) = run_cli(
+        &db,
+        &[("GATEHOUSE_COOKIE_DOMAIN", "127.0.0.1")],
+        &["serve", "--listen", "127.0.0.1:0"],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("GATEHOUSE_COOKIE_DOMAIN"), "{err}");
 }
