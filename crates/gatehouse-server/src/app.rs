@@ -194,7 +194,6 @@ pub fn services(
     supervisor.start("audit writer", write_audit);
     let (last_used, write_last_used) = last_used::writer(opened.store.clone());
     supervisor.start("last-used writer", write_last_used);
-    let auth = Arc::new(auth_service(config, opened, writer.clone(), ambient)?);
     let clock = ambient.clock();
     // Live at once when one process owns the database; else only while the change feed listens,
     // which `services` starts under `supervisor` too.
@@ -204,14 +203,23 @@ pub fn services(
         KEY_CACHE_TTL,
         KEY_CACHE_CAPACITY,
     ));
-    // Token revocation states and memberships, under the same rule; this process's commits
-    // reach it directly, other processes' through the feed.
+    // Sessions, token revocation states and memberships, under the same rule; this process's
+    // commits reach it directly, other processes' through the feed.
+    // On SQLite another process (the CLI) may commit too: a watch over the database's version
+    // stands in for the feed, and the cache is live only while it runs.
+    let watch = opened.sqlite_watch();
     let user_cache = Arc::new(UserCache::new(
-        feed.is_none(),
+        feed.is_none() && watch.is_none(),
         clock.clone(),
         USER_CACHE_TTL,
     ));
     opened.store.subscribe_local(user_cache.clone());
+    if let Some(watch) = watch {
+        supervisor.start("sqlite change watch", watch.run(user_cache.clone()));
+    }
+    let auth = Arc::new(
+        auth_service(config, opened, writer.clone(), ambient)?.with_user_cache(user_cache.clone()),
+    );
     if let Some(feed) = feed {
         let sinks: Vec<Arc<dyn ChangeSink>> = vec![key_cache.clone(), user_cache.clone()];
         supervisor.start("change feed", feed.run(Arc::new(FanOut(sinks))));

@@ -7,6 +7,7 @@ pub mod postgres;
 mod rows;
 pub mod sql_store;
 pub mod sqlite;
+pub mod sqlite_watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use gatehouse_core::store::Store;
 
 pub use feed::ChangeFeed;
+pub use sqlite_watch::SqliteWatch;
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +103,11 @@ impl Opened {
         self.pg_pool
             .as_ref()
             .map(|pool| ChangeFeed::new(pool.clone(), self.url.clone()))
+    }
+
+    /// On SQLite, the watch over other processes' commits (the CLI run beside the server).
+    pub fn sqlite_watch(&self) -> Option<SqliteWatch> {
+        (self.backend == Backend::Sqlite).then(|| SqliteWatch::new(self.url.clone()))
     }
 }
 

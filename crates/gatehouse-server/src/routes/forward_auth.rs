@@ -23,7 +23,14 @@ use crate::state::AppState;
 /// `200` carries the identity headers for the app; `?redirect=browser` turns an
 /// unauthenticated browser navigation's `401` into a `302` to the sign-in page.
 #[utoipa::path(get, path = "/v1/forward-auth", tag = "gateway",
-    params(("redirect" = Option<String>, Query, description = "`browser`: 302 to sign-in for unauthenticated navigations")),
+    params(
+        ("redirect" = Option<String>, Query, description = "`browser`: 302 to sign-in for unauthenticated navigations"),
+        ("X-Forwarded-Method" = Option<String>, Header, description = "The described method, `^[A-Z]{1,16}$` (required unless X-Original-Method is sent)"),
+        ("X-Forwarded-Proto" = Option<String>, Header, description = "`http` or `https` (default `http`)"),
+        ("X-Forwarded-Host" = Option<String>, Header, description = "The described host (required unless X-Original-URL is sent)"),
+        ("X-Forwarded-Uri" = Option<String>, Header, description = "The described path and query, as the client sent them"),
+        ("X-Original-URL" = Option<String>, Header, description = "nginx: the absolute described URL, read only where X-Forwarded-Host/-Uri are absent"),
+    ),
     responses(
         (status = 200, description = "Let through; X-Gatehouse-User, -Org, -Scopes, -Credential and -Assertion set"),
         (status = 302, description = "Unauthenticated browser navigation (with ?redirect=browser)"),

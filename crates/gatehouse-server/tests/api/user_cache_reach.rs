@@ -1,6 +1,7 @@
-//! The per-instance cache of token revocation states and memberships (SPEC §11 budget, §6's
-//! rule) on two instances of one PostgreSQL: a role change, a revoked token family and a member
-//! removed on A are refused or narrowed on B within a second, though B had just cached them.
+//! The per-instance cache of sessions, token revocation states and memberships (SPEC §11 budget,
+//! §6's rule) on two instances of one PostgreSQL: a role change, a sign-out, a revoked token
+//! family and a member removed on A are refused or narrowed on B within a second, though B had
+//! just cached them.
 
 use std::time::{Duration, Instant};
 
@@ -94,6 +95,36 @@ async fn postgres_changes_on_a_reach_b_within_a_second() {
         StatusCode::OK,
         "still a member"
     );
+
+    // A session revoked on A (signing out): B refuses the cookie it had cached.
+    let mut browser = a.client();
+    assert_eq!(
+        browser.login("m@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    let cookie_on_b = Client {
+        base: b.base.clone(),
+        ..browser.clone()
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            cookie_on_b.get("/v1/auth/me").await.status,
+            StatusCode::OK,
+            "B caches"
+        );
+    }
+    assert_eq!(
+        browser.post_empty("/v1/auth/logout").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let since = Instant::now();
+    while cookie_on_b.get("/v1/auth/me").await.status != StatusCode::UNAUTHORIZED {
+        assert!(
+            since.elapsed() < Duration::from_secs(1),
+            "a sign-out not seen by B within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Logout-all on A revokes the family: B refuses the token it had cached.
     assert_eq!(

@@ -373,7 +373,10 @@ where
             return Ok(false);
         }
         Self::append_in(&mut tx, audit).await?;
+        // Cached sessions are the user's: the revoked one must stop everywhere.
+        Self::publish_in(&mut tx, &Change::User(user)).await?;
         tx.commit().await.map_err(db_err)?;
+        self.committed(Change::User(user));
         Ok(true)
     }
 

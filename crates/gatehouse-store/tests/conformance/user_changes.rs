@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gatehouse_core::changes::{Change, ChangeSink};
-use gatehouse_core::ids::OrgId;
-use gatehouse_core::store::Org;
+use gatehouse_core::ids::{OrgId, SessionId};
+use gatehouse_core::store::{NewSession, Org, Session};
 
 use crate::conformance;
 use crate::harness::{Fresh, at};
@@ -68,6 +68,28 @@ async fn user_changes_are_announced_after_commit(f: Fresh) {
         local.users().is_empty(),
         "a new user is no change to cached state"
     );
+    let session = Session {
+        id: SessionId::new(),
+        user_id: u.id,
+        created_at: at(0),
+        last_seen_at: at(0),
+        expires_at: at(1000),
+        revoked_at: None,
+        ip: None,
+        user_agent: None,
+    };
+    let new = NewSession {
+        session: session.clone(),
+        token_digest: vec![7; 32],
+        credential_epoch: 0,
+    };
+    f.store.create_session(&new, &[]).await.unwrap();
+    assert!(
+        f.store
+            .revoke_session(u.id, session.id, at(0), &[])
+            .await
+            .unwrap()
+    );
     let org = Org {
         id: OrgId::new(),
         name: "Changes".into(),
@@ -103,6 +125,7 @@ async fn user_changes_are_announced_after_commit(f: Fresh) {
     );
     assert!(f.store.delete_org(org.id, u.id, &[]).await.unwrap());
     let expected = vec![
+        Change::User(u.id),
         Change::User(u.id),
         Change::User(u.id),
         Change::User(u.id),
