@@ -148,6 +148,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/orgs/{org}/secrets/{name}", tag = "secrets", params(VersionQuery),
     responses(
         (status = 200, description = "The value", body = SecretValueView),
+        (status = 400, description = "A bad query (a version that is not a number)", body = ErrorEnvelope),
         (status = 422, description = "Invalid name or version", body = ErrorEnvelope),
     ),
     security(("session" = []), ("bearer" = []), ("api_key" = [])))]
