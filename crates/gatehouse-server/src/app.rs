@@ -203,8 +203,9 @@ pub fn services(
         KEY_CACHE_TTL,
         KEY_CACHE_CAPACITY,
     ));
-    // Sessions, token revocation states and memberships, under the same rule; this process's
-    // commits reach it directly, other processes' through the feed.
+    // Token revocation states and memberships (SPEC §11: those two only; sessions are read
+    // fresh), under the same rule; this process's commits reach it directly, other processes'
+    // through the feed.
     // On SQLite another process (the CLI) may commit too: a watch over the database's version
     // stands in for the feed, and the cache is live only while it runs.
     let watch = opened.sqlite_watch();
@@ -217,9 +218,7 @@ pub fn services(
     if let Some(watch) = watch {
         supervisor.start("sqlite change watch", watch.run(user_cache.clone()));
     }
-    let auth = Arc::new(
-        auth_service(config, opened, writer.clone(), ambient)?.with_user_cache(user_cache.clone()),
-    );
+    let auth = Arc::new(auth_service(config, opened, writer.clone(), ambient)?);
     if let Some(feed) = feed {
         let sinks: Vec<Arc<dyn ChangeSink>> = vec![key_cache.clone(), user_cache.clone()];
         supervisor.start("change feed", feed.run(Arc::new(FanOut(sinks))));

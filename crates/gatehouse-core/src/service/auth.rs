@@ -63,32 +63,9 @@ pub struct AuthService {
     settings: AuthSettings,
     csrf_key: DerivedKey,
     audit: AuditWriter,
-    /// Sessions already read (dropped on every committed change of their user).
-    user_cache: Option<Arc<crate::service::user_cache::UserCache>>,
 }
 
 impl AuthService {
-    /// Reads sessions through `cache`.
-    pub fn with_user_cache(mut self, cache: Arc<crate::service::user_cache::UserCache>) -> Self {
-        self.user_cache = Some(cache);
-        self
-    }
-
-    async fn session_by_digest(&self, digest: &[u8]) -> Result<Option<(Session, User)>> {
-        let Some(cache) = &self.user_cache else {
-            return self.store.session_by_digest(digest).await;
-        };
-        if let Some(hit) = cache.session(digest) {
-            return Ok(Some(hit));
-        }
-        let generation = cache.generation();
-        let found = self.store.session_by_digest(digest).await?;
-        if let Some(found) = &found {
-            cache.put_session(generation, digest, found);
-        }
-        Ok(found)
-    }
-
     pub fn new(
         store: Arc<dyn Store>,
         hasher: PasswordHasherPool,
@@ -104,7 +81,6 @@ impl AuthService {
             settings,
             csrf_key,
             audit,
-            user_cache: None,
         }
     }
 
@@ -314,8 +290,8 @@ impl AuthService {
         if !token::looks_like_token(token) {
             return Err(denied);
         }
-        let digest = token::digest(token);
-        let Some((mut session, user)) = self.session_by_digest(&digest).await? else {
+        let Some((mut session, user)) = self.store.session_by_digest(&token::digest(token)).await?
+        else {
             return Err(denied);
         };
         let now = self.ambient.now();
@@ -325,9 +301,6 @@ impl AuthService {
         if now - session.last_seen_at >= TOUCH_INTERVAL.min(self.settings.session_idle_ttl / 4) {
             self.store.touch_session(session.id, now).await?;
             session.last_seen_at = now;
-            if let Some(cache) = &self.user_cache {
-                cache.forget_session(&digest);
-            }
         }
         Ok(SessionPrincipal { session, user })
     }

@@ -1,7 +1,6 @@
-//! The per-instance cache of what every request with an access token or a session cookie, and
-//! every gateway check, would otherwise read from the database: a token's revocation state (its
-//! family, its `jti`, its user's disabled flag and logout-all instant), a session row with its
-//! user, and a user's memberships. It follows the
+//! The per-instance cache of what every request with an access token, and every gateway check,
+//! would otherwise read from the database: a token's revocation state (its family, its `jti`,
+//! its user's disabled flag and logout-all instant) and a user's memberships. It follows the
 //! rule API keys follow (SPEC §6): the store announces every committed change of a user (locally
 //! at commit; on other instances through the change feed, within a second), the cache drops
 //! what changed, drops everything and is bypassed while the feed is down, and a generation
@@ -19,15 +18,12 @@ use crate::Result;
 use crate::changes::{Change, ChangeSink};
 use crate::clock::Clock;
 use crate::ids::{FamilyId, UserId};
-use crate::store::{Membership, Session, Store, TokenState, User};
+use crate::store::{Membership, Store, TokenState};
 
 /// How long an entry is trusted without a change heard.
 pub const USER_CACHE_TTL: Duration = Duration::from_secs(60);
 /// Entries per map at most (the map starts over when full).
 pub const USER_CACHE_CAPACITY: usize = 100_000;
-
-/// A session and its user, as the store returns them.
-type SessionRow = (Session, User);
 
 struct Timed<T> {
     value: T,
@@ -38,8 +34,6 @@ struct Timed<T> {
 pub struct UserCache {
     tokens: RwLock<HashMap<(FamilyId, String), Timed<TokenState>>>,
     memberships: RwLock<HashMap<UserId, Timed<Arc<Vec<Membership>>>>>,
-    /// By SHA-256 of the session token.
-    sessions: RwLock<HashMap<Vec<u8>, Timed<SessionRow>>>,
     live: AtomicBool,
     generation: AtomicU64,
     clock: Arc<dyn Clock>,
@@ -53,7 +47,6 @@ impl UserCache {
         UserCache {
             tokens: RwLock::new(HashMap::new()),
             memberships: RwLock::new(HashMap::new()),
-            sessions: RwLock::new(HashMap::new()),
             live: AtomicBool::new(live),
             generation: AtomicU64::new(0),
             clock,
@@ -109,34 +102,6 @@ impl UserCache {
         self.put(&self.memberships, generation, user, user, list);
     }
 
-    pub fn session(&self, digest: &[u8]) -> Option<(Session, User)> {
-        if !self.live.load(Ordering::SeqCst) {
-            return None;
-        }
-        let map = self.sessions.read().ok()?;
-        let hit = map.get(digest)?;
-        self.fresh(hit).then(|| hit.value.clone())
-    }
-
-    pub fn put_session(&self, generation: u64, digest: &[u8], found: &(Session, User)) {
-        let user = found.1.id;
-        self.put(
-            &self.sessions,
-            generation,
-            digest.to_vec(),
-            user,
-            found.clone(),
-        );
-    }
-
-    /// Forgets one session (touched: its row moved on).
-    pub fn forget_session(&self, digest: &[u8]) {
-        if let Ok(mut sessions) = self.sessions.write() {
-            self.generation.fetch_add(1, Ordering::SeqCst);
-            sessions.remove(digest);
-        }
-    }
-
     /// `user`'s memberships: from the cache, else read from `store` (and kept when no change
     /// raced the read). Without a cache, straight from the store.
     pub async fn memberships_of(
@@ -190,17 +155,13 @@ impl UserCache {
 
     /// Forgets everything about `user`.
     pub fn forget_user(&self, user: UserId) {
-        let (Ok(mut tokens), Ok(mut memberships), Ok(mut sessions)) = (
-            self.tokens.write(),
-            self.memberships.write(),
-            self.sessions.write(),
-        ) else {
+        let (Ok(mut tokens), Ok(mut memberships)) = (self.tokens.write(), self.memberships.write())
+        else {
             return;
         };
         self.generation.fetch_add(1, Ordering::SeqCst);
         tokens.retain(|_, t| t.user != user);
         memberships.remove(&user);
-        sessions.retain(|_, s| s.user != user);
     }
 
     fn forget_jti(&self, jti: &str) {
@@ -211,17 +172,13 @@ impl UserCache {
     }
 
     pub fn clear(&self) {
-        let (Ok(mut tokens), Ok(mut memberships), Ok(mut sessions)) = (
-            self.tokens.write(),
-            self.memberships.write(),
-            self.sessions.write(),
-        ) else {
+        let (Ok(mut tokens), Ok(mut memberships)) = (self.tokens.write(), self.memberships.write())
+        else {
             return;
         };
         self.generation.fetch_add(1, Ordering::SeqCst);
         tokens.clear();
         memberships.clear();
-        sessions.clear();
     }
 }
 

@@ -1,7 +1,7 @@
-//! The per-instance cache of sessions, token revocation states and memberships (SPEC §11 budget,
-//! §6's rule) on two instances of one PostgreSQL: a role change, a sign-out, a revoked token
-//! family and a member removed on A are refused or narrowed on B within a second, though B had
-//! just cached them.
+//! The per-instance cache of token revocation states and memberships (SPEC §11 budget, §6's
+//! rule) on two instances of one PostgreSQL: a role change, a revoked token family and a member
+//! removed on A are refused or narrowed on B within a second, though B had just cached them; a
+//! sign-out on A (sessions are never cached) is refused on B as well.
 
 use std::time::{Duration, Instant};
 
