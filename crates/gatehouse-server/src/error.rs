@@ -243,19 +243,19 @@ pub fn body_for_status(status: StatusCode) -> ErrorBody {
 
 /// `400 invalid_request` with per-field reasons (the forward-auth described request).
 pub fn invalid_request_fields(message: &str, fields: &[(&str, &str)]) -> Response {
-    let mut response = StatusCode::BAD_REQUEST.into_response();
-    response.extensions_mut().insert(ErrorBody {
-        code: ErrorCode::InvalidRequest,
-        message: format!("Invalid request: {message}"),
-        fields: Some(
+    let mut response = error_response(
+        StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidRequest,
+        format!("Invalid request: {message}"),
+    );
+    if let Some(body) = response.extensions_mut().get_mut::<ErrorBody>() {
+        body.fields = Some(
             fields
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-        ),
-        retry_after_secs: None,
-        detail: None,
-    });
+        );
+    }
     response
 }
 

@@ -461,26 +461,6 @@ impl TokenService {
         Ok(signer.sign_typed(ASSERTION_TYP, &claims))
     }
 
-    /// An upstream's check of an assertion with this instance's published keys.
-    pub fn verify_assertion(
-        &self,
-        token: &str,
-        audience: &str,
-        method: &str,
-        url: &str,
-    ) -> std::result::Result<AssertionClaims, crate::gateway::assertion::AssertionError> {
-        let now = self.ambient.now().unix_timestamp();
-        crate::gateway::verify_assertion(
-            token,
-            |kid| self.public_key(kid),
-            &self.settings.issuer,
-            audience,
-            method,
-            url,
-            now,
-        )
-    }
-
     fn issue(
         &self,
         family: &TokenFamily,

@@ -122,17 +122,23 @@ async fn upgrade(mut parts: axum::http::request::Parts) -> Response {
         .expect("response")
 }
 
+/// Serves `app` on a free loopback port until the handle is aborted.
+pub async fn serve_on_loopback(app: axum::Router) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, task)
+}
+
 impl GatewayApp {
     pub async fn start() -> GatewayApp {
         let state = AppState::default();
         let app = axum::Router::new().fallback(echo).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, task) = serve_on_loopback(app).await;
         GatewayApp { addr, state, task }
     }
 

@@ -294,13 +294,7 @@ impl Upstream {
     pub async fn start() -> Upstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let app = axum::Router::new().fallback(echo).with_state(seen.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, task) = super::serve_on_loopback(app).await;
         Upstream { addr, seen, task }
     }
 
