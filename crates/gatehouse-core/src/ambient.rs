@@ -13,7 +13,7 @@ use crate::random::{self, Random, SystemRandom};
 
 /// The 74 random bits of a UUID v7 (`rand_a` 12 + `rand_b` 62).
 const RANDOM_BITS: u32 = 74;
-const RANDOM_MASK: u128 = (1 << RANDOM_BITS) - 1;
+pub(crate) const RANDOM_MASK: u128 = (1 << RANDOM_BITS) - 1;
 
 /// One clock and one random source, shared (cloning shares them).
 #[derive(Clone)]
@@ -97,7 +97,7 @@ impl Ambient {
 
 /// The UUID v7 layout (RFC 9562 §5.7): 48-bit millisecond, version 7, 12 bits, variant `10`,
 /// 62 bits.
-fn compose_v7(ms: u64, bits: u128) -> Uuid {
+pub(crate) fn compose_v7(ms: u64, bits: u128) -> Uuid {
     let ms = u128::from(ms) & ((1 << 48) - 1);
     let rand_a = (bits >> 62) & 0xfff;
     let rand_b = bits & ((1 << 62) - 1);

@@ -147,7 +147,6 @@ impl Target {
 /// An event before it is sealed into its chain (the store assigns `seq` and `prev_hash`).
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    pub id: uuid::Uuid,
     pub chain: Chain,
     pub at: OffsetDateTime,
     pub category: Category,
@@ -174,7 +173,6 @@ impl NewEvent {
         let mut source = source.clone();
         source.user_agent = source.user_agent.map(|ua| ua.chars().take(512).collect());
         NewEvent {
-            id: uuid::Uuid::now_v7(),
             chain,
             at,
             category,
@@ -214,7 +212,7 @@ impl NewEvent {
     /// The event as hashed: every field but `hash`, with its place in the chain.
     pub fn body(&self, seq: i64, prev_hash: &str) -> Value {
         let mut body = json!({
-            "id": self.id.to_string(),
+            "id": chain::event_id(&self.chain, seq, prev_hash, self.at).to_string(),
             "chain": self.chain.name(),
             "seq": seq,
             "at": timestamp(self.at),

@@ -2,7 +2,7 @@
 //! carries the change they describe) and reading chains back.
 
 use async_trait::async_trait;
-use gatehouse_core::audit::chain::{GENESIS, seal};
+use gatehouse_core::audit::chain::{GENESIS, event_id, seal};
 use gatehouse_core::audit::{Category, Chain, NewEvent, StoredEvent};
 use gatehouse_core::ids::UserId;
 use gatehouse_core::store::AuditStore;
@@ -90,20 +90,21 @@ where
                 .fetch_one(&mut **tx)
                 .await
                 .map_err(db_err)?;
-            let mut rows: Vec<(&NewEvent, StoredEvent)> = Vec::new();
+            let mut rows: Vec<(&NewEvent, StoredEvent, String)> = Vec::new();
             for (i, e) in events.iter().enumerate().filter(|(_, e)| e.chain == chain) {
                 seq += 1;
+                let id = event_id(&e.chain, seq, &prev, e.at).to_string();
                 let s = seal(e, seq, &prev);
                 prev = s.hash.clone();
                 sealed[i] = Some(s.clone());
-                rows.push((e, s));
+                rows.push((e, s, id));
             }
             for chunk in rows.chunks(AUDIT_INSERT_CHUNK) {
                 let mut q = QueryBuilder::<D::Db>::new(INSERT_EVENTS);
-                q.push_values(chunk, |mut b, (e, s)| {
+                q.push_values(chunk, |mut b, (e, s, id)| {
                     b.push_bind(name.clone())
                         .push_bind(s.seq)
-                        .push_bind(e.id.to_string())
+                        .push_bind(id.clone())
                         .push_bind(e.chain.org().map(|o| o.to_string()))
                         .push_bind((e.at.unix_timestamp_nanos() / 1_000_000) as i64)
                         .push_bind(e.category.as_str())
