@@ -13,7 +13,8 @@ pub fn init_logs(filter: &str, to_stdout: bool) {
     let builder = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(false);
+        .with_current_span(true)
+        .with_span_list(false);
     // The server's lines (one access line per request) are written off the request path.
     let _ = if to_stdout {
         builder

@@ -1,5 +1,5 @@
-//! The outermost middleware: request id, client IP, TRACE and CORS preflight, the error
-//! envelope, security headers, the access log and request metrics.
+//! The middleware every request passes through, inside the request id layer: client IP, TRACE
+//! and CORS preflight, the error envelope, security headers, the access log and metrics.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
@@ -42,24 +42,7 @@ impl RequestContext {
     }
 }
 
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// An incoming id is echoed when it is 1–128 characters of `[A-Za-z0-9._:-]`; otherwise a
-/// UUID v7 from the injected clock and random source (the nil UUID if randomness fails, which
-/// every credential-minting path then reports on its own).
-fn request_id(headers: &HeaderMap, ambient: &gatehouse_core::ambient::Ambient) -> String {
-    headers
-        .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| ambient.uuid_v7().unwrap_or_default().to_string())
-}
+pub use super::request_id::X_REQUEST_ID;
 
 fn allowed_cors_origin(state: &AppState, headers: &HeaderMap) -> Option<HeaderValue> {
     let origin = headers.get(header::ORIGIN)?;
@@ -74,7 +57,7 @@ fn allowed_cors_origin(state: &AppState, headers: &HeaderMap) -> Option<HeaderVa
 
 pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = request_id(req.headers(), &state.ambient);
+    let id = super::request_id::of(&req);
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let route = req
@@ -139,10 +122,7 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         .get::<crate::gateway::proxy::Proxied>()
         .is_some()
     {
-        // The upstream's answer, as it sent it: only the request id is added.
-        if let Ok(v) = HeaderValue::from_str(&id) {
-            response.headers_mut().entry(X_REQUEST_ID).or_insert(v);
-        }
+        // The upstream's answer, as it sent it (the request id layer adds the id).
         access_line(&id, &method, &path, status, started, ip, &user, &api_key);
         return response;
     }
@@ -173,9 +153,6 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         response = render_error(response, body, &id, state.config.is_production());
     }
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        headers.insert(X_REQUEST_ID, v);
-    }
     security_headers(headers, &state, &path);
     if let Some(origin) = cors_origin {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);

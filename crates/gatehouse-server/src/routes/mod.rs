@@ -120,10 +120,13 @@ pub fn router(state: AppState) -> Router {
         // `404` itself for what no route takes, gatehouse's own paths included).
         app = app.fallback(crate::gateway::proxy::handle);
     }
-    app.layer(Extension::<Document>(document))
+    let ambient = state.ambient.clone();
+    let app = app
+        .layer(Extension::<Document>(document))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::middleware::envelope::envelope,
         ))
-        .with_state(state)
+        .with_state(state);
+    crate::middleware::request_id::layer(app, ambient)
 }

@@ -242,13 +242,21 @@ async fn the_apps_failures_and_limits(db: Db) {
     };
     let (server, _admin, _org, app) = stack(&db).await;
     let c = server.client();
-    let r = c.get("/dead/x").await;
+    let r = Client::send(
+        c.request(reqwest::Method::GET, "/dead/x")
+            .header("x-request-id", "dead-upstream-1"),
+    )
+    .await;
     assert_eq!(
         (r.status, r.code()),
         (StatusCode::BAD_GATEWAY, "bad_gateway"),
         "{}",
         r.text
     );
+    // The warning is written inside the request's span, so it names the request.
+    let warning = server.log_line("upstream failed").await;
+    let warning: serde_json::Value = serde_json::from_str(&warning).expect("a JSON line");
+    assert_eq!(warning["span"]["request_id"], "dead-upstream-1", "{warning}");
     // The app answers after 5 s; the route waits 1 s (a real wait: the deadline is the point).
     let r = c.get("/open/slow").await;
     assert_eq!(
