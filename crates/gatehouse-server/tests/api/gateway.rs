@@ -256,7 +256,10 @@ async fn the_apps_failures_and_limits(db: Db) {
     // The warning is written inside the request's span, so it names the request.
     let warning = server.log_line("upstream failed").await;
     let warning: serde_json::Value = serde_json::from_str(&warning).expect("a JSON line");
-    assert_eq!(warning["span"]["request_id"], "dead-upstream-1", "{warning}");
+    assert_eq!(
+        warning["span"]["request_id"], "dead-upstream-1",
+        "{warning}"
+    );
     // The app answers after 5 s; the route waits 1 s (a real wait: the deadline is the point).
     let r = c.get("/open/slow").await;
     assert_eq!(
