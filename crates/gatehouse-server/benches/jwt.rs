@@ -8,6 +8,7 @@ mod common;
 
 use common::{BenchDb, PASSWORD, signed_in};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::ClientInfo;
 
 fn jwt(c: &mut Criterion) {
@@ -30,7 +31,7 @@ fn jwt(c: &mut Criterion) {
                 &ClientInfo::default(),
             ))
             .unwrap();
-        let token = issued.access_token;
+        let token = issued.access_token.expose_secret().to_owned();
         if !offline_done {
             group.bench_function("verify_signature_and_claims", |b| {
                 b.iter(|| services.tokens.verify_uncached(&token).unwrap())

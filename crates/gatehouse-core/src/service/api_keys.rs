@@ -1,6 +1,7 @@
 //! API keys: creation (the key shown once), listing, revocation, deletion, and verification of
 //! a presented key — cached, constant-time, and fresh within a second of any revocation.
 
+use crate::secret::SecretString;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -77,7 +78,7 @@ impl ApiKeyService {
         manager: &Manager<'_>,
         req: NewKeyRequest,
         client: &ClientInfo,
-    ) -> Result<(ApiKey, String)> {
+    ) -> Result<(ApiKey, SecretString)> {
         let now = self.ambient.now();
         let mut fields = std::collections::BTreeMap::new();
         let name = match crate::identity_chars::name("name", &req.name) {
@@ -114,7 +115,7 @@ impl ApiKeyService {
         };
         let event = events::api_key_created(&record, manager.user(), client);
         self.store.create_api_key(&record, &[event]).await?;
-        Ok((record, key))
+        Ok((record, SecretString::from(key)))
     }
 
     /// The key `id` of the caller's org, to revoke or delete: `404` unless the key belongs to

@@ -2,6 +2,7 @@
 //! detection, revocation (RFC 7009), the signing key ring (sealed private keys, rotation, the
 //! JWKS), and authentication of requests by access token.
 
+use crate::secret::SecretString;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -43,9 +44,9 @@ pub struct TokenSettings {
 
 /// A token response (`POST /v1/auth/token`).
 pub struct Issued {
-    pub access_token: String,
+    pub access_token: SecretString,
     pub expires_in: u64,
-    pub refresh_token: String,
+    pub refresh_token: SecretString,
     pub scope: String,
 }
 
@@ -483,9 +484,9 @@ impl TokenService {
             exp: iat + ttl as i64,
         };
         Ok(Issued {
-            access_token: signer.sign(&claims),
+            access_token: signer.sign(&claims).into(),
             expires_in: ttl,
-            refresh_token,
+            refresh_token: refresh_token.into(),
             scope: family.scope.clone(),
         })
     }

@@ -163,4 +163,6 @@ pub async fn api_key(services: &Services, email: &str, scopes: &[&str]) -> Strin
         .await
         .expect("key")
         .1
+        .expose_secret()
+        .to_owned()
 }

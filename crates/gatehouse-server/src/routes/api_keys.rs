@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::Error;
 use gatehouse_core::ids::ApiKeyId;
+use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::api_keys::NewKeyRequest;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -64,7 +65,7 @@ pub async fn create(
     let (record, key) = state.keys.create(&manager, request, &client).await?;
     let body = CreatedKeyView {
         record: views::api_key(&record),
-        key,
+        key: key.expose_secret().to_owned(),
     };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }

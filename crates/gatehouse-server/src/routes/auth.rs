@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{self, Cookie};
 use gatehouse_core::clock::rfc3339;
 use gatehouse_core::ids::SessionId;
-use gatehouse_core::secret::ExposeSecret;
+use gatehouse_core::secret::{ExposeSecret, SecretString};
 use gatehouse_core::service::Principal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,9 +20,11 @@ use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 pub struct SetupBody {
-    token: String,
+    #[schema(value_type = String)]
+    token: SecretString,
     email: String,
-    password: String,
+    #[schema(value_type = String)]
+    password: SecretString,
     org_name: String,
 }
 
@@ -57,7 +59,13 @@ pub async fn setup(
 ) -> ApiResult<Response> {
     let (user, org) = state
         .auth
-        .setup(&b.token, &b.email, &b.password, &b.org_name, &anon.client)
+        .setup(
+            b.token.expose_secret(),
+            &b.email,
+            b.password.expose_secret(),
+            &b.org_name,
+            &anon.client,
+        )
         .await?;
     let body = SetupView {
         user: views::user(&user),
@@ -73,7 +81,8 @@ pub async fn setup(
 #[derive(Deserialize, ToSchema)]
 pub struct SignupBody {
     email: String,
-    password: String,
+    #[schema(value_type = String)]
+    password: SecretString,
     name: Option<String>,
 }
 
@@ -97,7 +106,12 @@ pub async fn signup(
 ) -> ApiResult<Response> {
     let user = state
         .auth
-        .signup(&b.email, &b.password, b.name.as_deref(), &anon.client)
+        .signup(
+            &b.email,
+            b.password.expose_secret(),
+            b.name.as_deref(),
+            &anon.client,
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -111,7 +125,8 @@ pub async fn signup(
 #[derive(Deserialize, ToSchema)]
 pub struct LoginBody {
     email: String,
-    password: String,
+    #[schema(value_type = String)]
+    password: SecretString,
     #[serde(default)]
     #[allow(dead_code)]
     otp: Option<String>,
@@ -157,7 +172,7 @@ pub async fn login(
     };
     let outcome = state
         .auth
-        .login(&b.email, &b.password, anon.client, replaces)
+        .login(&b.email, b.password.expose_secret(), anon.client, replaces)
         .await?;
     // A fresh session: the remaining absolute lifetime is all of it.
     let max_age = (outcome.session.expires_at - outcome.session.created_at)
@@ -388,8 +403,10 @@ pub async fn revoke_session(
 
 #[derive(Deserialize, ToSchema)]
 pub struct PasswordBody {
-    current_password: String,
-    new_password: String,
+    #[schema(value_type = String)]
+    current_password: SecretString,
+    #[schema(value_type = String)]
+    new_password: SecretString,
 }
 
 /// Change password; other sessions are revoked
@@ -407,7 +424,12 @@ pub async fn change_password(
 ) -> ApiResult<Response> {
     state
         .auth
-        .change_password(&p, &b.current_password, &b.new_password, &client)
+        .change_password(
+            &p,
+            b.current_password.expose_secret(),
+            b.new_password.expose_secret(),
+            &client,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use gatehouse_core::secret::{ExposeSecret, SecretString};
 use gatehouse_core::service::introspect::{Introspection, introspect};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,7 +14,8 @@ use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 pub struct IntrospectBody {
-    token: String,
+    #[schema(value_type = String)]
+    token: SecretString,
 }
 
 /// RFC 7662's answer: `{"active": false}`, or what the token is.
@@ -70,7 +72,7 @@ pub async fn handle(
 ) -> ApiResult<Response> {
     let found = introspect(
         &auth.0,
-        &b.token,
+        b.token.expose_secret(),
         &state.auth,
         &state.keys,
         &state.tokens,

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::clock::rfc3339;
 use gatehouse_core::ids::InvitationId;
+use gatehouse_core::secret::{ExposeSecret, SecretString};
 use gatehouse_core::service::orgs::Accepted;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -62,7 +63,7 @@ pub async fn create(
     let i = &issued.invitation;
     let body = IssuedInvitationView {
         id: i.id,
-        token: issued.token.clone(),
+        token: issued.token.expose_secret().to_owned(),
         email: i.email.clone(),
         role: i.role.as_str(),
         expires_at: rfc3339(i.expires_at),
@@ -72,8 +73,10 @@ pub async fn create(
 
 #[derive(Deserialize, ToSchema)]
 pub struct AcceptBody {
-    token: String,
-    password: Option<String>,
+    #[schema(value_type = String)]
+    token: SecretString,
+    #[schema(value_type = Option<String>)]
+    password: Option<SecretString>,
     name: Option<String>,
 }
 
@@ -124,8 +127,8 @@ pub async fn accept(
         .orgs
         .accept(
             principal.as_ref(),
-            &b.token,
-            b.password.as_deref(),
+            b.token.expose_secret(),
+            b.password.as_ref().map(|p| p.expose_secret()),
             b.name.as_deref(),
             &client,
         )

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::Error;
+use gatehouse_core::secret::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -16,13 +17,20 @@ pub struct TokenBody {
     /// `password` (with `email` and `password`) or `refresh_token` (with `refresh_token`).
     grant_type: String,
     email: Option<String>,
-    password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    password: Option<SecretString>,
     #[serde(default)]
     #[allow(dead_code)]
     otp: Option<String>,
     org_id: Option<String>,
     scope: Option<String>,
-    refresh_token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    refresh_token: Option<SecretString>,
+}
+
+/// An optional secret field, exposed for the one call that needs it.
+fn exposed(field: &Option<SecretString>) -> Option<&str> {
+    field.as_ref().map(|s| s.expose_secret())
 }
 
 /// `password`.
@@ -97,7 +105,7 @@ pub async fn token(
 ) -> ApiResult<Response> {
     let issued = match b.grant_type.as_str() {
         "password" => {
-            let (Some(email), Some(password)) = (b.email.as_deref(), b.password.as_deref()) else {
+            let (Some(email), Some(password)) = (b.email.as_deref(), exposed(&b.password)) else {
                 return Err(Error::InvalidRequest(
                     "password grant needs email and password".into(),
                 )
@@ -115,7 +123,7 @@ pub async fn token(
                 .await?
         }
         "refresh_token" => {
-            let Some(refresh) = b.refresh_token.as_deref() else {
+            let Some(refresh) = exposed(&b.refresh_token) else {
                 return Err(Error::InvalidRequest(
                     "refresh_token grant needs refresh_token".into(),
                 )
@@ -131,10 +139,10 @@ pub async fn token(
         }
     };
     Ok(axum::Json(TokenView {
-        access_token: issued.access_token,
+        access_token: issued.access_token.expose_secret().to_owned(),
         token_type: "Bearer",
         expires_in: issued.expires_in,
-        refresh_token: issued.refresh_token,
+        refresh_token: issued.refresh_token.expose_secret().to_owned(),
         scope: issued.scope,
     })
     .into_response())
@@ -142,7 +150,8 @@ pub async fn token(
 
 #[derive(Deserialize, ToSchema)]
 pub struct RevokeBody {
-    token: String,
+    #[schema(value_type = String)]
+    token: SecretString,
 }
 
 /// RFC 7009's empty answer.
@@ -160,7 +169,10 @@ pub async fn revoke(
     anon: Anonymous,
     Json(b): Json<RevokeBody>,
 ) -> ApiResult<Response> {
-    state.tokens.revoke(&b.token, &anon.client).await?;
+    state
+        .tokens
+        .revoke(b.token.expose_secret(), &anon.client)
+        .await?;
     Ok(axum::Json(Empty {}).into_response())
 }
 

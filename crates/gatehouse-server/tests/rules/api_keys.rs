@@ -4,6 +4,7 @@
 use gatehouse_core::Error;
 use gatehouse_core::error::AuthFailure;
 use gatehouse_core::ids::ApiKeyId;
+use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::ClientInfo;
 use gatehouse_core::service::api_keys::NewKeyRequest;
 use gatehouse_core::store::Org;
@@ -30,7 +31,7 @@ async fn new_key(w: &World, expires_at: Option<OffsetDateTime>) -> (Org, ApiKeyI
             )
             .await
             .unwrap();
-    (org, record.id, key)
+    (org, record.id, key.expose_secret().to_owned())
 }
 
 async fn api_key_expiry(f: Fresh) {

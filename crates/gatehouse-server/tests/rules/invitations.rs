@@ -2,6 +2,7 @@
 
 use gatehouse_core::Error;
 use gatehouse_core::error::AuthFailure;
+use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::ClientInfo;
 
 use crate::harness::Fresh;
@@ -27,13 +28,25 @@ async fn invitation_expiry(f: Fresh) {
     w.advance(secs(3599));
     let accepted =
         w.s.orgs
-            .accept(None, &on_time.token, Some(PASSWORD), None, &client)
+            .accept(
+                None,
+                on_time.token.expose_secret(),
+                Some(PASSWORD),
+                None,
+                &client,
+            )
             .await;
     assert!(accepted.is_ok(), "{accepted:?}");
     w.advance(secs(1));
     let refused =
         w.s.orgs
-            .accept(None, &late.token, Some(PASSWORD), None, &client)
+            .accept(
+                None,
+                late.token.expose_secret(),
+                Some(PASSWORD),
+                None,
+                &client,
+            )
             .await;
     assert!(
         matches!(refused, Err(Error::Unauthenticated(AuthFailure::Expired))),

@@ -4,6 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_core::jwt::LEEWAY_SECS;
+use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::ClientInfo;
 
 use crate::harness::Fresh;
@@ -40,19 +41,27 @@ async fn signing_key_retirement(f: Fresh) {
     };
     let [first] = kids(&w).try_into().unwrap();
     let old = grant().await.unwrap();
-    assert_eq!(signed_by(&old.access_token), first);
+    assert_eq!(signed_by(old.access_token.expose_secret()), first);
     w.advance(secs(60));
     let second = w.s.tokens.rotate_signing_key().await.unwrap();
     assert_eq!(kids(&w).len(), 2, "both published");
     let new = grant().await.unwrap();
     assert_eq!(
-        signed_by(&new.access_token),
+        signed_by(new.access_token.expose_secret()),
         second,
         "the new key signs at once"
     );
-    let claims = w.s.tokens.verify_offline(&new.access_token).unwrap();
+    let claims =
+        w.s.tokens
+            .verify_offline(new.access_token.expose_secret())
+            .unwrap();
     assert_eq!(claims.iat, w.now().unix_timestamp());
-    assert!(w.s.tokens.authenticate(&old.access_token).await.is_ok());
+    assert!(
+        w.s.tokens
+            .authenticate(old.access_token.expose_secret())
+            .await
+            .is_ok()
+    );
     // Retired at 60 s: published until 60 + 600 + leeway.
     let grace = 600 + LEEWAY_SECS as u64;
     w.advance(secs(grace - 1));
@@ -61,7 +70,12 @@ async fn signing_key_retirement(f: Fresh) {
     w.advance(secs(1));
     w.s.tokens.reload_keys().await.unwrap();
     assert_eq!(kids(&w), vec![second], "the retired key is gone");
-    assert!(w.s.tokens.authenticate(&old.access_token).await.is_err());
+    assert!(
+        w.s.tokens
+            .authenticate(old.access_token.expose_secret())
+            .await
+            .is_err()
+    );
 }
 
 crate::conformance!(signing_key_retirement);

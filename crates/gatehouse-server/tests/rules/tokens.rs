@@ -4,6 +4,7 @@
 use gatehouse_core::Error;
 use gatehouse_core::error::AuthFailure;
 use gatehouse_core::jwt::LEEWAY_SECS;
+use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::ClientInfo;
 
 use crate::harness::Fresh;
@@ -26,9 +27,18 @@ async fn access_token_expiry(f: Fresh) {
     assert_eq!(issued.expires_in, 300);
     let leeway = LEEWAY_SECS as u64;
     w.advance(secs(300 + leeway - 1));
-    assert!(w.s.tokens.authenticate(&issued.access_token).await.is_ok());
+    assert!(
+        w.s.tokens
+            .authenticate(issued.access_token.expose_secret())
+            .await
+            .is_ok()
+    );
     w.advance(secs(1));
-    assert!(expired(w.s.tokens.authenticate(&issued.access_token).await));
+    assert!(expired(
+        w.s.tokens
+            .authenticate(issued.access_token.expose_secret())
+            .await
+    ));
 }
 
 /// A refresh token unused for its lifetime has expired.
@@ -44,13 +54,15 @@ async fn refresh_token_expiry(f: Fresh) {
     w.advance(secs(3599));
     assert!(
         w.s.tokens
-            .refresh_grant(&early.refresh_token, &client)
+            .refresh_grant(early.refresh_token.expose_secret(), &client)
             .await
             .is_ok()
     );
     w.advance(secs(1));
     assert!(expired(
-        w.s.tokens.refresh_grant(&late.refresh_token, &client).await
+        w.s.tokens
+            .refresh_grant(late.refresh_token.expose_secret(), &client)
+            .await
     ));
 }
 
@@ -69,7 +81,7 @@ async fn refresh_family_absolute_lifetime(f: Fresh) {
         w.advance(secs(1000));
         current =
             w.s.tokens
-                .refresh_grant(&current.refresh_token, &client)
+                .refresh_grant(current.refresh_token.expose_secret(), &client)
                 .await
                 .unwrap();
     }
@@ -77,12 +89,16 @@ async fn refresh_family_absolute_lifetime(f: Fresh) {
     w.advance(secs(599));
     let last =
         w.s.tokens
-            .refresh_grant(&current.refresh_token, &client)
+            .refresh_grant(current.refresh_token.expose_secret(), &client)
             .await
             .unwrap();
     w.advance(secs(1));
     assert!(
-        expired(w.s.tokens.refresh_grant(&last.refresh_token, &client).await),
+        expired(
+            w.s.tokens
+                .refresh_grant(last.refresh_token.expose_secret(), &client)
+                .await
+        ),
         "issued a second ago, yet the family's hour is over"
     );
 }

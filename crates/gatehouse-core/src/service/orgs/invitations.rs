@@ -3,6 +3,7 @@
 //! same whether or not the address has an account: the password is checked against the policy
 //! and hashed either way, and the answer is "sign in to continue" either way.
 
+use crate::secret::SecretString;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use crate::{Error, Result};
 /// A freshly created invitation; `token` is shown once and never stored.
 pub struct IssuedInvitation {
     pub invitation: Invitation,
-    pub token: String,
+    pub token: SecretString,
 }
 
 /// A signed-in user who is a member through an invitation.
@@ -114,7 +115,10 @@ impl OrgService {
         self.store
             .create_invitation(&invitation, &token::digest(&token), &[event])
             .await?;
-        Ok(IssuedInvitation { invitation, token })
+        Ok(IssuedInvitation {
+            invitation,
+            token: token.into(),
+        })
     }
 
     /// `GET /v1/orgs/{org}/invitations`: pending invitations (never their tokens).
