@@ -12,6 +12,88 @@ pub(crate) const SESSION_COLUMNS: &str = "s.id AS s_id, s.user_id AS s_user_id, 
 pub(crate) const INSERT_USER: &str = "INSERT INTO users (id, email, email_key, name, password_hash, \
      platform_admin_since, created_at, credentials_valid_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
+/// A user as the database returns it (the columns of [`USER_COLUMNS`]).
+#[derive(FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    email: String,
+    name: Option<String>,
+    password_hash: Option<String>,
+    platform_admin_since: Option<i64>,
+    disabled_at: Option<i64>,
+    created_at: i64,
+    credentials_valid_after: i64,
+    credential_epoch: i64,
+    email_verified_at: Option<i64>,
+}
+
+/// A session as the database returns it (the `s_`-prefixed columns of [`SESSION_COLUMNS`]).
+#[derive(FromRow)]
+struct SessionRow {
+    s_id: String,
+    s_user_id: String,
+    s_created_at: i64,
+    s_last_seen_at: i64,
+    s_expires_at: i64,
+    s_revoked_at: Option<i64>,
+    s_ip: Option<String>,
+    s_user_agent: Option<String>,
+}
+
+/// A session joined with its user.
+#[derive(FromRow)]
+struct SessionUserRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
+/// A user's credential epoch, and whether it is disabled.
+#[derive(FromRow)]
+struct EpochRow {
+    credential_epoch: i64,
+    disabled_at: Option<i64>,
+}
+
+impl UserRow {
+    pub(crate) fn into_user(self) -> Result<User> {
+        Ok(User {
+            id: parse_id(self.id)?,
+            email: self.email,
+            name: self.name,
+            password_hash: self.password_hash,
+            is_platform_admin: self.platform_admin_since.is_some(),
+            disabled: self.disabled_at.is_some(),
+            created_at: time_of(self.created_at),
+            credentials_valid_after: time_of(self.credentials_valid_after),
+            credential_epoch: self.credential_epoch,
+            email_verified_at: self.email_verified_at.map(time_of),
+        })
+    }
+}
+
+impl SessionRow {
+    fn into_session(self) -> Result<Session> {
+        Ok(Session {
+            id: parse_id(self.s_id)?,
+            user_id: parse_id(self.s_user_id)?,
+            created_at: time_of(self.s_created_at),
+            last_seen_at: time_of(self.s_last_seen_at),
+            expires_at: time_of(self.s_expires_at),
+            revoked_at: self.s_revoked_at.map(time_of),
+            ip: self.s_ip,
+            user_agent: self.s_user_agent,
+        })
+    }
+}
+
+impl SessionUserRow {
+    fn into_pair(self) -> Result<(Session, User)> {
+        Ok((self.session.into_session()?, self.user.into_user()?))
+    }
+}
+
 impl<D: Dialect> SqlStore<D>
 where
     <D::Db as Database>::Arguments: IntoArguments<D::Db>,
@@ -28,46 +110,6 @@ where
     str: Type<D::Db>,
     [u8]: Type<D::Db>,
 {
-    pub(crate) fn user_row(r: &DbRow<D>) -> Result<User> {
-        Ok(User {
-            id: parse_id(r.try_get::<String, _>("id").map_err(db_err)?)?,
-            email: r.try_get("email").map_err(db_err)?,
-            name: r.try_get("name").map_err(db_err)?,
-            password_hash: r.try_get("password_hash").map_err(db_err)?,
-            is_platform_admin: r
-                .try_get::<Option<i64>, _>("platform_admin_since")
-                .map_err(db_err)?
-                .is_some(),
-            disabled: r
-                .try_get::<Option<i64>, _>("disabled_at")
-                .map_err(db_err)?
-                .is_some(),
-            created_at: time_of(r.try_get("created_at").map_err(db_err)?),
-            credentials_valid_after: time_of(r.try_get("credentials_valid_after").map_err(db_err)?),
-            credential_epoch: r.try_get("credential_epoch").map_err(db_err)?,
-            email_verified_at: r
-                .try_get::<Option<i64>, _>("email_verified_at")
-                .map_err(db_err)?
-                .map(time_of),
-        })
-    }
-
-    pub(crate) fn session_row(r: &DbRow<D>) -> Result<Session> {
-        Ok(Session {
-            id: parse_id(r.try_get::<String, _>("s_id").map_err(db_err)?)?,
-            user_id: parse_id(r.try_get::<String, _>("s_user_id").map_err(db_err)?)?,
-            created_at: time_of(r.try_get("s_created_at").map_err(db_err)?),
-            last_seen_at: time_of(r.try_get("s_last_seen_at").map_err(db_err)?),
-            expires_at: time_of(r.try_get("s_expires_at").map_err(db_err)?),
-            revoked_at: r
-                .try_get::<Option<i64>, _>("s_revoked_at")
-                .map_err(db_err)?
-                .map(time_of),
-            ip: r.try_get("s_ip").map_err(db_err)?,
-            user_agent: r.try_get("s_user_agent").map_err(db_err)?,
-        })
-    }
-
     pub(crate) fn bind_user<'q>(
         q: sqlx::query::Query<'q, D::Db, <D::Db as Database>::Arguments>,
         u: &'q NewUser,
@@ -91,19 +133,16 @@ where
             "SELECT credential_epoch, disabled_at FROM users WHERE id = $1{}",
             D::FOR_UPDATE
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row: Option<EpochRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(user.to_string())
             .fetch_optional(&mut **tx)
             .await
             .map_err(db_err)?;
         let current = match row {
-            Some(r)
-                if r.try_get::<Option<i64>, _>("disabled_at")
-                    .map_err(db_err)?
-                    .is_none() =>
-            {
-                r.try_get::<i64, _>("credential_epoch").map_err(db_err)?
-            }
+            Some(EpochRow {
+                credential_epoch,
+                disabled_at: None,
+            }) => credential_epoch,
             _ => {
                 return Err(Error::Unauthenticated(
                     gatehouse_core::error::AuthFailure::InvalidCredentials,
@@ -208,22 +247,22 @@ where
 
     async fn user_by_email_key(&self, email_key: &str) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(email_key)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(Self::user_row).transpose()
+        row.map(UserRow::into_user).transpose()
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(Self::user_row).transpose()
+        row.map(UserRow::into_user).transpose()
     }
 
     async fn set_user_disabled(
@@ -317,15 +356,12 @@ where
              u.disabled_at, u.created_at, u.credentials_valid_after, u.credential_epoch, u.email_verified_at \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_digest = $1"
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row: Option<SessionUserRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(digest)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        match row {
-            Some(r) => Ok(Some((Self::session_row(&r)?, Self::user_row(&r)?))),
-            None => Ok(None),
-        }
+        row.map(SessionUserRow::into_pair).transpose()
     }
 
     async fn touch_session(&self, id: SessionId, at: OffsetDateTime) -> Result<()> {
@@ -343,13 +379,13 @@ where
             "SELECT {SESSION_COLUMNS} FROM sessions s \
              WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 ORDER BY s.created_at, s.id"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let rows: Vec<SessionRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(user.to_string())
             .bind(unix(now))
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        rows.iter().map(Self::session_row).collect()
+        rows.into_iter().map(SessionRow::into_session).collect()
     }
 
     async fn revoke_session(

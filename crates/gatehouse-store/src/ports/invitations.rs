@@ -7,6 +7,51 @@ use super::prelude::*;
 
 pub(crate) const INVITATION_COLUMNS: &str = "i.id, i.org_id, i.email, i.email_key, i.role, i.created_by, i.created_at, i.expires_at, i.accepted_at";
 
+/// An invitation as the database returns it (the columns of [`INVITATION_COLUMNS`]).
+#[derive(FromRow)]
+struct InvitationRow {
+    id: String,
+    org_id: String,
+    email: String,
+    email_key: String,
+    role: String,
+    created_by: String,
+    created_at: i64,
+    expires_at: i64,
+    accepted_at: Option<i64>,
+}
+
+/// An invitation joined with its org.
+#[derive(FromRow)]
+struct InvitationOrgRow {
+    #[sqlx(flatten)]
+    invitation: InvitationRow,
+    #[sqlx(flatten)]
+    org: OrgRow,
+}
+
+impl InvitationRow {
+    fn into_invitation(self) -> Result<Invitation> {
+        Ok(Invitation {
+            id: parse_id(self.id)?,
+            org_id: parse_id(self.org_id)?,
+            email: self.email,
+            email_key: self.email_key,
+            role: parse_role(&self.role)?,
+            created_by: parse_id(self.created_by)?,
+            created_at: time_of(self.created_at),
+            expires_at: time_of(self.expires_at),
+            accepted_at: self.accepted_at.map(time_of),
+        })
+    }
+}
+
+impl InvitationOrgRow {
+    fn into_pair(self) -> Result<(Invitation, Org)> {
+        Ok((self.invitation.into_invitation()?, self.org.into_org()?))
+    }
+}
+
 impl<D: Dialect> SqlStore<D>
 where
     <D::Db as Database>::Arguments: IntoArguments<D::Db>,
@@ -23,23 +68,6 @@ where
     str: Type<D::Db>,
     [u8]: Type<D::Db>,
 {
-    pub(crate) fn invitation_row(r: &DbRow<D>) -> Result<Invitation> {
-        Ok(Invitation {
-            id: parse_id(r.try_get::<String, _>("id").map_err(db_err)?)?,
-            org_id: parse_id(r.try_get::<String, _>("org_id").map_err(db_err)?)?,
-            email: r.try_get("email").map_err(db_err)?,
-            email_key: r.try_get("email_key").map_err(db_err)?,
-            role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
-            created_by: parse_id(r.try_get::<String, _>("created_by").map_err(db_err)?)?,
-            created_at: time_of(r.try_get("created_at").map_err(db_err)?),
-            expires_at: time_of(r.try_get("expires_at").map_err(db_err)?),
-            accepted_at: r
-                .try_get::<Option<i64>, _>("accepted_at")
-                .map_err(db_err)?
-                .map(time_of),
-        })
-    }
-
     /// Locks the org row; `false` when the org is gone.
     pub(crate) async fn lock_org(tx: &mut Tx<D>, org: OrgId) -> Result<bool> {
         let lock = format!("SELECT id FROM orgs WHERE id = $1{}", D::FOR_UPDATE);
@@ -153,14 +181,13 @@ where
             "SELECT {INVITATION_COLUMNS}, {ORG_COLUMNS} FROM invitations i JOIN orgs o ON o.id = i.org_id \
              WHERE i.token_digest = $1"
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row: Option<InvitationOrgRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(digest)
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        row.map(|r| Ok((Self::invitation_row(&r)?, Self::org_row(&r)?)))
-            .transpose()
+        row.map(InvitationOrgRow::into_pair).transpose()
     }
 
     async fn pending_invitations(
@@ -173,14 +200,16 @@ where
             "SELECT {INVITATION_COLUMNS} FROM invitations i \
              WHERE i.org_id = $1 AND i.accepted_at IS NULL AND i.expires_at > $2 ORDER BY i.created_at, i.id"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let rows: Vec<InvitationRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(org.to_string())
             .bind(unix(now))
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        rows.iter().map(Self::invitation_row).collect()
+        rows.into_iter()
+            .map(InvitationRow::into_invitation)
+            .collect()
     }
 
     async fn invitation(
@@ -192,14 +221,14 @@ where
         let sql = format!(
             "SELECT {INVITATION_COLUMNS} FROM invitations i WHERE i.org_id = $1 AND i.id = $2"
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row: Option<InvitationRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(org.to_string())
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        row.as_ref().map(Self::invitation_row).transpose()
+        row.map(InvitationRow::into_invitation).transpose()
     }
 
     async fn revoke_invitation(

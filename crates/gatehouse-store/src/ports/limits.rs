@@ -38,16 +38,12 @@ where
             "SELECT attempts, window_start_ms, locked_until_ms FROM login_attempts WHERE email_key = $1{}",
             D::FOR_UPDATE
         );
-        let r = sqlx::query(AssertSqlSafe(sql))
+        let (attempts, start, locked): (i32, i64, Option<i64>) = sqlx::query_as(AssertSqlSafe(sql))
             .bind(email_key)
             .fetch_one(&mut **tx)
             .await
             .map_err(db_err)?;
-        Ok((
-            i64::from(r.try_get::<i32, _>("attempts").map_err(db_err)?),
-            r.try_get("window_start_ms").map_err(db_err)?,
-            r.try_get("locked_until_ms").map_err(db_err)?,
-        ))
+        Ok((i64::from(attempts), start, locked))
     }
 }
 
@@ -82,7 +78,7 @@ where
              WHERE {max}(rate_limits.tat_us, $2) + $3 - $2 <= $4 \
              RETURNING tat_us"
         );
-        let moved = sqlx::query(AssertSqlSafe(sql))
+        let moved: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
             .bind(key)
             .bind(now_us)
             .bind(interval_us)
@@ -90,15 +86,15 @@ where
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        if let Some(r) = moved {
-            return Ok((r.try_get("tat_us").map_err(db_err)?, true));
+        if let Some(tat) = moved {
+            return Ok((tat, true));
         }
-        let r = sqlx::query("SELECT tat_us FROM rate_limits WHERE key = $1")
+        let tat: i64 = sqlx::query_scalar("SELECT tat_us FROM rate_limits WHERE key = $1")
             .bind(key)
             .fetch_one(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok((r.try_get("tat_us").map_err(db_err)?, false))
+        Ok((tat, false))
     }
 
     async fn sweep_rate_limits(&self, now_us: i64) -> Result<u64> {

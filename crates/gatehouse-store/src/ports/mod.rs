@@ -24,12 +24,13 @@ mod prelude {
     pub(crate) use gatehouse_core::store::*;
     pub(crate) use gatehouse_core::{Error, Result};
     pub(crate) use sqlx::{
-        AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type,
+        AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments,
+        Type,
     };
     pub(crate) use time::OffsetDateTime;
 
-    pub(crate) use super::identity::{INSERT_USER, USER_COLUMNS};
-    pub(crate) use super::orgs::ORG_COLUMNS;
+    pub(crate) use super::identity::{INSERT_USER, USER_COLUMNS, UserRow};
+    pub(crate) use super::orgs::{ORG_COLUMNS, OrgRow};
     pub(crate) use crate::dialect::{DbRow, Dialect, Tx};
     pub(crate) use crate::rows::*;
     pub(crate) use crate::sql_store::{

@@ -9,6 +9,63 @@ pub(crate) const ORG_COLUMNS: &str = "o.id AS o_id, o.name AS o_name, o.created_
 pub(crate) const MEMBER_SELECT: &str = "SELECT m.user_id, u.email, u.name, m.role, m.created_at \
      FROM org_members m JOIN users u ON u.id = m.user_id";
 
+/// An org as the database returns it (the `o_`-prefixed columns of [`ORG_COLUMNS`]).
+#[derive(FromRow)]
+pub(crate) struct OrgRow {
+    o_id: String,
+    o_name: String,
+    o_created_at: i64,
+}
+
+/// An org with the user's role in it.
+#[derive(FromRow)]
+struct MembershipRow {
+    #[sqlx(flatten)]
+    org: OrgRow,
+    role: String,
+}
+
+/// A member as [`MEMBER_SELECT`] returns it.
+#[derive(FromRow)]
+struct MemberRow {
+    user_id: String,
+    email: String,
+    name: Option<String>,
+    role: String,
+    created_at: i64,
+}
+
+impl OrgRow {
+    pub(crate) fn into_org(self) -> Result<Org> {
+        Ok(Org {
+            id: parse_id(self.o_id)?,
+            name: self.o_name,
+            created_at: time_of(self.o_created_at),
+        })
+    }
+}
+
+impl MembershipRow {
+    fn into_membership(self) -> Result<Membership> {
+        Ok(Membership {
+            org: self.org.into_org()?,
+            role: parse_role(&self.role)?,
+        })
+    }
+}
+
+impl MemberRow {
+    fn into_member(self) -> Result<Member> {
+        Ok(Member {
+            user_id: parse_id(self.user_id)?,
+            email: self.email,
+            name: self.name,
+            role: parse_role(&self.role)?,
+            joined_at: time_of(self.created_at),
+        })
+    }
+}
+
 impl<D: Dialect> SqlStore<D>
 where
     <D::Db as Database>::Arguments: IntoArguments<D::Db>,
@@ -25,24 +82,6 @@ where
     str: Type<D::Db>,
     [u8]: Type<D::Db>,
 {
-    pub(crate) fn org_row(r: &DbRow<D>) -> Result<Org> {
-        Ok(Org {
-            id: parse_id(r.try_get::<String, _>("o_id").map_err(db_err)?)?,
-            name: r.try_get("o_name").map_err(db_err)?,
-            created_at: time_of(r.try_get("o_created_at").map_err(db_err)?),
-        })
-    }
-
-    pub(crate) fn member_row(r: &DbRow<D>) -> Result<Member> {
-        Ok(Member {
-            user_id: parse_id(r.try_get::<String, _>("user_id").map_err(db_err)?)?,
-            email: r.try_get("email").map_err(db_err)?,
-            name: r.try_get("name").map_err(db_err)?,
-            role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
-            joined_at: time_of(r.try_get("created_at").map_err(db_err)?),
-        })
-    }
-
     pub(crate) async fn insert_member(
         tx: &mut Tx<D>,
         org: OrgId,
@@ -64,14 +103,14 @@ where
     }
 
     pub(crate) async fn role_in(tx: &mut Tx<D>, org: OrgId, user: UserId) -> Result<Option<Role>> {
-        let row = sqlx::query("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
-            .bind(org.to_string())
-            .bind(user.to_string())
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| parse_role(&r.try_get::<String, _>("role").map_err(db_err)?))
-            .transpose()
+        let role: Option<String> =
+            sqlx::query_scalar("SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2")
+                .bind(org.to_string())
+                .bind(user.to_string())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_err)?;
+        role.as_deref().map(parse_role).transpose()
     }
 
     /// The org's token policy as stored (the default when unset or the org is gone).
@@ -79,18 +118,13 @@ where
         tx: &mut Tx<D>,
         org: OrgId,
     ) -> Result<gatehouse_core::token_policy::TokenScopePolicy> {
-        let row = sqlx::query("SELECT token_scopes FROM orgs WHERE id = $1")
-            .bind(org.to_string())
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        let text = match row {
-            Some(r) => r
-                .try_get::<Option<String>, _>("token_scopes")
-                .map_err(db_err)?,
-            None => None,
-        };
-        gatehouse_core::token_policy::TokenScopePolicy::from_stored(text.as_deref())
+        let text: Option<Option<String>> =
+            sqlx::query_scalar("SELECT token_scopes FROM orgs WHERE id = $1")
+                .bind(org.to_string())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_err)?;
+        gatehouse_core::token_policy::TokenScopePolicy::from_stored(text.flatten().as_deref())
     }
 
     /// Revokes `user`'s live token families bound to `org` whose scopes `role` may no longer
@@ -103,15 +137,14 @@ where
         role: Option<Role>,
         at: i64,
     ) -> Result<()> {
-        let rows = sqlx::query("SELECT id, scope FROM token_families WHERE org_id = $1 AND user_id = $2 AND revoked_at IS NULL")
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, scope FROM token_families WHERE org_id = $1 AND user_id = $2 AND revoked_at IS NULL")
             .bind(org.to_string())
             .bind(user.to_string())
             .fetch_all(&mut **tx)
             .await
             .map_err(db_err)?;
         let policy = Self::policy_in(tx, org).await?;
-        for r in rows {
-            let scope: String = r.try_get("scope").map_err(db_err)?;
+        for (id, scope) in rows {
             let keeps = role.is_some_and(|role| {
                 scope
                     .split(' ')
@@ -125,7 +158,7 @@ where
                 "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
             )
             .bind(at)
-            .bind(r.try_get::<String, _>("id").map_err(db_err)?)
+            .bind(id)
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
@@ -156,14 +189,12 @@ where
         ) else {
             return Ok(None);
         };
-        let owners: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM org_members WHERE org_id = $1 AND role = 'owner'",
+        let owners: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'owner'",
         )
         .bind(org.to_string())
         .fetch_one(&mut **tx)
         .await
-        .map_err(db_err)?
-        .try_get("n")
         .map_err(db_err)?;
         Ok(Some(gatehouse_core::role::MemberChange {
             actor: actor_role,
@@ -198,19 +229,14 @@ where
             "SELECT {ORG_COLUMNS}, m.role FROM org_members m JOIN orgs o ON o.id = m.org_id \
              WHERE m.user_id = $1 ORDER BY o.created_at, o.id"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let rows: Vec<MembershipRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(user.to_string())
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Membership {
-                    org: Self::org_row(r)?,
-                    role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
-                })
-            })
+        rows.into_iter()
+            .map(MembershipRow::into_membership)
             .collect()
     }
 
@@ -237,35 +263,29 @@ where
             "SELECT {ORG_COLUMNS}, m.role FROM orgs o JOIN org_members m ON m.org_id = o.id \
              WHERE o.id = $1 AND m.user_id = $2"
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row: Option<MembershipRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(org.to_string())
             .bind(user.to_string())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        row.map(|r| {
-            Ok(Membership {
-                org: Self::org_row(&r)?,
-                role: parse_role(&r.try_get::<String, _>("role").map_err(db_err)?)?,
-            })
-        })
-        .transpose()
+        row.map(MembershipRow::into_membership).transpose()
     }
 
     async fn org(&self, org: OrgId) -> Result<Option<Org>> {
         let sql = format!("SELECT {ORG_COLUMNS} FROM orgs o WHERE o.id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row: Option<OrgRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(org.to_string())
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(Self::org_row).transpose()
+        row.map(OrgRow::into_org).transpose()
     }
 
     async fn rename_org(&self, org: OrgId, name: &str, audit: &[NewEvent]) -> Result<Option<Org>> {
         let mut tx = self.org_tx(org, true).await?;
-        let row = sqlx::query(
+        let row: Option<OrgRow> = sqlx::query_as(
             "UPDATE orgs SET name = $1 WHERE id = $2 RETURNING id AS o_id, name AS o_name, created_at AS o_created_at",
         )
         .bind(name)
@@ -273,7 +293,7 @@ where
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
-        let Some(renamed) = row.as_ref().map(Self::org_row).transpose()? else {
+        let Some(renamed) = row.map(OrgRow::into_org).transpose()? else {
             return Ok(None);
         };
         D::notify_key_change(&mut tx, ALL_KEYS).await?;
@@ -324,13 +344,13 @@ where
             "{MEMBER_SELECT} WHERE m.org_id = $1 ORDER BY \
              CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.email_key"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let rows: Vec<MemberRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(org.to_string())
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        rows.iter().map(Self::member_row).collect()
+        rows.into_iter().map(MemberRow::into_member).collect()
     }
 
     async fn set_member_role(
@@ -356,13 +376,13 @@ where
             .await
             .map_err(db_err)?;
         let sql = format!("{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2");
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row: MemberRow = sqlx::query_as(AssertSqlSafe(sql))
             .bind(org.to_string())
             .bind(target.to_string())
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
-        let member = Self::member_row(&row)?;
+        let member = row.into_member()?;
         Self::revoke_families_beyond(&mut tx, org, target, Some(role), unix(at)).await?;
         Self::append_in(&mut tx, audit).await?;
         Self::publish_in(&mut tx, &Change::User(target)).await?;

@@ -10,6 +10,81 @@ pub(crate) const FAMILY_COLUMNS: &str = "f.id AS f_id, f.user_id AS f_user_id, f
      f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at, \
      f.credential_epoch AS f_credential_epoch";
 
+/// A refresh-token family as the database returns it (the `f_`-prefixed columns of
+/// [`FAMILY_COLUMNS`]).
+#[derive(FromRow)]
+struct FamilyRow {
+    f_id: String,
+    f_user_id: String,
+    f_org_id: Option<String>,
+    f_scope: String,
+    f_created_at: i64,
+    f_expires_at: i64,
+    f_revoked_at: Option<i64>,
+    f_credential_epoch: i64,
+}
+
+/// A refresh token as the database returns it.
+#[derive(FromRow)]
+struct RefreshRow {
+    id: String,
+    family_id: String,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
+/// A signing key as the database returns it.
+#[derive(FromRow)]
+struct SigningKeyRow {
+    kid: String,
+    public_key: Vec<u8>,
+    sealed_private: Vec<u8>,
+    sealed_by: Option<String>,
+    created_at: i64,
+    retired_at: Option<i64>,
+}
+
+impl FamilyRow {
+    fn into_family(self) -> Result<TokenFamily> {
+        Ok(TokenFamily {
+            id: parse_id(self.f_id)?,
+            user_id: parse_id(self.f_user_id)?,
+            org_id: self.f_org_id.map(parse_id).transpose()?,
+            scope: self.f_scope,
+            created_at: time_of(self.f_created_at),
+            expires_at: time_of(self.f_expires_at),
+            revoked_at: self.f_revoked_at.map(time_of),
+            credential_epoch: self.f_credential_epoch,
+        })
+    }
+}
+
+impl RefreshRow {
+    fn into_refresh(self) -> Result<RefreshToken> {
+        Ok(RefreshToken {
+            id: parse_id(self.id)?,
+            family_id: parse_id(self.family_id)?,
+            created_at: time_of(self.created_at),
+            expires_at: time_of(self.expires_at),
+            used_at: self.used_at.map(time_of),
+        })
+    }
+}
+
+impl SigningKeyRow {
+    fn into_key(self) -> StoredSigningKey {
+        StoredSigningKey {
+            kid: self.kid,
+            public_key: self.public_key,
+            sealed_private: self.sealed_private,
+            sealed_by: self.sealed_by,
+            created_at: time_of(self.created_at),
+            retired_at: self.retired_at.map(time_of),
+        }
+    }
+}
+
 impl<D: Dialect> SqlStore<D>
 where
     <D::Db as Database>::Arguments: IntoArguments<D::Db>,
@@ -26,26 +101,6 @@ where
     str: Type<D::Db>,
     [u8]: Type<D::Db>,
 {
-    pub(crate) fn family_row(r: &DbRow<D>) -> Result<TokenFamily> {
-        Ok(TokenFamily {
-            id: parse_id(r.try_get::<String, _>("f_id").map_err(db_err)?)?,
-            user_id: parse_id(r.try_get::<String, _>("f_user_id").map_err(db_err)?)?,
-            org_id: r
-                .try_get::<Option<String>, _>("f_org_id")
-                .map_err(db_err)?
-                .map(parse_id)
-                .transpose()?,
-            scope: r.try_get("f_scope").map_err(db_err)?,
-            created_at: time_of(r.try_get("f_created_at").map_err(db_err)?),
-            expires_at: time_of(r.try_get("f_expires_at").map_err(db_err)?),
-            revoked_at: r
-                .try_get::<Option<i64>, _>("f_revoked_at")
-                .map_err(db_err)?
-                .map(time_of),
-            credential_epoch: r.try_get("f_credential_epoch").map_err(db_err)?,
-        })
-    }
-
     pub(crate) async fn insert_refresh(
         tx: &mut Tx<D>,
         t: &RefreshToken,
@@ -67,12 +122,12 @@ where
     /// inside `tx` (which acts for the family's user).
     pub(crate) async fn family_facts(tx: &mut Tx<D>, family: &TokenFamily) -> Result<FamilyFacts> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let user = sqlx::query(AssertSqlSafe(sql))
+        let user: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(family.user_id.to_string())
             .fetch_optional(&mut **tx)
             .await
             .map_err(db_err)?;
-        let user = user.as_ref().map(Self::user_row).transpose()?;
+        let user = user.map(UserRow::into_user).transpose()?;
         let (role, policy) = match family.org_id {
             None => (
                 None,
@@ -105,27 +160,13 @@ where
     [u8]: Type<D::Db>,
 {
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>> {
-        let rows = sqlx::query(
+        let rows: Vec<SigningKeyRow> = sqlx::query_as(
             "SELECT kid, public_key, sealed_private, sealed_by, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredSigningKey {
-                    kid: r.try_get("kid").map_err(db_err)?,
-                    public_key: r.try_get("public_key").map_err(db_err)?,
-                    sealed_private: r.try_get("sealed_private").map_err(db_err)?,
-                    sealed_by: r.try_get("sealed_by").map_err(db_err)?,
-                    created_at: time_of(r.try_get("created_at").map_err(db_err)?),
-                    retired_at: r
-                        .try_get::<Option<i64>, _>("retired_at")
-                        .map_err(db_err)?
-                        .map(time_of),
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(SigningKeyRow::into_key).collect())
     }
 
     async fn add_signing_key(&self, key: &StoredSigningKey, audit: &[NewEvent]) -> Result<()> {
@@ -223,34 +264,26 @@ where
         digest: &[u8],
     ) -> Result<Option<(RefreshToken, TokenFamily)>> {
         let mut tx = self.read_tx().await?;
-        let row = sqlx::query("SELECT id, family_id, created_at, expires_at, used_at FROM refresh_tokens WHERE digest = $1")
+        let row: Option<RefreshRow> = sqlx::query_as("SELECT id, family_id, created_at, expires_at, used_at FROM refresh_tokens WHERE digest = $1")
             .bind(digest)
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
-        let Some(r) = row else { return Ok(None) };
-        let token = RefreshToken {
-            id: parse_id(r.try_get::<String, _>("id").map_err(db_err)?)?,
-            family_id: parse_id(r.try_get::<String, _>("family_id").map_err(db_err)?)?,
-            created_at: time_of(r.try_get("created_at").map_err(db_err)?),
-            expires_at: time_of(r.try_get("expires_at").map_err(db_err)?),
-            used_at: r
-                .try_get::<Option<i64>, _>("used_at")
-                .map_err(db_err)?
-                .map(time_of),
+        let Some(token) = row.map(RefreshRow::into_refresh).transpose()? else {
+            return Ok(None);
         };
         D::set_local(&mut tx, TOKEN_FAMILY_SETTING, &token.family_id.to_string()).await?;
         let sql = format!("SELECT {FAMILY_COLUMNS} FROM token_families f WHERE f.id = $1");
-        let family = sqlx::query(AssertSqlSafe(sql))
+        let family: Option<FamilyRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(token.family_id.to_string())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        match family {
-            Some(f) => Ok(Some((token, Self::family_row(&f)?))),
-            None => Ok(None),
-        }
+        Ok(family
+            .map(FamilyRow::into_family)
+            .transpose()?
+            .map(|f| (token, f)))
     }
 
     async fn rotate_refresh(
@@ -268,12 +301,12 @@ where
             "SELECT {FAMILY_COLUMNS} FROM token_families f WHERE f.id = $1{}",
             D::FOR_UPDATE
         );
-        let row = sqlx::query(AssertSqlSafe(lock))
+        let row: Option<FamilyRow> = sqlx::query_as(AssertSqlSafe(lock))
             .bind(family.id.to_string())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
-        let Some(current) = row.as_ref().map(Self::family_row).transpose()? else {
+        let Some(current) = row.map(FamilyRow::into_family).transpose()? else {
             return Ok(Rotation::Revoked);
         };
         if current.revoked_at.is_some() {
@@ -353,7 +386,7 @@ where
     async fn token_state(&self, family: FamilyId, jti: &str, user: UserId) -> Result<TokenState> {
         let mut tx = self.read_tx().await?;
         D::set_local(&mut tx, TOKEN_FAMILY_SETTING, &family.to_string()).await?;
-        let row = sqlx::query(
+        let (live, revoked): (i64, i64) = sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM token_families WHERE id = $1 AND revoked_at IS NULL AND user_id = $3) AS live, \
                     (SELECT COUNT(*) FROM revoked_jti WHERE jti = $2) AS revoked",
         )
@@ -363,10 +396,8 @@ where
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
-        let live: i64 = row.try_get("live").map_err(db_err)?;
-        let revoked: i64 = row.try_get("revoked").map_err(db_err)?;
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let found_user = sqlx::query(AssertSqlSafe(sql))
+        let found_user: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(user.to_string())
             .fetch_optional(&mut *tx)
             .await
@@ -375,7 +406,7 @@ where
         Ok(TokenState {
             family_revoked: live == 0,
             jti_revoked: revoked > 0,
-            user: found_user.as_ref().map(Self::user_row).transpose()?,
+            user: found_user.map(UserRow::into_user).transpose()?,
         })
     }
 }
