@@ -19,30 +19,25 @@ where
     str: Type<D::Db>,
     [u8]: Type<D::Db>,
 {
-    /// Locks the email's row (creating it): (attempts, window start, locked until).
+    /// Locks the email's row (creating it): (attempts, window start, locked until). One
+    /// upsert-returning statement: with an insert and then a `SELECT … FOR UPDATE`, a concurrent
+    /// unlock could delete the row between the two (seen as a 500 on PostgreSQL); `DO UPDATE`
+    /// locks whatever row is there, or inserts one, atomically.
     pub(crate) async fn attempts_row(
         tx: &mut Tx<D>,
         email_key: &str,
         now_ms: i64,
     ) -> Result<(i64, i64, Option<i64>)> {
-        sqlx::query(
+        let (attempts, start, locked): (i32, i64, Option<i64>) = sqlx::query_as(
             "INSERT INTO login_attempts (email_key, attempts, window_start_ms) VALUES ($1, 0, $2) \
-             ON CONFLICT (email_key) DO NOTHING",
+             ON CONFLICT (email_key) DO UPDATE SET email_key = excluded.email_key \
+             RETURNING attempts, window_start_ms, locked_until_ms",
         )
         .bind(email_key)
         .bind(now_ms)
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await
         .map_err(db_err)?;
-        let sql = format!(
-            "SELECT attempts, window_start_ms, locked_until_ms FROM login_attempts WHERE email_key = $1{}",
-            D::FOR_UPDATE
-        );
-        let (attempts, start, locked): (i32, i64, Option<i64>) = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(email_key)
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(db_err)?;
         Ok((i64::from(attempts), start, locked))
     }
 }
