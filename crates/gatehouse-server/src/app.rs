@@ -356,6 +356,7 @@ impl Application {
         let state = AppState {
             inner: Arc::new(Inner {
                 public_origin: origin_of(&public_url),
+                loopback_origin: config.defaulted_loopback_origin(bound),
                 public_url: public_url.clone(),
                 gateway,
                 upstreams,

@@ -404,11 +404,20 @@ impl Config {
         self.env == Env::Production
     }
 
-    /// The public URL, or `http://<addr>` for the address actually bound.
+    /// The public URL; unset, `http://localhost:<port>` on a loopback address (passkeys refuse
+    /// IP addresses, SPEC §14), else `http://<addr>` for the address actually bound.
     pub fn public_url_or(&self, bound: SocketAddr) -> String {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{bound}"))
+        match &self.public_url {
+            Some(url) => url.clone(),
+            None if bound.ip().is_loopback() => format!("http://localhost:{}", bound.port()),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    /// While the public URL is defaulted to `localhost`, the bound loopback address is an
+    /// accepted origin too (`http://127.0.0.1:<port>`).
+    pub fn defaulted_loopback_origin(&self, bound: SocketAddr) -> Option<String> {
+        (self.public_url.is_none() && bound.ip().is_loopback()).then(|| format!("http://{bound}"))
     }
 
     /// Every reason production refuses this configuration, each naming its setting.

@@ -47,6 +47,7 @@ pub fn cross_site_besides(headers: &HeaderMap, also: Option<&str>, state: &AppSt
         Some(origin) => {
             let origin = origin.to_str().unwrap_or("null").to_ascii_lowercase();
             origin != state.public_origin
+                && state.loopback_origin.as_deref() != Some(origin.as_str())
                 && also.is_none_or(|a| !a.eq_ignore_ascii_case(&origin))
                 && !state
                     .config

@@ -7,6 +7,7 @@ pub mod audit_webhook;
 pub mod cli;
 mod cli_support;
 pub mod config;
+pub mod console;
 pub mod doctor;
 pub mod error;
 pub mod extract;

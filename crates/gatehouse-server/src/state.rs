@@ -28,6 +28,9 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     /// `https://host` or `http://host:port`, lowercase: the origin CSRF checks accept.
     pub public_origin: String,
+    /// `http://127.0.0.1:<port>` while the public URL is defaulted to `localhost`: accepted as
+    /// an origin too.
+    pub loopback_origin: Option<String>,
     /// The public URL as configured (or `http://<bound address>`), no trailing `/`.
     pub public_url: String,
     /// The gateway's judgement, shared by the reverse proxy and forward-auth.

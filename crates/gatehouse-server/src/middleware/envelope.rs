@@ -126,13 +126,18 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         access_line(&id, &method, &path, status, started, ip, &user, &api_key);
         return response;
     }
+    let console_page = response
+        .extensions()
+        .get::<crate::console::ConsolePage>()
+        .is_some();
     let error = response.extensions_mut().remove::<ErrorBody>().or_else(|| {
         let is_json = response
             .headers()
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-        (status.as_u16() >= 400 && !is_json).then(|| body_for_status(status))
+        (status.as_u16() >= 400 && !is_json && !console_page).then(|| body_for_status(status))
     });
+    let on_console = path == "/console" || path.starts_with("/console/");
     if let Some(body) = &error
         && status == StatusCode::FORBIDDEN
         && !is_preflight
@@ -150,7 +155,13 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         if let Some(detail) = &body.detail {
             tracing::error!(request_id = %id, status = status.as_u16(), detail = %detail, "request failed");
         }
-        response = render_error(response, body, &id, state.config.is_production());
+        if console_page {
+            // A console form refused: the page already says why, in words.
+        } else if on_console {
+            response = console_error(response, body, &id);
+        } else {
+            response = render_error(response, body, &id, state.config.is_production());
+        }
     }
     let headers = response.headers_mut();
     security_headers(headers, &state, &path);
@@ -289,6 +300,22 @@ fn preflight(origin: Option<HeaderValue>) -> Response {
     r
 }
 
+/// An error on a console path as a page: the code in words and the request id (no internals).
+fn console_error(response: Response, body: &ErrorBody, request_id: &str) -> Response {
+    let (parts, _) = response.into_parts();
+    let mut page = crate::console::error_page(parts.status, body, request_id);
+    for name in [header::RETRY_AFTER, header::ALLOW] {
+        if let Some(v) = parts.headers.get(&name) {
+            page.headers_mut().insert(name, v.clone());
+        }
+    }
+    if let Some(secs) = body.retry_after_secs {
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    page
+}
+
 fn render_error(
     response: Response,
     body: &ErrorBody,
@@ -362,7 +389,7 @@ fn security_headers(h: &mut HeaderMap, state: &AppState, path: &str) {
         );
     }
     let carries_credentials = path.starts_with("/v1/")
-        || path.starts_with("/console")
+        || (path.starts_with("/console") && !path.starts_with("/console/static/"))
         || h.contains_key(header::SET_COOKIE);
     if carries_credentials {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

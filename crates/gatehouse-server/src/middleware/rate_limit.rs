@@ -43,7 +43,11 @@ pub async fn rate_limit(
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    if !path.starts_with("/v1/") {
+    // The console's credential-checking forms share the sign-in budget; its pages do not count.
+    let console_credential = budget == Budget::Credential
+        && req.method() == Method::POST
+        && path.starts_with("/console/");
+    if !path.starts_with("/v1/") && !console_credential {
         return next.run(req).await;
     }
     let ip = req

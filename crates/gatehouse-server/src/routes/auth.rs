@@ -8,6 +8,7 @@ use gatehouse_core::clock::rfc3339;
 use gatehouse_core::ids::SessionId;
 use gatehouse_core::secret::{ExposeSecret, SecretString};
 use gatehouse_core::service::Principal;
+use gatehouse_core::service::auth::LoginOutcome;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -160,25 +161,12 @@ pub async fn login(
     anon: Anonymous,
     Json(b): Json<LoginBody>,
 ) -> ApiResult<Response> {
-    // A session the browser still holds is replaced, never reused (no fixation).
-    let replaces = match &anon.session_token {
-        Some(token) => state
-            .auth
-            .authenticate_session(token)
-            .await
-            .ok()
-            .map(|p| p.session.id),
-        None => None,
-    };
+    let replaces = replaced_session(&state, anon.session_token.as_deref()).await;
     let outcome = state
         .auth
         .login(&b.email, b.password.expose_secret(), anon.client, replaces)
         .await?;
-    // A fresh session: the remaining absolute lifetime is all of it.
-    let max_age = (outcome.session.expires_at - outcome.session.created_at)
-        .whole_seconds()
-        .max(0);
-    let cookie = session_cookie(&state, outcome.token.expose_secret(), max_age);
+    let cookie = login_cookie(&state, &outcome);
     let body = LoginView {
         user: views::user(&outcome.user),
         session: NewSessionView {
@@ -190,7 +178,27 @@ pub async fn login(
     Ok(([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response())
 }
 
-fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
+/// The session a browser still holds, which a new sign-in replaces (never reuses: no fixation).
+pub(crate) async fn replaced_session(state: &AppState, token: Option<&str>) -> Option<SessionId> {
+    let token = token?;
+    state
+        .auth
+        .authenticate_session(token)
+        .await
+        .ok()
+        .map(|p| p.session.id)
+}
+
+/// The cookie of a fresh session: its remaining absolute lifetime is all of it.
+pub(crate) fn login_cookie(state: &AppState, outcome: &LoginOutcome) -> HeaderValue {
+    let max_age = (outcome.session.expires_at - outcome.session.created_at)
+        .whole_seconds()
+        .max(0);
+    session_cookie(state, outcome.token.expose_secret(), max_age)
+}
+
+/// The session cookie carrying `value` for `max_age` seconds (the console sets the same one).
+pub(crate) fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     // With a cookie domain the cookie must reach sibling hosts after a cross-host redirect:
     // Lax, whatever the setting (SPEC §11).
     let same_site = match (&state.config.cookie_domain, state.config.session_samesite) {
@@ -210,10 +218,15 @@ fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// The session cookie expired at once (sign-out).
+pub(crate) fn cleared_cookie(state: &AppState) -> HeaderValue {
+    session_cookie(state, "", 0)
+}
+
 fn cleared(state: &AppState) -> Response {
     (
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, session_cookie(state, "", 0))],
+        [(header::SET_COOKIE, cleared_cookie(state))],
     )
         .into_response()
 }

@@ -25,6 +25,9 @@ use crate::state::AppState;
 /// Request bodies above this answer `413`.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Console form bodies: a 32 KiB secret value percent-encodes to at most 96 KiB.
+pub const CONSOLE_BODY_LIMIT: usize = 160 * 1024;
+
 /// The routes that check a credential (sign-in, sign-up, setup, token grants, accepting an
 /// invitation, changing a password): they share one rate budget per client IP.
 fn credential_routes() -> OpenApiRouter<AppState> {
@@ -80,8 +83,17 @@ fn forward_auth_routes() -> OpenApiRouter<AppState> {
 /// The layers inside the envelope, the rate budget outermost: the budget, the body limit's
 /// drain, the body limit.
 fn limited(router: Router<AppState>, state: &AppState, budget: Budget) -> Router<AppState> {
+    limited_to(router, state, budget, BODY_LIMIT)
+}
+
+fn limited_to(
+    router: Router<AppState>,
+    state: &AppState,
+    budget: Budget,
+    body_limit: usize,
+) -> Router<AppState> {
     router
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(axum::middleware::from_fn(
             crate::middleware::body_limit::drain_oversized,
         ))
@@ -114,7 +126,19 @@ pub fn router(state: AppState) -> Router {
     let other = other.fallback(ops::not_found);
     let mut app = limited(credential, &state, Budget::Credential)
         .merge(forward.layer(RequestBodyLimitLayer::new(BODY_LIMIT)))
-        .merge(limited(other, &state, Budget::PerCredential));
+        .merge(limited(other, &state, Budget::PerCredential))
+        .merge(limited_to(
+            crate::console::credential_routes(),
+            &state,
+            Budget::Credential,
+            CONSOLE_BODY_LIMIT,
+        ))
+        .merge(limited_to(
+            crate::console::routes(),
+            &state,
+            Budget::PerCredential,
+            CONSOLE_BODY_LIMIT,
+        ));
     if state.upstreams.is_some() {
         // With gateway routes, every path gatehouse does not serve is the gateway's (it answers
         // `404` itself for what no route takes, gatehouse's own paths included).

@@ -79,13 +79,13 @@ async fn live() -> Live {
 }
 
 fn verifier(live: &Live, keys: &Jwks, audience: &str) -> Verifier {
-    Verifier::new(keys.clone(), live.server.base.clone(), audience)
+    Verifier::new(keys.clone(), live.server.public_url(), audience)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rust_crate_verifies_live_tokens() {
     let live = live().await;
-    let keys = Jwks::from_issuer(&live.server.base).unwrap();
+    let keys = Jwks::from_issuer(&live.server.public_url()).unwrap();
     let tokens = verifier(&live, &keys, "gatehouse");
     let assertions = verifier(&live, &keys, AUDIENCE);
     let url = format!("{APP_ORIGIN}{TARGET}");
@@ -154,7 +154,7 @@ async fn whoami(VerifiedAssertion(claims): VerifiedAssertion) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tower_layer_guards_an_app_behind_forward_auth() {
     let live = live().await;
-    let keys = Jwks::from_issuer(&live.server.base).unwrap();
+    let keys = Jwks::from_issuer(&live.server.public_url()).unwrap();
     let guard = AssertionGuard::new(verifier(&live, &keys, AUDIENCE), APP_ORIGIN).unwrap();
     let app = Router::new()
         .route("/app/items", any(whoami))
@@ -231,7 +231,7 @@ struct Case {
 
 /// The same checks the Rust test makes, as command lines of the examples.
 fn cases(live: &Live) -> Vec<Case> {
-    let base = &live.server.base;
+    let base = &live.server.public_url();
     let url = format!("{APP_ORIGIN}{TARGET}");
     let access = |audience: &str, token: &str, refusal| Case {
         args: ["access", base, audience, token]

@@ -186,7 +186,7 @@ async fn the_described_request_and_its_answers(db: Db) {
     );
     let expected = format!(
         "{}/console/login?return_to=https%3A%2F%2Fapp.example.com%2Fapp%2Fp%3Fx%3D1",
-        server.base
+        server.public_url()
     );
     assert_eq!(r.header("location").as_deref(), Some(expected.as_str()));
     let browser = [("accept", "text/html"), ("sec-fetch-mode", "navigate")];

@@ -176,7 +176,7 @@ async fn refusals_keep_their_meaning(kind: ProxyKind, db: Db) {
         .await;
     assert_eq!(r.status, 302, "{}\n{}", r.text(), s.logs());
     let location = r.header("location").expect("Location").to_owned();
-    let public = s.server.base.clone();
+    let public = s.server.public_url();
     let (login, return_to) = location.split_once("?return_to=").expect("return_to");
     assert_eq!(login, format!("{public}/console/login"), "{location}");
     assert_eq!(

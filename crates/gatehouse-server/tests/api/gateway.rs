@@ -169,7 +169,7 @@ async fn requests_reach_the_app_with_their_identity(db: Db) {
     assert!(
         location.starts_with(&format!(
             "{}/console/login?return_to=http%3A%2F%2F",
-            server.base
+            server.public_url()
         )),
         "{location}"
     );

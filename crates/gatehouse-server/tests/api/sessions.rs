@@ -153,8 +153,22 @@ async fn csrf_rules(db: Db) {
     // GET needs no token; the CSRF endpoint returns this session's token.
     let t = admin.get("/v1/auth/csrf").await;
     assert_eq!(t.body["csrf_token"].as_str(), admin.csrf.as_deref());
-    // An allowed origin, the server's own origin, and same-origin fetches pass.
-    for origin in ["https://app.example.com", server.base.as_str()] {
+    // Another port of localhost is another origin.
+    let r = Client::send(
+        admin
+            .request(Method::POST, "/v1/auth/logout")
+            .header("origin", "http://localhost:1"),
+    )
+    .await;
+    assert!(csrf_failed(&r), "another port");
+    // An allowed origin, the server's own origin (the defaulted `localhost` public URL, and
+    // the bound `127.0.0.1` address while it is defaulted), and same-origin fetches pass.
+    let public = server.public_url();
+    for origin in [
+        "https://app.example.com",
+        public.as_str(),
+        server.base.as_str(),
+    ] {
         let r = Client::send(
             admin
                 .request(

@@ -138,6 +138,12 @@ impl Server {
         }
     }
 
+    /// The public URL while it is defaulted: `localhost` on the bound port (SPEC §14); `base`
+    /// is the bound address itself.
+    pub fn public_url(&self) -> String {
+        self.base.replacen("127.0.0.1", "localhost", 1)
+    }
+
     /// The setup token printed on stderr, if any.
     pub fn setup_token(&self) -> Option<String> {
         let text = self.stderr.lock().expect("lock").clone();

@@ -106,7 +106,7 @@ async fn password_grant_issues_a_profiled_jwt(db: Db) {
         (Some("EdDSA"), Some("at+jwt"))
     );
     let me = owner.get("/v1/auth/me").await;
-    assert_eq!(claims["iss"], server.base.as_str());
+    assert_eq!(claims["iss"], server.public_url().as_str());
     assert_eq!(claims["aud"], "gatehouse");
     assert_eq!(claims["sub"], me.body["user"]["id"]);
     assert_eq!(

@@ -1,0 +1,224 @@
+//! Setup, sign-in and sign-out pages. They call the same services as `/v1/setup` and
+//! `/v1/auth/login`, set the same cookie, and follow `return_to` only under SPEC §11's rules.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::gateway::ReturnToPolicy;
+use gatehouse_core::secret::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::extract::{AnonymousPosted, MaybeSignedIn, Posted};
+use super::page::{self, Chrome, Notice, see_other};
+use crate::error::ApiResult;
+use crate::routes::auth::{cleared_cookie, login_cookie, replaced_session};
+use crate::state::AppState;
+
+/// Where a sign-in lands when no acceptable `return_to` came with it.
+const HOME: &str = "/console/orgs";
+
+/// The hosts a `return_to` may name: the public URL's, every gateway route's, the cookie
+/// domain's; https only in production.
+pub fn return_to_policy(state: &AppState) -> ReturnToPolicy {
+    let public_host = state
+        .public_origin
+        .split_once("://")
+        .map_or(state.public_origin.as_str(), |(_, h)| h)
+        .to_owned();
+    ReturnToPolicy {
+        public_host,
+        route_hosts: state
+            .config
+            .gateway
+            .routes()
+            .iter()
+            .filter_map(|r| r.host.clone())
+            .collect(),
+        cookie_domain: state.config.cookie_domain.clone(),
+        https_only: state.config.is_production(),
+    }
+}
+
+/// `GET /console`: the orgs when signed in, else sign-in.
+pub async fn index(MaybeSignedIn(session): MaybeSignedIn) -> Response {
+    match session {
+        Some(_) => see_other(HOME),
+        None => see_other("/console/login"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/setup.html")]
+struct SetupPage {
+    chrome: Chrome,
+    token: String,
+    email: String,
+    org_name: String,
+}
+
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /console/setup?token=…`: the first account's form (`404` once setup is done).
+pub async fn setup_page(
+    State(state): State<AppState>,
+    Query(q): Query<SetupQuery>,
+) -> ApiResult<Response> {
+    if !state.auth.setup_pending().await? {
+        return Err(gatehouse_core::Error::NotFound.into());
+    }
+    Ok(page::ok(&SetupPage {
+        chrome: Chrome::anonymous("Set up"),
+        token: q.token,
+        email: String::new(),
+        org_name: String::new(),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    token: SecretString,
+    email: String,
+    password: SecretString,
+    org_name: String,
+}
+
+/// `POST /console/setup`: creates the first admin and org, then signs them in.
+pub async fn setup(
+    State(state): State<AppState>,
+    posted: AnonymousPosted<SetupForm>,
+) -> ApiResult<Response> {
+    let f = &posted.form;
+    let created = state
+        .auth
+        .setup(
+            f.token.expose_secret(),
+            &f.email,
+            f.password.expose_secret(),
+            &f.org_name,
+            &posted.client,
+        )
+        .await;
+    let (_, org) = match created {
+        Ok(done) => done,
+        Err(gatehouse_core::Error::NotFound) => return Err(gatehouse_core::Error::NotFound.into()),
+        Err(e) => {
+            let again = SetupPage {
+                chrome: Chrome::anonymous("Set up").with(Notice::error(&e)),
+                token: f.token.expose_secret().to_owned(),
+                email: f.email.clone(),
+                org_name: f.org_name.clone(),
+            };
+            return Ok(page::refused(e, &again));
+        }
+    };
+    signed_in_redirect(
+        &state,
+        &f.email,
+        &f.password,
+        posted.client.clone(),
+        None,
+        &format!("/console/orgs/{}", org.id),
+    )
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    return_to: String,
+    email: String,
+}
+
+#[derive(Deserialize)]
+pub struct ReturnQuery {
+    #[serde(default)]
+    return_to: String,
+}
+
+/// `GET /console/login?return_to=…`.
+pub async fn login_page(State(state): State<AppState>, Query(q): Query<ReturnQuery>) -> Response {
+    let return_to = return_to_policy(&state)
+        .accept(&q.return_to)
+        .unwrap_or_default()
+        .to_owned();
+    page::ok(&LoginPage {
+        chrome: Chrome::anonymous("Sign in"),
+        return_to,
+        email: String::new(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: SecretString,
+    #[serde(default)]
+    return_to: String,
+}
+
+/// `POST /console/login`: the API's sign-in; on success `303` to the accepted `return_to`.
+pub async fn login(
+    State(state): State<AppState>,
+    posted: AnonymousPosted<LoginForm>,
+) -> ApiResult<Response> {
+    let f = &posted.form;
+    let policy = return_to_policy(&state);
+    let to = policy.accept(&f.return_to).unwrap_or(HOME).to_owned();
+    let replaces = replaced_session(&state, posted.session_token.as_deref()).await;
+    match signed_in_redirect(
+        &state,
+        &f.email,
+        &f.password,
+        posted.client.clone(),
+        replaces,
+        &to,
+    )
+    .await
+    {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            let again = LoginPage {
+                chrome: Chrome::anonymous("Sign in").with(Notice::error(&e.0)),
+                return_to: policy.accept(&f.return_to).unwrap_or_default().to_owned(),
+                email: f.email.clone(),
+            };
+            Ok(page::refused(e.0, &again))
+        }
+    }
+}
+
+/// Signs in and answers `303` to `to` with the session cookie.
+async fn signed_in_redirect(
+    state: &AppState,
+    email: &str,
+    password: &SecretString,
+    client: gatehouse_core::service::ClientInfo,
+    replaces: Option<gatehouse_core::ids::SessionId>,
+    to: &str,
+) -> ApiResult<Response> {
+    let outcome = state
+        .auth
+        .login(email, password.expose_secret(), client, replaces)
+        .await?;
+    let cookie = login_cookie(state, &outcome);
+    Ok(([(header::SET_COOKIE, cookie)], see_other(to)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Nothing {}
+
+/// `POST /console/logout`: ends this session, clears the cookie.
+pub async fn logout(State(state): State<AppState>, posted: Posted<Nothing>) -> ApiResult<Response> {
+    state.auth.logout(&posted.session, &posted.client).await?;
+    Ok((
+        [(header::SET_COOKIE, cleared_cookie(&state))],
+        see_other("/console/login"),
+    )
+        .into_response())
+}
