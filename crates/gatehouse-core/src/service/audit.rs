@@ -85,15 +85,24 @@ pub struct Listing {
     category: Option<Category>,
     after: i64,
     remaining: u32,
+    page: u32,
 }
 
 impl Listing {
+    /// Reads `n` events a time (at least 1) instead of [`LIST_PAGE`]: for a caller that holds the
+    /// whole listing anyway (the console's page), one query instead of ten.
+    #[must_use]
+    pub fn in_pages_of(mut self, n: u32) -> Self {
+        self.page = n.max(1);
+        self
+    }
+
     /// The next events (empty at the end).
     pub async fn next_page(&mut self) -> Result<Vec<StoredEvent>> {
         if self.remaining == 0 {
             return Ok(Vec::new());
         }
-        let want = self.remaining.min(LIST_PAGE);
+        let want = self.remaining.min(self.page);
         let page = self
             .store
             .chain_events(self.chain, self.after, want, self.category)
@@ -185,6 +194,7 @@ impl AuditService {
             category,
             after: after.max(0),
             remaining: limit,
+            page: LIST_PAGE,
         })
     }
 

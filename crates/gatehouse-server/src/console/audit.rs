@@ -97,7 +97,9 @@ pub async fn matching(
     let mut after = q.after.unwrap_or(0);
     let mut scanned = 0;
     loop {
-        let mut listing = audit.list(access, Some(&q.category), after, Some(MAX_LIMIT))?;
+        let mut listing = audit
+            .list(access, Some(&q.category), after, Some(MAX_LIMIT))?
+            .in_pages_of(MAX_LIMIT);
         let mut read = 0;
         loop {
             let events = listing.next_page().await?;

@@ -15,12 +15,14 @@ mod fake_dns;
 mod gateway_app;
 mod proxies;
 mod proxy;
+mod raw_http;
 mod receiver;
 pub use db::*;
 pub use fake_dns::*;
 pub use gateway_app::*;
 pub use proxies::*;
 pub use proxy::*;
+pub use raw_http::*;
 pub use receiver::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
