@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {
+    /// The current time, in seconds since the Unix epoch.
     fn now_unix(&self) -> i64;
 }
 

@@ -30,15 +30,15 @@ pub struct HttpKeySet {
 
 impl HttpKeySet {
     /// gatehouse's JWKS for the issuer (its public URL): `<issuer>/.well-known/jwks.json`.
-    pub fn for_issuer(issuer: &str) -> Result<HttpKeySet, SetupError> {
-        HttpKeySet::new(&format!(
+    pub fn for_issuer(issuer: &str) -> Result<Self, SetupError> {
+        Self::new(&format!(
             "{}/.well-known/jwks.json",
             issuer.trim_end_matches('/')
         ))
     }
 
     /// The key set at `url` (http or https).
-    pub fn new(url: &str) -> Result<HttpKeySet, SetupError> {
+    pub fn new(url: &str) -> Result<Self, SetupError> {
         let url = reqwest::Url::parse(url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
@@ -49,7 +49,7 @@ impl HttpKeySet {
             .timeout(FETCH_DEADLINE)
             .build()
             .map_err(|e| SetupError(format!("HTTP client: {e}")))?;
-        Ok(HttpKeySet { client, url })
+        Ok(Self { client, url })
     }
 
     async fn get(&self) -> Result<Vec<u8>, String> {

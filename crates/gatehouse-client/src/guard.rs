@@ -18,8 +18,10 @@ pub const ASSERTION_HEADER: HeaderName = HeaderName::from_static("x-gatehouse-as
 
 /// One way to authenticate a request.
 pub trait RequestCheck: Clone + Send + Sync + 'static {
+    /// The verified claims a successful check yields.
     type Claims: Clone + Send + Sync + 'static;
 
+    /// The request's verified claims, or why it is refused.
     fn check(
         &self,
         request: &Parts,
@@ -66,18 +68,21 @@ fn normalized_origin(origin: &str) -> Option<String> {
 }
 
 impl AssertionGuard {
-    pub fn new(verifier: Verifier, expected_origin: &str) -> Result<AssertionGuard, SetupError> {
+    /// A guard checking assertions with `verifier` for URLs under `expected_origin`.
+    pub fn new(verifier: Verifier, expected_origin: &str) -> Result<Self, SetupError> {
         let origin = normalized_origin(expected_origin).ok_or_else(|| {
             SetupError(format!(
                 "expected_origin must be scheme://host[:port] with no path, got {expected_origin:?}"
             ))
         })?;
-        Ok(AssertionGuard {
+        Ok(Self {
             verifier,
             origin: origin.into(),
         })
     }
 
+    /// The verifier assertions are checked with.
+    #[must_use]
     pub fn verifier(&self) -> &Verifier {
         &self.verifier
     }
@@ -107,10 +112,14 @@ pub struct AccessTokenGuard {
 }
 
 impl AccessTokenGuard {
-    pub fn new(verifier: Verifier) -> AccessTokenGuard {
-        AccessTokenGuard { verifier }
+    /// A guard checking bearer tokens with `verifier`.
+    #[must_use]
+    pub fn new(verifier: Verifier) -> Self {
+        Self { verifier }
     }
 
+    /// The verifier access tokens are checked with.
+    #[must_use]
     pub fn verifier(&self) -> &Verifier {
         &self.verifier
     }

@@ -20,6 +20,7 @@ pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> 
 
 /// Where the JWKS document comes from ([`HttpKeySet`] in production; anything in tests).
 pub trait KeySetSource: Send + Sync + 'static {
+    /// Fetches the JWKS document once.
     fn fetch(&self) -> FetchFuture<'_>;
 }
 
@@ -35,7 +36,7 @@ pub struct JwksSettings {
 
 impl Default for JwksSettings {
     fn default() -> Self {
-        JwksSettings {
+        Self {
             min_refresh_interval: Duration::from_secs(60),
             max_age: Duration::from_secs(300),
         }
@@ -81,16 +82,18 @@ struct Lookup {
 
 impl Jwks {
     /// Keys from `<issuer>/.well-known/jwks.json`, with the default settings.
-    pub fn from_issuer(issuer: &str) -> Result<Jwks, SetupError> {
-        Ok(Jwks::new(HttpKeySet::for_issuer(issuer)?))
+    pub fn from_issuer(issuer: &str) -> Result<Self, SetupError> {
+        Ok(Self::new(HttpKeySet::for_issuer(issuer)?))
     }
 
-    pub fn new(source: impl KeySetSource) -> Jwks {
-        Jwks::with_settings(source, JwksSettings::default())
+    /// Keys from `source`, with the default settings.
+    pub fn new(source: impl KeySetSource) -> Self {
+        Self::with_settings(source, JwksSettings::default())
     }
 
-    pub fn with_settings(source: impl KeySetSource, settings: JwksSettings) -> Jwks {
-        Jwks {
+    /// Keys from `source`, fetched and trusted as `settings` say.
+    pub fn with_settings(source: impl KeySetSource, settings: JwksSettings) -> Self {
+        Self {
             shared: Arc::new(Shared {
                 source: Box::new(source),
                 settings,

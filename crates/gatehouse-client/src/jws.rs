@@ -12,14 +12,14 @@ use serde_json::{Map, Value};
 use crate::error::VerifyError;
 
 /// The only signing algorithm accepted.
-pub const ALGORITHM: &str = "EdDSA";
+pub(crate) const ALGORITHM: &str = "EdDSA";
 
 /// Header members that would let a token choose its own key.
 const KEY_BEARING_HEADERS: [&str; 5] = ["jku", "jwk", "x5u", "x5c", "crit"];
 
 /// A token whose header passed, waiting for its key.
 #[derive(Debug)]
-pub struct Unverified<'t> {
+pub(crate) struct Unverified<'t> {
     pub kid: String,
     signing_input: &'t str,
     payload: &'t str,
@@ -53,7 +53,7 @@ fn check_header(header: &Map<String, Value>, types: &[&str]) -> Result<String, V
 }
 
 /// Splits `token` and applies the header rules for a token of one of `types`.
-pub fn parse<'t>(token: &'t str, types: &[&str]) -> Result<Unverified<'t>, VerifyError> {
+pub(crate) fn parse<'t>(token: &'t str, types: &[&str]) -> Result<Unverified<'t>, VerifyError> {
     let mut parts = token.split('.');
     let (Some(encoded_header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -73,7 +73,7 @@ pub fn parse<'t>(token: &'t str, types: &[&str]) -> Result<Unverified<'t>, Verif
 
 impl Unverified<'_> {
     /// Checks the signature with `key` and decodes the claims (not yet judged).
-    pub fn verify<T: DeserializeOwned>(&self, key: &VerifyingKey) -> Result<T, VerifyError> {
+    pub(crate) fn verify<T: DeserializeOwned>(&self, key: &VerifyingKey) -> Result<T, VerifyError> {
         let signature: [u8; 64] = URL_SAFE_NO_PAD
             .decode(self.signature)
             .ok()

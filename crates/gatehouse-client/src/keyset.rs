@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::jws::ALGORITHM;
 
 /// Public keys by `kid`.
-pub type KeysById = HashMap<String, VerifyingKey>;
+pub(crate) type KeysById = HashMap<String, VerifyingKey>;
 
 #[derive(Deserialize)]
 struct Document {
@@ -50,7 +50,7 @@ impl Entry {
 }
 
 /// The usable keys of a JWKS document, or why it is not one.
-pub fn parse_key_set(json: &[u8]) -> Result<KeysById, String> {
+pub(crate) fn parse_key_set(json: &[u8]) -> Result<KeysById, String> {
     let doc: Document =
         serde_json::from_slice(json).map_err(|e| format!("not a JWKS document: {e}"))?;
     Ok(doc.keys.iter().filter_map(Entry::signing_key).collect())

@@ -25,14 +25,17 @@ pub type RequireAssertion = RequireLayer<AssertionGuard>;
 pub type RequireAccessToken = RequireLayer<AccessTokenGuard>;
 
 impl<G: RequestCheck> RequireLayer<G> {
-    pub fn new(guard: G) -> RequireLayer<G> {
-        RequireLayer { guard }
+    /// A layer that lets through only the requests `guard` accepts.
+    pub fn new(guard: G) -> Self {
+        Self { guard }
     }
 }
 
 impl<G: RequestCheck, S> Layer<S> for RequireLayer<G> {
+    /// The wrapped service.
     type Service = Require<G, S>;
 
+    /// Wraps `inner` so that this layer's guard judges its requests first.
     fn layer(&self, inner: S) -> Self::Service {
         Require {
             guard: self.guard.clone(),
@@ -54,14 +57,19 @@ where
     S: Service<Request, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
+    /// The inner service's response, or gatehouse's refusal.
     type Response = Response;
+    /// The inner service's error.
     type Error = S::Error;
+    /// The check, then the inner service's call.
     type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
 
+    /// Ready when the inner service is.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
+    /// Passes `request` on with its verified claims in its extensions, or refuses it.
     fn call(&mut self, request: Request) -> Self::Future {
         let guard = self.guard.clone();
         // The clone that was made ready serves this request; the fresh one waits for the next.

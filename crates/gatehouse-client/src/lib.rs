@@ -1,6 +1,7 @@
 //! gatehouse-client: verify gatehouse's access tokens and gateway assertions offline, with
 //! gatehouse's own rules, from a cached JWKS; plus an axum extractor and a tower layer that
 //! answer `401` in gatehouse's error shape. See the README for usage.
+#![warn(missing_docs)]
 
 mod claims;
 mod clock;

@@ -14,7 +14,7 @@ const REALM: &str = "Bearer realm=\"gatehouse\"";
 
 /// The incoming `X-Request-Id`, when it is 1–128 characters of `[A-Za-z0-9._:-]`; otherwise
 /// empty (this crate does not mint ids).
-pub fn request_id(headers: &HeaderMap) -> String {
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -60,7 +60,7 @@ pub fn refusal(error: &VerifyError, request_id: &str) -> Response {
 
 /// The response when an extractor finds no guard to check with: the app is misconfigured,
 /// and the request is refused rather than let through.
-pub fn misconfigured(request_id: &str) -> Response {
+pub(crate) fn misconfigured(request_id: &str) -> Response {
     envelope(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",

@@ -66,8 +66,8 @@ impl Registered for AssertionClaims {
 
 impl Verifier {
     /// `issuer` is gatehouse's public URL, exactly as in its tokens' `iss`.
-    pub fn new(keys: Jwks, issuer: impl Into<String>, audience: impl Into<String>) -> Verifier {
-        Verifier {
+    pub fn new(keys: Jwks, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
             settings: Arc::new(Settings {
                 keys,
                 issuer: issuer.into(),
@@ -79,21 +79,27 @@ impl Verifier {
     }
 
     /// Tolerate this much clock skew on `exp` and `nbf` instead of [`DEFAULT_LEEWAY`].
-    pub fn with_leeway(mut self, leeway: Duration) -> Verifier {
+    #[must_use]
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
         Arc::make_mut(&mut self.settings).leeway_secs = whole_seconds(leeway);
         self
     }
 
     /// Judge time (and space key-set fetches) by `clock` instead of the system's.
-    pub fn with_clock(mut self, clock: impl Clock) -> Verifier {
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
         Arc::make_mut(&mut self.settings).clock = Arc::new(clock);
         self
     }
 
+    /// The `iss` tokens must carry: gatehouse's public URL.
+    #[must_use]
     pub fn issuer(&self) -> &str {
         &self.settings.issuer
     }
 
+    /// The `aud` tokens must carry.
+    #[must_use]
     pub fn audience(&self) -> &str {
         &self.settings.audience
     }

@@ -32,7 +32,7 @@ impl std::fmt::Debug for Ambient {
 
 impl Ambient {
     pub fn new(clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
-        Ambient {
+        Self {
             clock,
             random,
             last_id: Arc::new(Mutex::new((0, 0))),
@@ -40,18 +40,22 @@ impl Ambient {
     }
 
     /// The wall clock and the operating system's CSPRNG (production).
+    #[must_use]
     pub fn system() -> Self {
-        Ambient::new(Arc::new(SystemClock), Arc::new(SystemRandom))
+        Self::new(Arc::new(SystemClock), Arc::new(SystemRandom))
     }
 
+    #[must_use]
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
 
+    #[must_use]
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
     }
 
+    #[must_use]
     pub fn random(&self) -> &dyn Random {
         self.random.as_ref()
     }

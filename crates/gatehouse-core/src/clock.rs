@@ -25,13 +25,15 @@ impl Clock for SystemClock {
 pub struct ManualClock(Mutex<OffsetDateTime>);
 
 impl ManualClock {
+    #[must_use]
     pub fn new(start: OffsetDateTime) -> Self {
-        ManualClock(Mutex::new(start))
+        Self(Mutex::new(start))
     }
 
     /// A fixed, round start (2027-01-15 08:00:00 UTC), for tests that need no particular date.
+    #[must_use]
     pub fn at_a_fixed_time() -> Self {
-        ManualClock::new(from_unix(1_800_000_000))
+        Self::new(from_unix(1_800_000_000))
     }
 
     pub fn set(&self, to: OffsetDateTime) {
@@ -50,16 +52,19 @@ impl Clock for ManualClock {
 }
 
 /// Unix seconds, the representation used in storage.
+#[must_use]
 pub fn unix(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }
 
 /// Back from unix seconds; out-of-range values clamp to the epoch.
+#[must_use]
 pub fn from_unix(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// RFC 3339 in UTC, whole seconds (what storage keeps), the wire format for times.
+#[must_use]
 pub fn rfc3339(t: OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)
         .replace_nanosecond(0)

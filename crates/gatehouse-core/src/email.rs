@@ -15,7 +15,7 @@ pub const MAX_EMAIL_LEN: usize = 254;
 
 impl Email {
     /// Trims, NFKC-normalizes and checks the address; `422` field codes on failure.
-    pub fn parse(raw: &str) -> Result<Email> {
+    pub fn parse(raw: &str) -> Result<Self> {
         let display: String = raw.trim().nfkc().collect();
         if display.is_empty() {
             return Err(Error::field("email", "required"));
@@ -40,20 +40,23 @@ impl Email {
             return Err(Error::field("email", "invalid"));
         }
         let key = display.to_lowercase();
-        Ok(Email { display, key })
+        Ok(Self { display, key })
     }
 
     /// The address as the user wrote it (normalized).
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.display
     }
 
     /// The case-folded form used for uniqueness and lookup.
+    #[must_use]
     pub fn key(&self) -> &str {
         &self.key
     }
 
     /// The part before the `@`, lowercased (for the password similarity rule).
+    #[must_use]
     pub fn local_part(&self) -> &str {
         self.key
             .rsplit_once('@')

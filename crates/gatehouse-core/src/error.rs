@@ -44,14 +44,15 @@ pub enum ConflictReason {
 
 impl ConflictReason {
     /// The reason as the stable snake_case string.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
-            ConflictReason::EmailTaken => "email_taken",
-            ConflictReason::LastOwner => "last_owner",
-            ConflictReason::AlreadyMember => "already_member",
-            ConflictReason::KeyCollision => "key_collision",
-            ConflictReason::KidTaken => "kid_taken",
-            ConflictReason::SecretVersionTaken => "secret_version_taken",
+            Self::EmailTaken => "email_taken",
+            Self::LastOwner => "last_owner",
+            Self::AlreadyMember => "already_member",
+            Self::KeyCollision => "key_collision",
+            Self::KidTaken => "kid_taken",
+            Self::SecretVersionTaken => "secret_version_taken",
         }
     }
 }
@@ -90,14 +91,15 @@ pub enum Error {
 
 impl Error {
     /// A validation error on a single field.
+    #[must_use]
     pub fn field(field: &str, code: &str) -> Self {
         let mut fields = BTreeMap::new();
         fields.insert(field.to_owned(), code.to_owned());
-        Error::Validation(fields)
+        Self::Validation(fields)
     }
 
     pub fn internal(context: impl std::fmt::Display) -> Self {
-        Error::Internal(context.to_string())
+        Self::Internal(context.to_string())
     }
 }
 

@@ -14,6 +14,7 @@ pub const INVALID_CHARACTERS: &str = "invalid_characters";
 pub const MAX_NAME_CHARS: usize = 200;
 
 /// Whether `c` may appear in an identity.
+#[must_use]
 pub fn allowed(c: char) -> bool {
     !matches!(
         c.general_category(),

@@ -59,22 +59,26 @@ impl std::fmt::Debug for Signer25519 {
 }
 
 impl Signer25519 {
+    #[must_use]
     pub fn from_seed(kid: String, seed: &[u8; 32]) -> Self {
-        Signer25519 {
+        Self {
             kid,
             key: SigningKey::from_bytes(seed),
         }
     }
 
+    #[must_use]
     pub fn public_key(&self) -> [u8; 32] {
         self.key.verifying_key().to_bytes()
     }
 
+    #[must_use]
     pub fn verifying_key(&self) -> VerifyingKey {
         self.key.verifying_key()
     }
 
     /// An access token: `header.claims.signature`, base64url without padding.
+    #[must_use]
     pub fn sign(&self, claims: &AccessClaims) -> String {
         self.sign_typed(TYP, claims)
     }
@@ -95,6 +99,7 @@ impl Signer25519 {
 }
 
 /// The public half of a signing key, as published in the JWKS.
+#[must_use]
 pub fn jwk(kid: &str, public_key: &[u8; 32]) -> Value {
     json!({ "kty": "OKP", "crv": "Ed25519", "x": B64URL.encode(public_key), "kid": kid, "use": "sig", "alg": ALG })
 }
@@ -240,6 +245,7 @@ mod tests {
         )
     }
 
+    #[allow(clippy::needless_pass_by_value)] // each test builds the header it forges
     fn forge(header: Value, claims: &AccessClaims, sig: &[u8]) -> String {
         format!(
             "{}.{}.{}",
@@ -305,7 +311,7 @@ mod tests {
             check(&signer.sign(&wrong_iss), &signer, now),
             Err(JwtError::Issuer)
         );
-        let mut wrong_aud = c.clone();
+        let mut wrong_aud = c;
         wrong_aud.aud = "someone-else".into();
         assert_eq!(
             check(&signer.sign(&wrong_aud), &signer, now),

@@ -40,11 +40,13 @@ fn common_passwords() -> &'static HashSet<&'static str> {
 }
 
 /// How many entries the bundled common-password list holds.
+#[must_use]
 pub fn common_list_len() -> usize {
     common_passwords().len()
 }
 
 /// NFKC, the form every password is hashed in.
+#[must_use]
 pub fn normalize(password: &str) -> String {
     password.nfkc().collect()
 }
@@ -111,7 +113,7 @@ pub struct Argon2Params {
 
 impl Default for Argon2Params {
     fn default() -> Self {
-        Argon2Params {
+        Self {
             m_kib: 19456,
             t: 2,
             p: 1,
@@ -121,7 +123,8 @@ impl Default for Argon2Params {
 
 impl Argon2Params {
     /// Parses `m=19456,t=2,p=1` (any order, all three required).
-    pub fn parse(s: &str) -> Option<Argon2Params> {
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
         let (mut m, mut t, mut p) = (None, None, None);
         for part in s.split(',') {
             let (k, v) = part.trim().split_once('=')?;
@@ -133,7 +136,7 @@ impl Argon2Params {
                 _ => return None,
             }
         }
-        let params = Argon2Params {
+        let params = Self {
             m_kib: m?,
             t: t?,
             p: p?,
@@ -167,6 +170,7 @@ pub enum HashKind {
 }
 
 /// Recognizes a stored hash's format, or `None` when gatehouse cannot verify it.
+#[must_use]
 pub fn hash_kind(hash: &str) -> Option<HashKind> {
     if hash.starts_with("$argon2id$")
         || hash.starts_with("$argon2i$")
@@ -269,6 +273,7 @@ pub fn hash_blocking(
 }
 
 /// Synchronous verification of any supported hash.
+#[must_use]
 pub fn verify_blocking(params: Argon2Params, normalized_password: &str, stored: &str) -> Verified {
     let pw = normalized_password.as_bytes();
     let matched = match hash_kind(stored) {

@@ -32,8 +32,9 @@ impl Random for SystemRandom {
 pub struct SeededRandom(Mutex<StdRng>);
 
 impl SeededRandom {
+    #[must_use]
     pub fn new(seed: u64) -> Self {
-        SeededRandom(Mutex::new(StdRng::seed_from_u64(seed)))
+        Self(Mutex::new(StdRng::seed_from_u64(seed)))
     }
 }
 

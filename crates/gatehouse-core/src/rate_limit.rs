@@ -17,10 +17,12 @@ pub struct Limit {
 
 impl Limit {
     /// Microseconds between two requests at the sustained rate.
+    #[must_use]
     pub fn interval_us(&self) -> i64 {
         (self.period.as_micros() as i64 / i64::from(self.count.max(1))).max(1)
     }
 
+    #[must_use]
     pub fn period_us(&self) -> i64 {
         self.period.as_micros() as i64
     }
@@ -44,6 +46,7 @@ fn ceil_secs(us: i64) -> u64 {
 
 /// GCRA: `tat` is the stored TAT (absent: never seen). Returns the new TAT to store (unchanged
 /// when denied) and the decision.
+#[must_use]
 pub fn decide(tat: Option<i64>, now_us: i64, limit: Limit) -> (i64, Decision) {
     let (t, period) = (limit.interval_us(), limit.period_us());
     let tat = tat.unwrap_or(now_us).max(now_us);
@@ -71,6 +74,7 @@ pub fn decide(tat: Option<i64>, now_us: i64, limit: Limit) -> (i64, Decision) {
 }
 
 /// The decision of a TAT the database already moved (or refused to move).
+#[must_use]
 pub fn decision_after(stored_tat: i64, admitted: bool, now_us: i64, limit: Limit) -> Decision {
     let (t, period) = (limit.interval_us(), limit.period_us());
     if admitted {
@@ -105,13 +109,14 @@ pub struct MemoryLimiter {
 
 impl Default for MemoryLimiter {
     fn default() -> Self {
-        MemoryLimiter {
+        Self {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
 }
 
 impl MemoryLimiter {
+    #[must_use]
     pub fn check(&self, key: &str, now_us: i64, limit: Limit) -> Decision {
         let shard = {
             use std::hash::{Hash, Hasher};

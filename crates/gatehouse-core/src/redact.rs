@@ -22,8 +22,8 @@ impl fmt::Debug for Redacted {
 }
 
 /// `Some([redacted])` or `None`: whether a value is there is not a secret.
-fn redacted_option<T>(value: &Option<T>) -> Option<Redacted> {
-    value.as_ref().map(|_| Redacted)
+fn redacted_option<T>(value: Option<&T>) -> Option<Redacted> {
+    value.map(|_| Redacted)
 }
 
 impl fmt::Debug for User {
@@ -32,7 +32,10 @@ impl fmt::Debug for User {
             .field("id", &self.id)
             .field("email", &self.email)
             .field("name", &self.name)
-            .field("password_hash", &redacted_option(&self.password_hash))
+            .field(
+                "password_hash",
+                &redacted_option(self.password_hash.as_ref()),
+            )
             .field("is_platform_admin", &self.is_platform_admin)
             .field("disabled", &self.disabled)
             .field("created_at", &self.created_at)

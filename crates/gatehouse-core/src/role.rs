@@ -14,26 +14,29 @@ pub enum Role {
 }
 
 impl Role {
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Member => "member",
-            Role::Admin => "admin",
-            Role::Owner => "owner",
+            Self::Member => "member",
+            Self::Admin => "admin",
+            Self::Owner => "owner",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Role> {
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "member" => Some(Role::Member),
-            "admin" => Some(Role::Admin),
-            "owner" => Some(Role::Owner),
+            "member" => Some(Self::Member),
+            "admin" => Some(Self::Admin),
+            "owner" => Some(Self::Owner),
             _ => None,
         }
     }
 
     /// Owners and admins manage the org; members manage nothing.
+    #[must_use]
     pub fn manages(self) -> bool {
-        self >= Role::Admin
+        self >= Self::Admin
     }
 }
 

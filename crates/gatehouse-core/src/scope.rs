@@ -59,6 +59,7 @@ fn matches_pattern(s: &str) -> bool {
 }
 
 /// Whether one scope string is acceptable on a credential.
+#[must_use]
 pub fn is_valid(scope: &str) -> bool {
     if scope.len() > MAX_SCOPE_LEN {
         return false;
@@ -79,7 +80,7 @@ pub struct Scopes(Vec<String>);
 
 impl Scopes {
     /// `422` with field `scopes`: `required`, `too_many` or `invalid`.
-    pub fn parse(list: &[String]) -> Result<Scopes> {
+    pub fn parse(list: &[String]) -> Result<Self> {
         if list.is_empty() {
             return Err(Error::field("scopes", "required"));
         }
@@ -92,12 +93,12 @@ impl Scopes {
         let mut scopes = list.to_vec();
         scopes.sort();
         scopes.dedup();
-        Ok(Scopes(scopes))
+        Ok(Self(scopes))
     }
 
     /// The scopes of a user's access token: as [`Scopes::parse`] (field `scope`), plus
     /// [`ORG_ADMIN`]; an empty list is allowed.
-    pub fn parse_for_token(list: &[String]) -> Result<Scopes> {
+    pub fn parse_for_token(list: &[String]) -> Result<Self> {
         if list.len() > MAX_SCOPES {
             return Err(Error::field("scope", "too_many"));
         }
@@ -107,24 +108,28 @@ impl Scopes {
         let mut scopes = list.to_vec();
         scopes.sort();
         scopes.dedup();
-        Ok(Scopes(scopes))
+        Ok(Self(scopes))
     }
 
     /// Scopes read back from storage (already validated when written).
-    pub fn from_stored(list: Vec<String>) -> Scopes {
-        Scopes(list)
+    #[must_use]
+    pub fn from_stored(list: Vec<String>) -> Self {
+        Self(list)
     }
 
     /// Exact match only: a `*` inside a scope is an ordinary character, not a wildcard.
+    #[must_use]
     pub fn allows(&self, wanted: &str) -> bool {
         self.0.iter().any(|held| held == wanted)
     }
 
+    #[must_use]
     pub fn as_slice(&self) -> &[String] {
         &self.0
     }
 
     /// Space separated, as OAuth writes scopes.
+    #[must_use]
     pub fn joined(&self) -> String {
         self.0.join(" ")
     }

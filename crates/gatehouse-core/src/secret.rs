@@ -25,24 +25,28 @@ impl std::fmt::Debug for MasterSecret {
 }
 
 impl MasterSecret {
+    #[must_use]
     pub fn new(bytes: Vec<u8>) -> Self {
-        MasterSecret(SecretSlice::from(bytes))
+        Self(SecretSlice::from(bytes))
     }
 
     fn bytes(&self) -> &[u8] {
         self.0.expose_secret()
     }
 
+    #[must_use]
     pub fn len(&self) -> usize {
         self.bytes().len()
     }
 
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.bytes().is_empty()
     }
 
     /// How many different byte values the secret holds (32 × `a` has one): a secret with fewer
     /// than [`MIN_DISTINCT_BYTES`] is visibly without entropy.
+    #[must_use]
     pub fn distinct_bytes(&self) -> usize {
         let mut seen = [false; 256];
         self.bytes()
@@ -57,6 +61,7 @@ impl MasterSecret {
     }
 
     /// A 256-bit key for one purpose: HMAC-SHA256(secret, "gatehouse/" + purpose).
+    #[must_use]
     pub fn derive(&self, purpose: &str) -> DerivedKey {
         DerivedKey(Zeroizing::new(hmac_sha256(
             self.bytes(),
@@ -66,6 +71,7 @@ impl MasterSecret {
 }
 
 /// HMAC-SHA256 over the concatenation of `parts`.
+#[must_use]
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC takes keys of any length (RFC 2104), so this constructor cannot fail.
     #[allow(clippy::expect_used)]
@@ -88,6 +94,7 @@ impl std::fmt::Debug for DerivedKey {
 }
 
 impl DerivedKey {
+    #[must_use]
     pub fn mac(&self, data: &[u8]) -> [u8; 32] {
         hmac_sha256(self.0.as_slice(), &[data])
     }

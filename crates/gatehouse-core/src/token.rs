@@ -18,11 +18,13 @@ pub fn random_token(random: &dyn Random) -> Result<String> {
 }
 
 /// The digest stored in place of a token.
+#[must_use]
 pub fn digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
 /// Hex SHA-256 of a token.
+#[must_use]
 pub fn digest_hex(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
@@ -31,6 +33,7 @@ pub fn digest_hex(token: &str) -> String {
 }
 
 /// True when `token` has the shape of a session/setup token (43 base64url characters).
+#[must_use]
 pub fn looks_like_token(token: &str) -> bool {
     token.len() == 43
         && token
@@ -57,6 +60,7 @@ pub fn new_api_key(random: &dyn Random) -> Result<(String, String)> {
 }
 
 /// The public id of a well-formed API key (`^gk_[0-9a-z]{12}_[0-9A-Za-z]{43}$`), else `None`.
+#[must_use]
 pub fn api_key_public_id(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(API_KEY_PREFIX)?;
     let (public_id, secret) = rest.split_once('_')?;
@@ -70,16 +74,19 @@ pub fn api_key_public_id(key: &str) -> Option<&str> {
 }
 
 /// Constant-time equality of two byte strings.
+#[must_use]
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 /// base64url(HMAC-SHA256(csrf key, session id)).
+#[must_use]
 pub fn csrf_token(key: &DerivedKey, session: SessionId) -> String {
     B64URL.encode(key.mac(session.0.as_bytes()))
 }
 
 /// Checks a presented CSRF token for a session, in constant time.
+#[must_use]
 pub fn csrf_matches(key: &DerivedKey, session: SessionId, presented: &str) -> bool {
     ct_eq(csrf_token(key, session).as_bytes(), presented.as_bytes())
 }

@@ -27,7 +27,7 @@ pub struct TokenScopePolicy(BTreeMap<String, Vec<String>>);
 impl TokenScopePolicy {
     /// Parses a policy sent by a client: keys are roles, values application scopes or `*`;
     /// `422` (`token_scopes: invalid`) otherwise.
-    pub fn parse(raw: &serde_json::Value) -> Result<TokenScopePolicy> {
+    pub fn parse(raw: &serde_json::Value) -> Result<Self> {
         let invalid = || Error::field("token_scopes", "invalid");
         let object = raw.as_object().ok_or_else(invalid)?;
         let mut policy = BTreeMap::new();
@@ -50,23 +50,25 @@ impl TokenScopePolicy {
             scopes.dedup();
             policy.insert(role.clone(), scopes);
         }
-        Ok(TokenScopePolicy(policy))
+        Ok(Self(policy))
     }
 
     /// The stored JSON (`None`: the default policy).
-    pub fn from_stored(text: Option<&str>) -> Result<TokenScopePolicy> {
+    pub fn from_stored(text: Option<&str>) -> Result<Self> {
         match text {
-            None => Ok(TokenScopePolicy::default()),
+            None => Ok(Self::default()),
             Some(t) => serde_json::from_str(t)
                 .map_err(|e| Error::internal(format!("stored token policy unreadable: {e}"))),
         }
     }
 
+    #[must_use]
     pub fn to_stored(&self) -> String {
         serde_json::to_string(&self.0).unwrap_or_else(|_| "{}".into())
     }
 
     /// The policy with every role spelled out (what the API shows).
+    #[must_use]
     pub fn effective(&self) -> BTreeMap<&'static str, Vec<String>> {
         [Role::Owner, Role::Admin, Role::Member]
             .into_iter()
@@ -90,6 +92,7 @@ impl TokenScopePolicy {
 }
 
 /// Whether a user holding `role` may put `scope` on a token, under the org's `policy`.
+#[must_use]
 pub fn role_may_hold(role: Role, scope: &str, policy: &TokenScopePolicy) -> bool {
     match scope {
         ORG_ADMIN => role.manages(),
@@ -121,6 +124,7 @@ pub enum Refusal {
 }
 
 /// The re-check every refresh makes: `None` when the family may rotate at `now`.
+#[must_use]
 pub fn refresh_refusal(
     family: &TokenFamily,
     facts: &FamilyFacts,

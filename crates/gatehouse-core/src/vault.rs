@@ -75,6 +75,7 @@ pub fn open(masters: &[&MasterSecret], aad: &[u8], blob: &[u8]) -> Result<Zeroiz
 
 /// A short public name of a master secret (hex of 8 bytes of HMAC-SHA256 under it): stored
 /// beside what it sealed so re-encryption knows what is left, and reveals nothing of it.
+#[must_use]
 pub fn fingerprint(master: &MasterSecret) -> String {
     let mac = crate::secret::hmac_sha256(
         master.expose_for_derivation(),
@@ -108,6 +109,7 @@ pub struct Opened {
 }
 
 impl Keyring {
+    #[must_use]
     pub fn new(current: MasterSecret, previous: Vec<MasterSecret>) -> Self {
         let current_id = fingerprint(&current);
         let previous = previous
@@ -118,7 +120,7 @@ impl Keyring {
             })
             .filter(|(_, id)| *id != current_id)
             .collect();
-        Keyring {
+        Self {
             current,
             current_id,
             previous,
@@ -126,6 +128,7 @@ impl Keyring {
     }
 
     /// The fingerprint of the secret that seals.
+    #[must_use]
     pub fn current_id(&self) -> &str {
         &self.current_id
     }
@@ -190,7 +193,7 @@ mod tests {
             b"hunter2",
             "a previous secret"
         );
-        let mut tampered = a.clone();
+        let mut tampered = a;
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         assert!(open(&[&m], b"org-a/db-password/1", &tampered).is_err());

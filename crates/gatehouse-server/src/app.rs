@@ -40,9 +40,10 @@ pub enum StartError {
 }
 
 impl StartError {
+    #[must_use]
     pub fn exit_code(&self) -> i32 {
         match self {
-            StartError::Config(_) => 2,
+            Self::Config(_) => 2,
             _ => 1,
         }
     }
@@ -249,7 +250,7 @@ pub fn services(
     let secrets = SecretService::new(
         opened.store.clone(),
         ambient.clone(),
-        keyring.clone(),
+        keyring,
         writer.clone(),
     );
     let audit = AuditService::new(opened.store.clone(), clock.clone(), writer)
@@ -306,7 +307,7 @@ pub struct Application {
 impl Application {
     /// Everything up to accepting connections; binds `config.listen` (port 0 picks one). Every
     /// service reads time and draws randomness from `ambient` ([`Ambient::system`] to serve).
-    pub async fn build(mut config: Config, ambient: Ambient) -> Result<Application, StartError> {
+    pub async fn build(mut config: Config, ambient: Ambient) -> Result<Self, StartError> {
         check_config(&mut config)?;
         let opened = open_database(&config).await?;
         let mut supervisor = Supervisor::new();
@@ -388,7 +389,7 @@ impl Application {
             let token = token.expose_secret();
             eprintln!("setup: open {public_url}/console/setup?token={token}");
         }
-        Ok(Application {
+        Ok(Self {
             listener,
             state,
             timeouts: crate::serve::Timeouts::default(),
@@ -401,7 +402,8 @@ impl Application {
     }
 
     /// Other connection deadlines than SPEC §13's (in-process tests only).
-    pub fn with_timeouts(mut self, timeouts: crate::serve::Timeouts) -> Application {
+    #[must_use]
+    pub fn with_timeouts(mut self, timeouts: crate::serve::Timeouts) -> Self {
         self.timeouts = timeouts;
         self
     }

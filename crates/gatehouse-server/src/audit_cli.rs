@@ -21,13 +21,14 @@ pub async fn verify(config: Config, org: Option<&str>) -> i32 {
         Err(e) => return fail(&e),
     };
     let chains = match org {
-        Some(o) => match parse_chain(o) {
-            Some(c) => vec![c],
-            None => {
+        Some(o) => {
+            if let Some(c) = parse_chain(o) {
+                vec![c]
+            } else {
                 eprintln!("error: --org: not an org id: {o:?}");
                 return 2;
             }
-        },
+        }
         None => match opened.store.chains().await {
             Ok(c) => c,
             Err(e) => {

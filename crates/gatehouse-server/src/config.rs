@@ -163,15 +163,15 @@ pub struct Overrides {
 
 impl Config {
     /// Builds the configuration from the process environment.
-    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
-        Config::from_sources(overrides, std::env::vars())
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::from_sources(overrides, std::env::vars())
     }
 
     /// Builds the configuration from explicit sources (tests pass their own environment).
     pub fn from_sources(
         overrides: &Overrides,
         env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
+    ) -> Result<Self, ConfigError> {
         let mut raw: BTreeMap<&'static str, String> = BTreeMap::new();
         let mut gateway_value = None;
         let mut file_shown = String::new();
@@ -201,12 +201,12 @@ impl Config {
         for (key, value) in &overrides.values {
             raw.insert(key, value.clone());
         }
-        let mut config = Config::from_raw(&raw)?;
+        let mut config = Self::from_raw(&raw)?;
         config.gateway = std::sync::Arc::new(gateway::parse(&file_shown, gateway_value)?);
         Ok(config)
     }
 
-    fn from_raw(raw: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
+    fn from_raw(raw: &BTreeMap<&'static str, String>) -> Result<Self, ConfigError> {
         let get = |k: &str| {
             raw.get(k)
                 .map(|v| v.trim().to_owned())
@@ -334,7 +334,7 @@ impl Config {
                 )
             })?,
         };
-        Ok(Config {
+        Ok(Self {
             env,
             listen,
             public_url,
@@ -392,12 +392,14 @@ impl Config {
         })
     }
 
+    #[must_use]
     pub fn is_production(&self) -> bool {
         self.env == Env::Production
     }
 
     /// The public URL; unset, `http://localhost:<port>` on a loopback address (passkeys refuse
     /// IP addresses, SPEC §14), else `http://<addr>` for the address actually bound.
+    #[must_use]
     pub fn public_url_or(&self, bound: SocketAddr) -> String {
         match &self.public_url {
             Some(url) => url.clone(),
@@ -408,12 +410,14 @@ impl Config {
 
     /// While the public URL is defaulted to `localhost`, the bound loopback address is an
     /// accepted origin too (`http://127.0.0.1:<port>`).
+    #[must_use]
     pub fn defaulted_loopback_origin(&self, bound: SocketAddr) -> Option<String> {
         (self.public_url.is_none() && bound.ip().is_loopback()).then(|| format!("http://{bound}"))
     }
 
     /// Every reason production refuses this configuration, each naming its setting.
     /// (The database role is checked once the database is open.)
+    #[must_use]
     pub fn production_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         match &self.secret {

@@ -39,28 +39,29 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::Conflict => "conflict",
-            ErrorCode::Unauthenticated => "unauthenticated",
-            ErrorCode::InvalidCredentials => "invalid_credentials",
-            ErrorCode::TokenExpired => "token_expired",
-            ErrorCode::TokenRevoked => "token_revoked",
-            ErrorCode::Forbidden => "forbidden",
-            ErrorCode::InsufficientScope => "insufficient_scope",
-            ErrorCode::CsrfFailed => "csrf_failed",
-            ErrorCode::SignupDisabled => "signup_disabled",
-            ErrorCode::ValidationFailed => "validation_failed",
-            ErrorCode::InvalidRequest => "invalid_request",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::Unavailable => "unavailable",
-            ErrorCode::Internal => "internal",
-            ErrorCode::MethodNotAllowed => "method_not_allowed",
-            ErrorCode::PayloadTooLarge => "payload_too_large",
-            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
-            ErrorCode::BadGateway => "bad_gateway",
-            ErrorCode::GatewayTimeout => "gateway_timeout",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::TokenExpired => "token_expired",
+            Self::TokenRevoked => "token_revoked",
+            Self::Forbidden => "forbidden",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::CsrfFailed => "csrf_failed",
+            Self::SignupDisabled => "signup_disabled",
+            Self::ValidationFailed => "validation_failed",
+            Self::InvalidRequest => "invalid_request",
+            Self::RateLimited => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::BadGateway => "bad_gateway",
+            Self::GatewayTimeout => "gateway_timeout",
         }
     }
 }
@@ -98,13 +99,14 @@ pub struct ApiError(pub Error);
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        ApiError(e)
+        Self(e)
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Status and stable code of a core error.
+#[must_use]
 pub fn classify(e: &Error) -> (StatusCode, ErrorCode, &'static str) {
     match e {
         Error::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound, "Not found."),
@@ -211,6 +213,7 @@ impl IntoResponse for ApiError {
 }
 
 /// The envelope for a bare status produced by the framework (unknown route, wrong method…).
+#[must_use]
 pub fn body_for_status(status: StatusCode) -> ErrorBody {
     let (code, message) = match status.as_u16() {
         400 => (ErrorCode::InvalidRequest, "Invalid request."),
@@ -242,6 +245,7 @@ pub fn body_for_status(status: StatusCode) -> ErrorBody {
 }
 
 /// `400 invalid_request` with per-field reasons (the forward-auth described request).
+#[must_use]
 pub fn invalid_request_fields(message: &str, fields: &[(&str, &str)]) -> Response {
     let mut response = error_response(
         StatusCode::BAD_REQUEST,
@@ -260,6 +264,7 @@ pub fn invalid_request_fields(message: &str, fields: &[(&str, &str)]) -> Respons
 }
 
 /// An error answer with its own status, code and message (the gateway's `413`, `502`, `504`).
+#[must_use]
 pub fn error_response(status: StatusCode, code: ErrorCode, message: String) -> Response {
     let mut response = status.into_response();
     response.extensions_mut().insert(ErrorBody {

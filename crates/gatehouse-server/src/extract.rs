@@ -18,11 +18,13 @@ use crate::state::AppState;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+#[must_use]
 pub fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// The value of cookie `name`, if the request carries it.
+#[must_use]
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     CookieJar::from_headers(headers)
         .get(name)
@@ -30,6 +32,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// `Sec-Fetch-Site: cross-site`, or an `Origin` that is neither the public URL's nor allowed.
+#[must_use]
 pub fn cross_site(headers: &HeaderMap, state: &AppState) -> bool {
     cross_site_besides(headers, None, state)
 }
@@ -78,7 +81,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Client(client_info(parts)))
+        Ok(Self(client_info(parts)))
     }
 }
 
@@ -207,7 +210,7 @@ impl FromRequestParts<AppState> for Authenticated {
             csrf_check(parts, state, s)?;
         }
         let ctx = parts.extensions.get::<RequestContext>().cloned();
-        Ok(Authenticated(principal, ctx))
+        Ok(Self(principal, ctx))
     }
 }
 
@@ -220,7 +223,7 @@ impl FromRequestParts<AppState> for SessionAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Authenticated::from_request_parts(parts, state).await?.0 {
-            Principal::Session(s) => Ok(SessionAuth(*s)),
+            Principal::Session(s) => Ok(Self(*s)),
             Principal::ApiKey(_) | Principal::Token(_) => Err(ApiError(insufficient_scope())),
         }
     }
@@ -240,7 +243,7 @@ impl FromRequestParts<AppState> for Anonymous {
         if is_unsafe(&parts.method) && cross_site(&parts.headers, state) {
             return Err(ApiError(Error::Forbidden(ForbiddenReason::CsrfFailed)));
         }
-        Ok(Anonymous {
+        Ok(Self {
             client: client_info(parts),
             session_token: cookie(&parts.headers, state.cookie_name),
         })
@@ -255,17 +258,14 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match resolve(parts, state).await.0? {
-            Some(principal) => {
-                if let Principal::Session(s) = &principal {
-                    csrf_check(parts, state, s)?;
-                }
-                Ok(MaybeAuthenticated(Some(principal)))
+        if let Some(principal) = resolve(parts, state).await.0? {
+            if let Principal::Session(s) = &principal {
+                csrf_check(parts, state, s)?;
             }
-            None => {
-                Anonymous::from_request_parts(parts, state).await?;
-                Ok(MaybeAuthenticated(None))
-            }
+            Ok(Self(Some(principal)))
+        } else {
+            Anonymous::from_request_parts(parts, state).await?;
+            Ok(Self(None))
         }
     }
 }

@@ -21,7 +21,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
+            Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(reject(rejection)),
         }
     }

@@ -68,7 +68,7 @@ impl Drop for LineWriter {
     }
 }
 
-fn drain(rx: Receiver<Item>, sink: Sink) {
+fn drain(rx: &Receiver<Item>, sink: Sink) {
     let out: Box<dyn Write> = match sink {
         Sink::Stdout => Box::new(std::io::stdout()),
         Sink::Stderr => Box::new(std::io::stderr()),
@@ -104,7 +104,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Pipe {
                 let (tx, rx) = sync_channel(QUEUE_LINES);
                 let spawned = std::thread::Builder::new()
                     .name("log-writer".into())
-                    .spawn(move || drain(rx, sink));
+                    .spawn(move || drain(&rx, sink));
                 if spawned.is_err() {
                     eprintln!("log writer thread could not start; logging to stderr directly");
                 }

@@ -14,9 +14,9 @@ impl FromStr for Cidr {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
         match s.parse::<IpNet>() {
-            Ok(net) => Ok(Cidr(net)),
+            Ok(net) => Ok(Self(net)),
             Err(_) if !s.contains('/') => {
-                s.parse::<IpAddr>().map(|a| Cidr(a.into())).map_err(|_| ())
+                s.parse::<IpAddr>().map(|a| Self(a.into())).map_err(|_| ())
             }
             Err(_) => Err(()),
         }
@@ -25,11 +25,13 @@ impl FromStr for Cidr {
 
 impl Cidr {
     /// True for `0.0.0.0/0` and `::/0`: every address.
+    #[must_use]
     pub fn is_everything(&self) -> bool {
         self.0.prefix_len() == 0
     }
 
     /// Whether `ip` (IPv4-mapped IPv6 counted as IPv4) lies in this network.
+    #[must_use]
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.0.contains(&canonical(ip))
     }
@@ -39,7 +41,7 @@ impl Cidr {
 pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
+        v4 @ IpAddr::V4(_) => v4,
     }
 }
 
@@ -78,6 +80,7 @@ pub const DEFAULT_IPV6_PREFIX: u8 = 64;
 /// The key one client is counted under: an IPv4 address as itself, an IPv6 address by its
 /// network of `v6_prefix` bits (`2001:db8:1:2::/64`), so the addresses of one host's /64 share
 /// one budget. IPv4-mapped IPv6 addresses count as the IPv4 address.
+#[must_use]
 pub fn client_bucket(ip: IpAddr, v6_prefix: u8) -> String {
     match canonical(ip) {
         IpAddr::V4(v4) => v4.to_string(),
@@ -91,6 +94,7 @@ pub fn client_bucket(ip: IpAddr, v6_prefix: u8) -> String {
 /// Whether a request comes from this host itself and not through a proxy: the TCP peer is a
 /// loopback address, is not a configured proxy, and the request carries no forwarding header.
 /// Only the peer address counts, never a forwarded one (SPEC §1: `/metrics`).
+#[must_use]
 pub fn is_local_peer(peer: IpAddr, forwarded: bool, trusted: &[Cidr]) -> bool {
     let peer = canonical(peer);
     peer.is_loopback() && !forwarded && !trusted.iter().any(|c| c.contains(peer))

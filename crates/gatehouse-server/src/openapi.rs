@@ -72,6 +72,7 @@ impl Modify for SecuritySchemes {
 pub struct Document(Arc<String>);
 
 impl Document {
+    #[must_use]
     pub fn response(&self) -> Response {
         (
             [(
@@ -83,6 +84,7 @@ impl Document {
             .into_response()
     }
 
+    #[must_use]
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.0).unwrap_or(Value::Null)
     }
@@ -141,8 +143,8 @@ fn untagged_as_any_of(value: &mut Value) {
 
 /// The document as served: the generated one, with the shared statuses, the path parameters
 /// and `server_url` as its server.
-pub fn finish(api: utoipa::openapi::OpenApi, server_url: &str) -> Document {
-    let mut doc = serde_json::to_value(&api).unwrap_or(Value::Null);
+pub fn finish(api: &utoipa::openapi::OpenApi, server_url: &str) -> Document {
+    let mut doc = serde_json::to_value(api).unwrap_or(Value::Null);
     doc["servers"] = json!([{ "url": server_url }]);
     untagged_as_any_of(&mut doc);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {

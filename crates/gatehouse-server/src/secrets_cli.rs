@@ -24,7 +24,7 @@ impl Progress for Bar {
     }
 }
 
-pub async fn reencrypt(config: Config, batch: u32) -> i32 {
+pub(crate) async fn reencrypt(config: Config, batch: u32) -> i32 {
     if batch == 0 {
         eprintln!("error: --batch must be at least 1");
         return 2;

@@ -39,7 +39,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
+        Self {
             header: Duration::from_secs(10),
             body: Duration::from_secs(30),
             idle: Duration::from_secs(60),
@@ -53,6 +53,7 @@ impl Default for Timeouts {
 const FILE_RESERVE: u64 = 128;
 
 /// The soft limit on open files of this process (`Max open files` in `/proc/self/limits`).
+#[must_use]
 pub fn open_file_limit() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = text.lines().find(|l| l.starts_with("Max open files"))?;
@@ -61,6 +62,7 @@ pub fn open_file_limit() -> Option<u64> {
 
 /// The connection cap actually enforced: the configured one, lowered to fit the open-file
 /// limit (so accepting never fails for want of a descriptor, which would stall every client).
+#[must_use]
 pub fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
     match open_files {
         Some(limit) => {
@@ -72,6 +74,7 @@ pub fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
 }
 
 /// `doctor` lines: the connection cap against the open-file limit.
+#[must_use]
 pub fn doctor_checks(config: &Config) -> Vec<Check> {
     let limit = open_file_limit();
     let cap = connection_cap(config.max_connections, limit);
@@ -132,16 +135,17 @@ pub async fn serve(
         };
         let permit = match permits.clone().try_acquire_owned() {
             Ok(p) => p,
-            Err(_) => match make_room(&live, &permits).await {
-                Some(p) => p,
-                None => {
+            Err(_) => {
+                if let Some(p) = make_room(&live, &permits).await {
+                    p
+                } else {
                     // Every connection is busy: refused at once (closed), so the accept loop
                     // keeps draining the backlog.
                     drop(stream);
                     refusals.note(cap);
                     continue;
                 }
-            },
+            }
         };
         let _ = stream.set_nodelay(true);
         next_id += 1;

@@ -14,8 +14,9 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new() -> Supervisor {
-        Supervisor::default()
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Runs `task` until shutdown. Loops are not expected to end: one that does is logged.
@@ -31,6 +32,7 @@ impl Supervisor {
     }
 
     /// The names of the loops started so far, in start order.
+    #[must_use]
     pub fn names(&self) -> &[&'static str] {
         &self.names
     }

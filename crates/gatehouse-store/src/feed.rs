@@ -31,8 +31,8 @@ impl std::fmt::Debug for ChangeFeed {
 }
 
 impl ChangeFeed {
-    pub(crate) fn new(pool: PgPool, url: String) -> ChangeFeed {
-        ChangeFeed { pool, url }
+    pub(crate) fn new(pool: PgPool, url: String) -> Self {
+        Self { pool, url }
     }
 
     /// Sends the heartbeat and follows the channel, telling `sink` every change and whether the
@@ -92,7 +92,7 @@ async fn follow(listener: &mut PgListener, sink: &dyn ChangeSink) {
                     sink.changed(change);
                 }
             }
-            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return,
+            Ok(Ok(None) | Err(_)) | Err(_) => return,
         }
     }
 }

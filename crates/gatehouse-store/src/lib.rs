@@ -25,11 +25,12 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn of_url(url: &str) -> Option<Backend> {
+    #[must_use]
+    pub fn of_url(url: &str) -> Option<Self> {
         if url.starts_with("sqlite:") {
-            Some(Backend::Sqlite)
+            Some(Self::Sqlite)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Some(Backend::Postgres)
+            Some(Self::Postgres)
         } else {
             None
         }
@@ -56,11 +57,13 @@ pub struct RoleStatus {
 impl RoleStatus {
     /// The login role could undo row-level security: `SET ROLE` is reversible (`RESET ROLE`
     /// gives the privileged role back), so stepping down does not make it safe.
+    #[must_use]
     pub fn is_unsafe(&self) -> bool {
         self.superuser || self.bypass_rls || self.owns_tables
     }
 
     /// What makes the login role unsafe, in words.
+    #[must_use]
     pub fn problems(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
         if self.superuser {
@@ -99,6 +102,7 @@ impl Opened {
     /// The feed of changes other processes commit, for the caller to run: `None` on SQLite (one
     /// process owns the database, so a cache is live at once and local invalidation is the
     /// whole story); on PostgreSQL a cache is live only while this feed listens.
+    #[must_use]
     pub fn change_feed(&self) -> Option<ChangeFeed> {
         self.pg_pool
             .as_ref()
@@ -106,6 +110,7 @@ impl Opened {
     }
 
     /// On SQLite, the watch over other processes' commits (the CLI run beside the server).
+    #[must_use]
     pub fn sqlite_watch(&self) -> Option<SqliteWatch> {
         (self.backend == Backend::Sqlite).then(|| SqliteWatch::new(self.url.clone()))
     }
@@ -148,6 +153,7 @@ pub async fn open(url: &str) -> Result<Opened, OpenError> {
 }
 
 /// The file behind a `sqlite://` URL (`None` for in-memory or other databases).
+#[must_use]
 pub fn sqlite_path(url: &str) -> Option<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")

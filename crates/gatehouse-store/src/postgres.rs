@@ -18,6 +18,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 /// The application role of the database named `database`: `gatehouse_app_<database>`, one per
 /// database so that deployments sharing a cluster cannot reach each other's tables.
+#[must_use]
 pub fn app_role(database: &str) -> String {
     format!("gatehouse_app_{database}")
 }
@@ -120,7 +121,7 @@ async fn probe_role(url: &str) -> Result<RoleStatus, OpenError> {
 impl PgStore {
     /// Opens the pool. When the role cannot step down, the pool runs as the configured user and
     /// the caller decides (production refuses a privileged one).
-    pub async fn open(url: &str) -> Result<(PgStore, RoleStatus), OpenError> {
+    pub async fn open(url: &str) -> Result<(Self, RoleStatus), OpenError> {
         let role = probe_role(url).await?;
         let mut pool = PgPoolOptions::new()
             .max_connections(16)
@@ -138,7 +139,7 @@ impl PgStore {
             });
         }
         let pool = pool.connect_lazy_with(options(url)?);
-        Ok((SqlStore::new(pool), role))
+        Ok((Self::new(pool), role))
     }
 }
 

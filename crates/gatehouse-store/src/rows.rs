@@ -5,21 +5,21 @@ use gatehouse_core::error::ConflictReason;
 use gatehouse_core::role::Role;
 use time::OffsetDateTime;
 
-pub fn parse_id<T: std::str::FromStr>(s: String) -> Result<T, Error> {
+pub(crate) fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, Error> {
     s.parse()
         .map_err(|_| Error::internal(format!("stored id is not a UUID: {s}")))
 }
 
-pub fn time_of(secs: i64) -> OffsetDateTime {
+pub(crate) fn time_of(secs: i64) -> OffsetDateTime {
     gatehouse_core::clock::from_unix(secs)
 }
 
-pub fn parse_role(s: &str) -> Result<Role, Error> {
+pub(crate) fn parse_role(s: &str) -> Result<Role, Error> {
     Role::parse(s).ok_or_else(|| Error::internal(format!("stored role is unknown: {s}")))
 }
 
 /// Connection trouble fails closed as `Unavailable`; anything else is `Internal`.
-pub fn db_err(e: sqlx::Error) -> Error {
+pub(crate) fn db_err(e: sqlx::Error) -> Error {
     match e {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
@@ -40,13 +40,13 @@ fn is_connection_class(code: Option<&str>) -> bool {
     matches!(code, Some(c) if c.starts_with("08") || c.starts_with("57P") || c == "5" || c == "6")
 }
 
-pub fn is_unique(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_unique_violation())
 }
 
 /// A unique violation becomes `Conflict(what)`; other errors as `db_err`.
-pub fn conflict_or(e: sqlx::Error, what: ConflictReason) -> Error {
+pub(crate) fn conflict_or(e: sqlx::Error, what: ConflictReason) -> Error {
     if is_unique(&e) {
         Error::Conflict(what)
     } else {

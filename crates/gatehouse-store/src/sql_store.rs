@@ -67,7 +67,7 @@ pub(crate) fn change_of(payload: &str) -> Option<Change> {
 
 impl<D: Dialect> SqlStore<D> {
     pub(crate) fn new(pool: Pool<D::Db>) -> Self {
-        SqlStore {
+        Self {
             pool,
             local: Arc::new(OnceLock::new()),
         }
@@ -90,6 +90,7 @@ impl<D: Dialect> SqlStore<D> {
         }
     }
 
+    #[must_use]
     pub fn pool(&self) -> &Pool<D::Db> {
         &self.pool
     }
@@ -135,8 +136,8 @@ impl<D: Dialect> OrgRead<D> {
     /// Commits the read's transaction, if it has one.
     pub(crate) async fn finish(self) -> Result<()> {
         match self {
-            OrgRead::Tx(tx) => tx.commit().await.map_err(db_err),
-            OrgRead::Conn(_) => Ok(()),
+            Self::Tx(tx) => tx.commit().await.map_err(db_err),
+            Self::Conn(_) => Ok(()),
         }
     }
 }
@@ -145,8 +146,8 @@ impl<D: Dialect> Deref for OrgRead<D> {
     type Target = <D::Db as Database>::Connection;
     fn deref(&self) -> &Self::Target {
         match self {
-            OrgRead::Tx(tx) => tx,
-            OrgRead::Conn(c) => c,
+            Self::Tx(tx) => tx,
+            Self::Conn(c) => c,
         }
     }
 }
@@ -154,8 +155,8 @@ impl<D: Dialect> Deref for OrgRead<D> {
 impl<D: Dialect> DerefMut for OrgRead<D> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         match self {
-            OrgRead::Tx(tx) => tx,
-            OrgRead::Conn(c) => c,
+            Self::Tx(tx) => tx,
+            Self::Conn(c) => c,
         }
     }
 }

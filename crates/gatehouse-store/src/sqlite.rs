@@ -80,7 +80,7 @@ pub async fn migrate(url: &str) -> Result<(), OpenError> {
 }
 
 impl SqliteStore {
-    pub async fn open(url: &str) -> Result<SqliteStore, OpenError> {
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
@@ -90,7 +90,7 @@ impl SqliteStore {
             .connect_with(options(url)?)
             .await
             .map_err(|e| OpenError::Connect(e.to_string()))?;
-        Ok(SqlStore::new(pool))
+        Ok(Self::new(pool))
     }
 }
 

@@ -20,8 +20,8 @@ pub struct SqliteWatch {
 }
 
 impl SqliteWatch {
-    pub(crate) fn new(url: String) -> SqliteWatch {
-        SqliteWatch { url }
+    pub(crate) fn new(url: String) -> Self {
+        Self { url }
     }
 
     /// Polls until dropped, telling `sink` of other connections' commits.

@@ -19,36 +19,36 @@ use crate::{
     AccessClaims, AssertionClaims, Clock, FetchFuture, Jwks, KeySetSource, Verifier, VerifyError,
 };
 
-pub const ISSUER: &str = "https://auth.example.com";
-pub const AUDIENCE: &str = "tasks-api";
-pub const START: i64 = 1_800_000_000;
-pub const URL: &str = "https://app.example.com/api/tasks";
+pub(crate) const ISSUER: &str = "https://auth.example.com";
+pub(crate) const AUDIENCE: &str = "tasks-api";
+pub(crate) const START: i64 = 1_800_000_000;
+pub(crate) const URL: &str = "https://app.example.com/api/tasks";
 
 /// A signing key with its `kid`.
-pub struct TestKey {
+pub(crate) struct TestKey {
     pub kid: String,
     key: SigningKey,
 }
 
-pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+pub(crate) fn b64(bytes: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 impl TestKey {
-    pub fn new(kid: &str, seed: u8) -> TestKey {
-        TestKey {
+    pub(crate) fn new(kid: &str, seed: u8) -> Self {
+        Self {
             kid: kid.into(),
             key: SigningKey::from_bytes(&[seed; 32]),
         }
     }
 
-    pub fn jwk(&self) -> Value {
+    pub(crate) fn jwk(&self) -> Value {
         json!({ "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA",
                 "kid": self.kid, "x": b64(self.key.verifying_key().to_bytes()) })
     }
 
     /// A token with exactly `header`, signed.
-    pub fn sign_with_header(&self, header: &Value, claims: &impl Serialize) -> String {
+    pub(crate) fn sign_with_header(&self, header: &Value, claims: &impl Serialize) -> String {
         let input = format!(
             "{}.{}",
             b64(header.to_string()),
@@ -58,7 +58,7 @@ impl TestKey {
         format!("{input}.{}", b64(signature.to_bytes()))
     }
 
-    pub fn sign(&self, typ: &str, claims: &impl Serialize) -> String {
+    pub(crate) fn sign(&self, typ: &str, claims: &impl Serialize) -> String {
         let header = json!({ "alg": "EdDSA", "typ": typ, "kid": self.kid });
         self.sign_with_header(&header, claims)
     }
@@ -66,29 +66,29 @@ impl TestKey {
 
 /// A JWKS document served from memory.
 #[derive(Clone, Default)]
-pub struct ServedKeys {
+pub(crate) struct ServedKeys {
     document: Arc<Mutex<Value>>,
     fetches: Arc<AtomicUsize>,
     failing: Arc<AtomicBool>,
 }
 
 impl ServedKeys {
-    pub fn serving(keys: &[&TestKey]) -> ServedKeys {
-        let served = ServedKeys::default();
+    pub(crate) fn serving(keys: &[&TestKey]) -> Self {
+        let served = Self::default();
         served.serve(keys);
         served
     }
 
-    pub fn serve(&self, keys: &[&TestKey]) {
+    pub(crate) fn serve(&self, keys: &[&TestKey]) {
         let keys: Vec<Value> = keys.iter().map(|k| k.jwk()).collect();
         *self.document.lock().unwrap() = json!({ "keys": keys });
     }
 
-    pub fn fail(&self, failing: bool) {
+    pub(crate) fn fail(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
     }
 
-    pub fn fetches(&self) -> usize {
+    pub(crate) fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
     }
 }
@@ -106,16 +106,16 @@ impl KeySetSource for ServedKeys {
 
 /// A clock that moves only when told.
 #[derive(Clone)]
-pub struct HandClock(Arc<AtomicI64>);
+pub(crate) struct HandClock(Arc<AtomicI64>);
 
 impl HandClock {
-    pub fn at(t: i64) -> HandClock {
-        HandClock(Arc::new(AtomicI64::new(t)))
+    pub(crate) fn at(t: i64) -> Self {
+        Self(Arc::new(AtomicI64::new(t)))
     }
-    pub fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
     }
-    pub fn advance(&self, secs: i64) {
+    pub(crate) fn advance(&self, secs: i64) {
         self.0.fetch_add(secs, Ordering::SeqCst);
     }
 }
@@ -127,7 +127,7 @@ impl Clock for HandClock {
 }
 
 /// One key `k1` served, a clock at [`START`], and a verifier for [`AUDIENCE`].
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub key: TestKey,
     pub served: ServedKeys,
     pub clock: HandClock,
@@ -135,13 +135,13 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    pub fn new() -> Fixture {
+    pub(crate) fn new() -> Self {
         let key = TestKey::new("k1", 7);
         let served = ServedKeys::serving(&[&key]);
         let clock = HandClock::at(START);
         let verifier =
             Verifier::new(Jwks::new(served.clone()), ISSUER, AUDIENCE).with_clock(clock.clone());
-        Fixture {
+        Self {
             key,
             served,
             clock,
@@ -149,7 +149,7 @@ impl Fixture {
         }
     }
 
-    pub fn access_claims(&self) -> AccessClaims {
+    pub(crate) fn access_claims(&self) -> AccessClaims {
         let now = self.clock.now();
         AccessClaims {
             iss: ISSUER.into(),
@@ -165,7 +165,7 @@ impl Fixture {
         }
     }
 
-    pub fn assertion_claims(&self) -> AssertionClaims {
+    pub(crate) fn assertion_claims(&self) -> AssertionClaims {
         let now = self.clock.now();
         AssertionClaims {
             iss: ISSUER.into(),
@@ -184,27 +184,27 @@ impl Fixture {
         }
     }
 
-    pub fn access_token(&self) -> String {
+    pub(crate) fn access_token(&self) -> String {
         self.key.sign("at+jwt", &self.access_claims())
     }
 
-    pub fn assertion(&self) -> String {
+    pub(crate) fn assertion(&self) -> String {
         self.key
             .sign("gatehouse-assertion+jwt", &self.assertion_claims())
     }
 
     /// The fixture's verifier on an access token.
-    pub async fn check_access(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+    pub(crate) async fn check_access(&self, token: &str) -> Result<AccessClaims, VerifyError> {
         self.verifier.verify_access_token(token).await
     }
 
     /// Whether an access token signed now with the fixture's key verifies.
-    pub async fn fresh_access_token_passes(&self) -> bool {
+    pub(crate) async fn fresh_access_token_passes(&self) -> bool {
         self.check_access(&self.access_token()).await.is_ok()
     }
 
     /// The fixture's verifier on an assertion for `method` on `url`.
-    pub async fn check_assertion(
+    pub(crate) async fn check_assertion(
         &self,
         token: &str,
         method: &str,

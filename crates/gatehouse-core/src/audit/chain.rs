@@ -10,6 +10,7 @@ use super::{NewEvent, StoredEvent, jcs};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// `hex(SHA-256(prev_hash + "\n" + body))`.
+#[must_use]
 pub fn link_hash(prev_hash: &str, body: &str) -> String {
     let mut h = Sha256::new();
     h.update(prev_hash.as_bytes());
@@ -33,6 +34,7 @@ fn hex(bytes: &[u8]) -> String {
 /// in its chain (unique: one event per `(chain, seq)`, and `prev_hash` ties it to everything
 /// before it), so sealing needs neither a clock nor a random source of its own and replays are
 /// repeatable.
+#[must_use]
 pub fn event_id(
     chain: &super::Chain,
     seq: i64,
@@ -53,6 +55,7 @@ pub fn event_id(
 }
 
 /// Seals `event` as number `seq` after `prev_hash`.
+#[must_use]
 pub fn seal(event: &NewEvent, seq: i64, prev_hash: &str) -> StoredEvent {
     let body = jcs::canonical(&event.body(seq, prev_hash));
     let hash = link_hash(prev_hash, &body);
@@ -82,19 +85,21 @@ pub struct Verifier {
 
 impl Default for Verifier {
     fn default() -> Self {
-        Verifier::new()
+        Self::new()
     }
 }
 
 impl Verifier {
     /// From the start of a chain.
+    #[must_use]
     pub fn new() -> Self {
-        Verifier::resume(0, GENESIS)
+        Self::resume(0, GENESIS)
     }
 
     /// After an already verified event (`seq`, `hash`), e.g. the last one exported.
+    #[must_use]
     pub fn resume(seq: i64, hash: &str) -> Self {
-        Verifier {
+        Self {
             expected_seq: seq + 1,
             prev_hash: hash.to_owned(),
             events: 0,
@@ -121,10 +126,12 @@ impl Verifier {
         self.push(e.seq, &e.body, &e.hash)
     }
 
+    #[must_use]
     pub fn is_broken(&self) -> bool {
         self.first_bad.is_some()
     }
 
+    #[must_use]
     pub fn report(&self) -> Report {
         Report {
             valid: self.first_bad.is_none(),

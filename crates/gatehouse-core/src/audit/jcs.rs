@@ -11,6 +11,7 @@ use serde_json::Value;
 pub const MAX_EXACT_INTEGER: u64 = 1 << 53;
 
 /// The canonical text of `value`.
+#[must_use]
 pub fn canonical(value: &Value) -> String {
     let mut out = String::new();
     write_value(&mut out, value);
@@ -102,6 +103,7 @@ pub const NUMBER_OUT_OF_RANGE: &str = "number_out_of_range";
 /// The same check on JSON text, before any parser rounds it: an integer literal (no fraction,
 /// no exponent) beyond ±2^53, or a number too large for a double (`1e400`, which JavaScript
 /// reads as `Infinity`). Strings are skipped; the text need not be valid JSON.
+#[must_use]
 pub fn literal_problem(text: &str) -> Option<&'static str> {
     let bytes = text.as_bytes();
     let mut i = 0;

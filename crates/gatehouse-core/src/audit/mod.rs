@@ -24,24 +24,26 @@ pub enum Chain {
 
 impl Chain {
     /// The `chain` field: the org id, or `system`.
+    #[must_use]
     pub fn name(&self) -> String {
         match self {
-            Chain::Org(org) => org.to_string(),
-            Chain::System => SYSTEM_CHAIN.to_owned(),
+            Self::Org(org) => org.to_string(),
+            Self::System => SYSTEM_CHAIN.to_owned(),
         }
     }
 
+    #[must_use]
     pub fn org(&self) -> Option<OrgId> {
         match self {
-            Chain::Org(org) => Some(*org),
-            Chain::System => None,
+            Self::Org(org) => Some(*org),
+            Self::System => None,
         }
     }
 
     /// Back from a `chain` field.
-    pub fn parse(name: &str) -> Option<Chain> {
+    pub fn parse(name: &str) -> Option<Self> {
         if name == SYSTEM_CHAIN {
-            Some(Chain::System)
+            Some(Self::System)
         } else {
             name.parse().ok().map(Chain::Org)
         }
@@ -55,17 +57,19 @@ pub enum Category {
 }
 
 impl Category {
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
-            Category::Audit => "audit",
-            Category::Security => "security",
+            Self::Audit => "audit",
+            Self::Security => "security",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Category> {
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "audit" => Some(Category::Audit),
-            "security" => Some(Category::Security),
+            "audit" => Some(Self::Audit),
+            "security" => Some(Self::Security),
             _ => None,
         }
     }
@@ -79,19 +83,21 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-            Outcome::Denied => "denied",
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Denied => "denied",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Outcome> {
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "success" => Some(Outcome::Success),
-            "failure" => Some(Outcome::Failure),
-            "denied" => Some(Outcome::Denied),
+            "success" => Some(Self::Success),
+            "failure" => Some(Self::Failure),
+            "denied" => Some(Self::Denied),
             _ => None,
         }
     }
@@ -112,10 +118,10 @@ pub enum Actor {
 impl Actor {
     fn to_json(self, ip: Option<&str>) -> Value {
         match self {
-            Actor::User(id) => json!({ "type": "user", "id": id }),
-            Actor::ApiKey(id) => json!({ "type": "api_key", "id": id }),
-            Actor::System => json!({ "type": "system", "id": null }),
-            Actor::Anonymous => json!({ "type": "anonymous", "id": ip }),
+            Self::User(id) => json!({ "type": "user", "id": id }),
+            Self::ApiKey(id) => json!({ "type": "api_key", "id": id }),
+            Self::System => json!({ "type": "system", "id": null }),
+            Self::Anonymous => json!({ "type": "anonymous", "id": ip }),
         }
     }
 }
@@ -128,16 +134,19 @@ pub struct Target {
 }
 
 impl Target {
+    #[must_use]
+    #[allow(clippy::needless_pass_by_value)] // ids come by value, names by reference: either works
     pub fn new(kind: &'static str, id: impl ToString) -> Self {
-        Target {
+        Self {
             kind: kind.to_owned(),
             id: id.to_string(),
         }
     }
 
     /// A target named by an app (validated by the caller).
+    #[must_use]
     pub fn dynamic(kind: &str, id: &str) -> Self {
-        Target {
+        Self {
             kind: kind.to_owned(),
             id: id.to_owned(),
         }
@@ -162,6 +171,7 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// An event with no target, empty details and outcome `success`.
+    #[must_use]
     pub fn new(
         chain: Chain,
         category: Category,
@@ -172,7 +182,7 @@ impl NewEvent {
     ) -> Self {
         let mut source = source.clone();
         source.user_agent = source.user_agent.map(|ua| ua.chars().take(512).collect());
-        NewEvent {
+        Self {
             chain,
             at,
             category,
@@ -189,27 +199,32 @@ impl NewEvent {
         }
     }
 
+    #[must_use]
     pub fn target(mut self, target: Target) -> Self {
         self.target = Some(target);
         self
     }
 
+    #[must_use]
     pub fn outcome(mut self, outcome: Outcome) -> Self {
         self.outcome = outcome;
         self
     }
 
+    #[must_use]
     pub fn details(mut self, details: Value) -> Self {
         self.details = details;
         self
     }
 
+    #[must_use]
     pub fn subject(mut self, user: Option<UserId>) -> Self {
         self.subject = user;
         self
     }
 
     /// The event as hashed: every field but `hash`, with its place in the chain.
+    #[must_use]
     pub fn body(&self, seq: i64, prev_hash: &str) -> Value {
         let mut body = json!({
             "id": chain::event_id(&self.chain, seq, prev_hash, self.at).to_string(),
@@ -234,6 +249,7 @@ impl NewEvent {
 }
 
 /// RFC 3339 UTC with milliseconds: `2026-11-23T16:45:34.123Z`.
+#[must_use]
 pub fn timestamp(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
@@ -258,6 +274,7 @@ pub struct StoredEvent {
 
 impl StoredEvent {
     /// The full event as the API and exports show it: the body plus `hash`.
+    #[must_use]
     pub fn to_json(&self) -> Value {
         let mut v: Value = serde_json::from_str(&self.body).unwrap_or(Value::Null);
         if let Value::Object(map) = &mut v {
@@ -268,6 +285,7 @@ impl StoredEvent {
 
     /// The same event as JSON text without building a tree of the body: the stored canonical
     /// body (checked to be one JSON object) with `hash` added as its last member.
+    #[must_use]
     pub fn to_json_text(&self) -> String {
         let one_object = self.body.starts_with('{')
             && serde_json::from_str::<serde::de::IgnoredAny>(&self.body).is_ok();

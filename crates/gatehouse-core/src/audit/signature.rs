@@ -8,6 +8,7 @@ use crate::secret::hmac_sha256;
 pub const SIGNATURE_HEADER: &str = "X-Gatehouse-Signature";
 
 /// The header value for `body` sent at unix time `t`.
+#[must_use]
 pub fn sign(secret: &[u8], t: i64, body: &[u8]) -> String {
     let t = t.to_string();
     let mac = hmac_sha256(secret, &[t.as_bytes(), b".", body]);
@@ -17,6 +18,7 @@ pub fn sign(secret: &[u8], t: i64, body: &[u8]) -> String {
 
 /// True when `header` is a valid signature of `body` under `secret` (compared in constant
 /// time) made within `max_age` seconds of `now` (either way), so a replayed batch is refused.
+#[must_use]
 pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64, max_age: i64) -> bool {
     let mut t = None;
     let mut v1 = None;

@@ -49,6 +49,7 @@ fn percent_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 /// The path of a request target (`/a/b?x=1` → `/a/b`).
+#[must_use]
 pub fn path_of(target: &str) -> &str {
     let end = target.find(['?', '#']).unwrap_or(target.len());
     &target[..end]

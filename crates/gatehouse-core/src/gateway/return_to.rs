@@ -20,6 +20,7 @@ pub struct ReturnToPolicy {
 
 impl ReturnToPolicy {
     /// `Some(candidate)` when it may be followed.
+    #[must_use]
     pub fn accept<'a>(&self, candidate: &'a str) -> Option<&'a str> {
         if candidate.is_empty()
             || candidate.len() > 2048
@@ -28,12 +29,12 @@ impl ReturnToPolicy {
             return None;
         }
         if candidate.starts_with('/') {
-            return self.relative(candidate).then_some(candidate);
+            return Self::relative(candidate).then_some(candidate);
         }
         self.absolute(candidate).then_some(candidate)
     }
 
-    fn relative(&self, candidate: &str) -> bool {
+    fn relative(candidate: &str) -> bool {
         !candidate.starts_with("//")
             && !candidate.starts_with("/\\")
             && !is_ambiguous(path_of(candidate))

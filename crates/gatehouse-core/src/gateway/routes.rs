@@ -39,11 +39,12 @@ pub enum AuditPolicy {
 }
 
 impl AuditPolicy {
+    #[must_use]
     pub fn records(self, method: &str) -> bool {
         match self {
-            AuditPolicy::All => true,
-            AuditPolicy::None => false,
-            AuditPolicy::Mutations => !matches!(method, "GET" | "HEAD" | "OPTIONS"),
+            Self::All => true,
+            Self::None => false,
+            Self::Mutations => !matches!(method, "GET" | "HEAD" | "OPTIONS"),
         }
     }
 }
@@ -75,6 +76,7 @@ pub struct Route {
 
 impl Route {
     /// A stable name for logs, errors and rate-limit keys: `host/prefix` or `prefix`.
+    #[must_use]
     pub fn name(&self) -> String {
         match &self.host {
             Some(h) => format!("{h}{}", self.prefix),
@@ -83,6 +85,7 @@ impl Route {
     }
 
     /// Whether `method` (upper case) is served by this route.
+    #[must_use]
     pub fn allows_method(&self, method: &str) -> bool {
         self.methods
             .as_ref()
@@ -90,11 +93,13 @@ impl Route {
     }
 
     /// Whether `path` is the prefix itself or below it, segment by segment.
+    #[must_use]
     pub fn covers(&self, path: &str) -> bool {
         segment_prefix(&self.prefix, path)
     }
 
     /// The path sent upstream: the prefix removed when `strip_prefix` (never empty).
+    #[must_use]
     pub fn upstream_path<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
         if !self.strip_prefix || self.prefix == "/" {
             return path.into();
@@ -107,6 +112,7 @@ impl Route {
 }
 
 /// `/api/tasks` covers `/api/tasks` and `/api/tasks/…`, never `/api/tasksX`.
+#[must_use]
 pub fn segment_prefix(prefix: &str, path: &str) -> bool {
     if prefix == "/" {
         return path.starts_with('/');
@@ -118,6 +124,7 @@ pub fn segment_prefix(prefix: &str, path: &str) -> bool {
 }
 
 /// Whether `path` is one of gatehouse's own.
+#[must_use]
 pub fn is_own_path(path: &str) -> bool {
     OWN_PREFIXES.iter().any(|p| segment_prefix(p, path))
 }
@@ -144,7 +151,7 @@ pub struct RouteTable {
 impl RouteTable {
     /// Refuses duplicates (same host and prefix) and gateway routes under gatehouse's own paths
     /// (they could never be reached).
-    pub fn new(routes: Vec<Route>) -> Result<RouteTable, RouteError> {
+    pub fn new(routes: Vec<Route>) -> Result<Self, RouteError> {
         for (i, r) in routes.iter().enumerate() {
             let fail = |reason: &str| RouteError {
                 route: r.name(),
@@ -165,18 +172,21 @@ impl RouteTable {
                 return Err(fail("another route has the same host and prefix"));
             }
         }
-        Ok(RouteTable { routes })
+        Ok(Self { routes })
     }
 
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
     }
 
+    #[must_use]
     pub fn routes(&self) -> &[Route] {
         &self.routes
     }
 
     /// Whether any route proxies to an upstream (the gateway is on).
+    #[must_use]
     pub fn has_upstreams(&self) -> bool {
         self.routes.iter().any(|r| r.upstream.is_some())
     }

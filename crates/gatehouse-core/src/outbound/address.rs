@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Why `ip` is refused, or `None` when it is an ordinary public address.
+#[must_use]
 pub fn blocked_reason(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => v4_reason(v4),
@@ -92,6 +93,7 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
 
 /// The IPv4 address an IPv6 address stands for: IPv4-mapped `::ffff:a.b.c.d`, NAT64
 /// `64:ff9b::a.b.c.d`, 6to4 `2002:aabb:ccdd::/48`.
+#[must_use]
 pub fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let bits = u128::from(ip);
     let low32 = Ipv4Addr::from((bits & 0xffff_ffff) as u32);

@@ -37,8 +37,9 @@ pub struct OutboundPolicy {
 }
 
 impl OutboundPolicy {
+    #[must_use]
     pub fn new(allow: Vec<IpNet>) -> Self {
-        OutboundPolicy { allow }
+        Self { allow }
     }
 
     /// `Ok` for a public or explicitly allowed address.

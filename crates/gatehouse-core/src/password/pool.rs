@@ -107,7 +107,7 @@ impl PasswordHasherPool {
 
     pub fn with_limits(params: Argon2Params, limits: QueueLimits) -> Result<Self> {
         let dummy_hash = hash_blocking(params, "gatehouse-dummy-password-for-timing", &[0x5a; 16])?;
-        Ok(PasswordHasherPool {
+        Ok(Self {
             params,
             gate: Arc::new(Gate {
                 queue: Mutex::new(FairQueue::new(limits)),
@@ -116,12 +116,14 @@ impl PasswordHasherPool {
         })
     }
 
+    #[must_use]
     pub fn params(&self) -> Argon2Params {
         self.params
     }
 
     /// Whether work for `key` would be refused right now: callers look before spending anything
     /// else on a request (a lockout reservation, a database write) that would end in `429`.
+    #[must_use]
     pub fn is_full(&self, key: &str) -> bool {
         self.gate.lock().would_refuse(&key.to_owned())
     }

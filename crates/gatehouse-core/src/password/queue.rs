@@ -23,9 +23,10 @@ pub struct QueueLimits {
 impl QueueLimits {
     /// `slots` running, half of them (at least one) for one key; 8 waiting per key,
     /// `32 × slots` waiting in all.
-    pub fn for_slots(slots: usize) -> QueueLimits {
+    #[must_use]
+    pub fn for_slots(slots: usize) -> Self {
         let slots = slots.max(1);
-        QueueLimits {
+        Self {
             slots,
             running_per_key: (slots / 2).max(1),
             per_key: 8,
@@ -57,8 +58,9 @@ pub struct FairQueue<K, W> {
 }
 
 impl<K: Eq + Hash + Clone, W> FairQueue<K, W> {
+    #[must_use]
     pub fn new(limits: QueueLimits) -> Self {
-        FairQueue {
+        Self {
             limits,
             running: 0,
             running_by_key: HashMap::new(),
@@ -171,10 +173,12 @@ impl<K: Eq + Hash + Clone, W> FairQueue<K, W> {
         self.queues.values().flatten().filter(|w| pred(w)).count()
     }
 
+    #[must_use]
     pub fn running(&self) -> usize {
         self.running
     }
 
+    #[must_use]
     pub fn waiting(&self) -> usize {
         self.waiting
     }

@@ -27,10 +27,12 @@ pub struct KeyPrincipal {
 }
 
 impl KeyPrincipal {
+    #[must_use]
     pub fn id(&self) -> ApiKeyId {
         self.key.id
     }
 
+    #[must_use]
     pub fn org_id(&self) -> OrgId {
         self.key.org_id
     }
@@ -47,11 +49,12 @@ pub enum Principal {
 
 impl Principal {
     /// `session`, `jwt` or `api_key` (the `auth.method` of `/v1/auth/me`).
+    #[must_use]
     pub fn method(&self) -> &'static str {
         match self {
-            Principal::Session(_) => "session",
-            Principal::ApiKey(_) => "api_key",
-            Principal::Token(_) => "jwt",
+            Self::Session(_) => "session",
+            Self::ApiKey(_) => "api_key",
+            Self::Token(_) => "jwt",
         }
     }
 
@@ -60,12 +63,13 @@ impl Principal {
     /// (`/v1/auth/me`, `/v1/orgs`): both answer `403 insufficient_scope`.
     pub fn user(&self) -> Result<&User> {
         match self {
-            Principal::Session(s) => Ok(&s.user),
-            Principal::Token(_) | Principal::ApiKey(_) => Err(insufficient_scope()),
+            Self::Session(s) => Ok(&s.user),
+            Self::Token(_) | Self::ApiKey(_) => Err(insufficient_scope()),
         }
     }
 }
 
+#[must_use]
 pub fn insufficient_scope() -> Error {
     Error::Forbidden(ForbiddenReason::InsufficientScope)
 }
@@ -107,14 +111,17 @@ pub struct Manager<'a> {
 }
 
 impl Manager<'_> {
+    #[must_use]
     pub fn org(&self) -> &Org {
         self.org
     }
 
+    #[must_use]
     pub fn user(&self) -> UserId {
         self.user
     }
 
+    #[must_use]
     pub fn role(&self) -> Role {
         self.role
     }
@@ -125,6 +132,7 @@ impl Manager<'_> {
 pub struct Owner<'a>(Manager<'a>);
 
 impl<'a> Owner<'a> {
+    #[must_use]
     pub fn manager(&self) -> &Manager<'a> {
         &self.0
     }
@@ -140,9 +148,9 @@ pub struct PlatformAdmin {
 impl PlatformAdmin {
     /// A session of a platform admin; anyone else is `403 forbidden`. Services make it
     /// ([`AuditService::platform_admin`](crate::service::AuditService::platform_admin)).
-    pub(crate) fn check(session: &SessionPrincipal) -> Result<PlatformAdmin> {
+    pub(crate) fn check(session: &SessionPrincipal) -> Result<Self> {
         if session.user.is_platform_admin {
-            Ok(PlatformAdmin {
+            Ok(Self {
                 user: session.user.id,
             })
         } else {
@@ -150,6 +158,7 @@ impl PlatformAdmin {
         }
     }
 
+    #[must_use]
     pub fn user(&self) -> UserId {
         self.user
     }
@@ -167,7 +176,7 @@ impl OrgAccess {
                 .org_for_member(org, user)
                 .await?
                 .ok_or(Error::NotFound)?;
-            Ok(OrgAccess {
+            Ok(Self {
                 org: m.org,
                 actor: OrgActor::User {
                     id: user,
@@ -186,7 +195,7 @@ impl OrgAccess {
                 let scopes = Scopes::from_stored(t.scopes.clone());
                 as_user(t.user.id, Some(scopes)).await
             }
-            Principal::ApiKey(k) if k.org_id() == org => Ok(OrgAccess {
+            Principal::ApiKey(k) if k.org_id() == org => Ok(Self {
                 org: (*k.org).clone(),
                 actor: OrgActor::Key {
                     id: k.id(),
@@ -197,10 +206,12 @@ impl OrgAccess {
         }
     }
 
+    #[must_use]
     pub fn org(&self) -> &Org {
         &self.org
     }
 
+    #[must_use]
     pub fn actor(&self) -> &OrgActor {
         &self.actor
     }
@@ -274,6 +285,7 @@ impl OrgAccess {
 }
 
 /// `401 unauthenticated`.
+#[must_use]
 pub fn unauthenticated() -> Error {
     Error::Unauthenticated(AuthFailure::Unauthenticated)
 }

@@ -39,6 +39,7 @@ pub struct OrgApiKey<'a> {
 }
 
 impl OrgApiKey<'_> {
+    #[must_use]
     pub fn id(&self) -> ApiKeyId {
         self.id
     }
@@ -60,7 +61,7 @@ impl ApiKeyService {
         cache: Arc<KeyCache>,
         last_used: LastUsedQueue,
     ) -> Self {
-        ApiKeyService {
+        Self {
             store,
             ambient,
             cache,
@@ -68,6 +69,7 @@ impl ApiKeyService {
         }
     }
 
+    #[must_use]
     pub fn cache(&self) -> &Arc<KeyCache> {
         &self.cache
     }
@@ -179,17 +181,16 @@ impl ApiKeyService {
     /// then revoked `token_revoked`; then expired `token_expired`.
     pub async fn authenticate(&self, presented: &str) -> Result<KeyPrincipal> {
         let public_id = token::api_key_public_id(presented).ok_or_else(unauthenticated)?;
-        let cached = match self.cache.get(public_id) {
-            Some(hit) => hit,
-            None => {
-                let generation = self.cache.generation();
-                let (key, org) = self
-                    .store
-                    .api_key_by_public_id(public_id)
-                    .await?
-                    .ok_or_else(unauthenticated)?;
-                self.cache.insert(generation, key, org)
-            }
+        let cached = if let Some(hit) = self.cache.get(public_id) {
+            hit
+        } else {
+            let generation = self.cache.generation();
+            let (key, org) = self
+                .store
+                .api_key_by_public_id(public_id)
+                .await?
+                .ok_or_else(unauthenticated)?;
+            self.cache.insert(generation, key, org)
         };
         let key = &cached.key;
         if !token::ct_eq(&token::digest(presented), &key.digest) {

@@ -121,12 +121,13 @@ impl Listing {
 
 impl AuditService {
     /// The service's clock (background tasks stamp their own events with it).
+    #[must_use]
     pub fn now(&self) -> time::OffsetDateTime {
         self.clock.now()
     }
 
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, writer: AuditWriter) -> Self {
-        AuditService {
+        Self {
             store,
             clock,
             writer,
@@ -136,15 +137,18 @@ impl AuditService {
     }
 
     /// At most `n` (at least 1) verifications at once in this instance.
+    #[must_use]
     pub fn with_verify_concurrency(mut self, n: usize) -> Self {
         self.verify_slots = Arc::new(Semaphore::new(n.max(1)));
         self
     }
 
+    #[must_use]
     pub fn writer(&self) -> &AuditWriter {
         &self.writer
     }
 
+    #[must_use]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
@@ -210,7 +214,7 @@ impl AuditService {
         access.member_or_scope(crate::scope::AUDIT_WRITE)?;
         match access.actor() {
             OrgActor::Key { id, .. } => Ok(*id),
-            _ => Err(crate::service::access::insufficient_scope()),
+            OrgActor::User { .. } => Err(crate::service::access::insufficient_scope()),
         }
     }
 

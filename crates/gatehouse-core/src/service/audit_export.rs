@@ -36,6 +36,7 @@ pub enum RoundOutcome {
 }
 
 /// The JSON array of `events`, each as the export format writes it (with `hash`).
+#[must_use]
 pub fn batch_body(events: &[StoredEvent]) -> Vec<u8> {
     let mut body = String::from("[");
     for (i, e) in events.iter().enumerate() {
@@ -119,6 +120,7 @@ async fn stop(audit: &AuditService, sink: &str, chain: Chain, bad: i64) -> Resul
 }
 
 /// The security event a stopped sink records in the system chain.
+#[must_use]
 pub fn stopped_event(sink: &str, chain: Chain, bad: i64, at: time::OffsetDateTime) -> NewEvent {
     NewEvent::new(
         Chain::System,
@@ -134,6 +136,7 @@ pub fn stopped_event(sink: &str, chain: Chain, bad: i64, at: time::OffsetDateTim
 
 /// How long a sink waits after `failures` consecutive failed rounds: `base` doubled each time,
 /// at most `max`.
+#[must_use]
 pub fn backoff(base: Duration, failures: u32, max: Duration) -> Duration {
     let factor = 1u32.checked_shl(failures.min(16)).unwrap_or(u32::MAX);
     base.saturating_mul(factor).min(max)

@@ -37,19 +37,17 @@ impl std::fmt::Debug for AuditWriter {
 impl AuditWriter {
     /// Starts the writer task on the current tokio runtime (the CLI, tests, benches; the
     /// server runs [`AuditWriter::new`]'s loop under its supervisor).
-    pub fn start(store: Arc<dyn Store>) -> AuditWriter {
-        let (writer, run) = AuditWriter::new(store);
+    pub fn start(store: Arc<dyn Store>) -> Self {
+        let (writer, run) = Self::new(store);
         tokio::spawn(run);
         writer
     }
 
     /// The writer and its loop, for the caller to run; the loop ends (after draining) when
     /// the last handle is dropped.
-    pub fn new(
-        store: Arc<dyn Store>,
-    ) -> (AuditWriter, impl std::future::Future<Output = ()> + Send) {
+    pub fn new(store: Arc<dyn Store>) -> (Self, impl std::future::Future<Output = ()> + Send) {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        (AuditWriter { jobs }, run(store, queue))
+        (Self { jobs }, run(store, queue))
     }
 
     /// Appends `events` durably; returns them sealed.

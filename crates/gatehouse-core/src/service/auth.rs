@@ -74,7 +74,7 @@ impl AuthService {
         csrf_key: DerivedKey,
         audit: AuditWriter,
     ) -> Self {
-        AuthService {
+        Self {
             store,
             hasher,
             ambient,
@@ -84,6 +84,7 @@ impl AuthService {
         }
     }
 
+    #[must_use]
     pub fn now(&self) -> OffsetDateTime {
         self.ambient.now()
     }
@@ -305,10 +306,12 @@ impl AuthService {
         Ok(SessionPrincipal { session, user })
     }
 
+    #[must_use]
     pub fn csrf_token(&self, session: SessionId) -> String {
         token::csrf_token(&self.csrf_key, session)
     }
 
+    #[must_use]
     pub fn csrf_matches(&self, session: SessionId, presented: &str) -> bool {
         token::csrf_matches(&self.csrf_key, session, presented)
     }
@@ -437,6 +440,7 @@ pub fn new_org(field: &str, name: &str, ambient: &Ambient) -> Result<Org> {
 }
 
 /// Not revoked, before its absolute expiry, and used within the idle window.
+#[must_use]
 pub fn session_is_live(session: &Session, now: OffsetDateTime, idle_ttl: Duration) -> bool {
     session.revoked_at.is_none()
         && now < session.expires_at

@@ -50,15 +50,17 @@ pub struct Coalescer {
 
 /// The client an event is counted for: the IPv4 address, or the /64 an IPv6 address is in
 /// (an IPv4-mapped IPv6 address counts as the IPv4 address).
+#[must_use]
 pub fn client_key(ip: Option<&str>) -> String {
     match ip.and_then(|s| s.parse::<IpAddr>().ok()) {
-        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
+        Some(IpAddr::V6(v6)) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                v4.to_string()
+            } else {
                 let prefix = u128::from(v6) & (u128::MAX << 64);
                 format!("{}/64", std::net::Ipv6Addr::from(prefix))
             }
-        },
+        }
         Some(IpAddr::V4(v4)) => v4.to_string(),
         None => ip.unwrap_or("").to_owned(),
     }
@@ -75,8 +77,9 @@ fn with_count(mut event: NewEvent, count: u64) -> NewEvent {
 }
 
 impl Coalescer {
+    #[must_use]
     pub fn new() -> Self {
-        Coalescer::default()
+        Self::default()
     }
 
     /// `Some(event)` (with its `count`) when it is to be written now; `None` when it was

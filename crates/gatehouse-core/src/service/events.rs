@@ -22,6 +22,7 @@ fn security(action: &str, actor: Actor, client: &ClientInfo, at: At) -> NewEvent
     NewEvent::new(Chain::System, Category::Security, action, actor, client, at)
 }
 
+#[must_use]
 pub fn user_created(user: &NewUser, actor: Actor, client: &ClientInfo, at: At) -> NewEvent {
     audit(Chain::System, "user.created", actor, client, at)
         .target(Target::new("user", user.id))
@@ -30,6 +31,7 @@ pub fn user_created(user: &NewUser, actor: Actor, client: &ClientInfo, at: At) -
 }
 
 /// `user.disabled` / `user.enabled`, by the operator (CLI).
+#[must_use]
 pub fn user_disabled(user: UserId, disabled: bool, at: At) -> NewEvent {
     let action = if disabled {
         "user.disabled"
@@ -47,6 +49,7 @@ pub fn user_disabled(user: UserId, disabled: bool, at: At) -> NewEvent {
     .subject(Some(user))
 }
 
+#[must_use]
 pub fn users_imported(count: usize, at: At) -> NewEvent {
     audit(
         Chain::System,
@@ -58,16 +61,19 @@ pub fn users_imported(count: usize, at: At) -> NewEvent {
     .details(json!({ "count": count }))
 }
 
+#[must_use]
 pub fn setup_completed(org: &Org, actor: Actor, client: &ClientInfo, at: At) -> NewEvent {
     audit(Chain::System, "setup.completed", actor, client, at).target(Target::new("org", org.id))
 }
 
+#[must_use]
 pub fn org_created(org: &Org, actor: Actor, client: &ClientInfo, at: At) -> NewEvent {
     audit(Chain::Org(org.id), "org.created", actor, client, at)
         .target(Target::new("org", org.id))
         .details(json!({ "name": org.name }))
 }
 
+#[must_use]
 pub fn org_renamed(org: OrgId, name: &str, actor: UserId, client: &ClientInfo, at: At) -> NewEvent {
     audit(
         Chain::Org(org),
@@ -80,6 +86,7 @@ pub fn org_renamed(org: OrgId, name: &str, actor: UserId, client: &ClientInfo, a
     .details(json!({ "name": name }))
 }
 
+#[must_use]
 pub fn org_token_scopes_changed(
     org: OrgId,
     policy: &TokenScopePolicy,
@@ -99,6 +106,7 @@ pub fn org_token_scopes_changed(
 }
 
 /// In the org's own chain (which outlives the org) and in the system chain.
+#[must_use]
 pub fn org_deleted(org: OrgId, actor: UserId, client: &ClientInfo, at: At) -> [NewEvent; 2] {
     let in_chain = |chain| {
         audit(chain, "org.deleted", Actor::User(actor), client, at).target(Target::new("org", org))
@@ -106,6 +114,7 @@ pub fn org_deleted(org: OrgId, actor: UserId, client: &ClientInfo, at: At) -> [N
     [in_chain(Chain::Org(org)), in_chain(Chain::System)]
 }
 
+#[must_use]
 pub fn member_role_changed(
     org: OrgId,
     target: UserId,
@@ -125,6 +134,7 @@ pub fn member_role_changed(
     .details(json!({ "role": role.as_str() }))
 }
 
+#[must_use]
 pub fn member_removed(
     org: OrgId,
     target: UserId,
@@ -141,6 +151,7 @@ pub fn member_removed(
         .target(Target::new("user", target))
 }
 
+#[must_use]
 pub fn invitation_created(i: &Invitation, client: &ClientInfo) -> NewEvent {
     audit(
         Chain::Org(i.org_id),
@@ -153,6 +164,7 @@ pub fn invitation_created(i: &Invitation, client: &ClientInfo) -> NewEvent {
     .details(json!({ "email": i.email, "role": i.role.as_str() }))
 }
 
+#[must_use]
 pub fn invitation_accepted(
     org: OrgId,
     id: InvitationId,
@@ -172,6 +184,7 @@ pub fn invitation_accepted(
     .details(json!({ "role": role.as_str() }))
 }
 
+#[must_use]
 pub fn invitation_revoked(i: &Invitation, actor: UserId, client: &ClientInfo, at: At) -> NewEvent {
     audit(
         Chain::Org(i.org_id),
@@ -201,6 +214,7 @@ pub fn api_key_created(k: &ApiKey, actor: UserId, client: &ClientInfo) -> NewEve
     }))
 }
 
+#[must_use]
 pub fn api_key_changed(
     action: &str,
     org: OrgId,
@@ -213,12 +227,14 @@ pub fn api_key_changed(
         .target(Target::new("api_key", key))
 }
 
+#[must_use]
 pub fn login_succeeded(user: UserId, session: SessionId, client: &ClientInfo, at: At) -> NewEvent {
     security("auth.login_succeeded", Actor::User(user), client, at)
         .target(Target::new("session", session))
 }
 
 /// `reason`: `unknown_email`, `wrong_password`, `disabled`.
+#[must_use]
 pub fn login_failed(user: Option<UserId>, reason: &str, client: &ClientInfo, at: At) -> NewEvent {
     let mut e = security("auth.login_failed", Actor::Anonymous, client, at)
         .outcome(Outcome::Failure)
@@ -231,12 +247,14 @@ pub fn login_failed(user: Option<UserId>, reason: &str, client: &ClientInfo, at:
 }
 
 /// `gatehouse users unlock` forgot an email's attempts and lock.
+#[must_use]
 pub fn unlocked(email_key: &str, at: At) -> NewEvent {
     security("auth.unlocked", Actor::System, &ClientInfo::default(), at)
         .details(json!({ "email": email_key }))
 }
 
 /// A sign-in lockout began (for an account, or for an email that has none).
+#[must_use]
 pub fn locked(user: Option<UserId>, until: At, client: &ClientInfo, at: At) -> NewEvent {
     let mut e = security("auth.locked", Actor::System, client, at)
         .outcome(Outcome::Denied)
@@ -249,6 +267,7 @@ pub fn locked(user: Option<UserId>, until: At, client: &ClientInfo, at: At) -> N
 }
 
 /// One session (`Some`) or all of the user's (`None`).
+#[must_use]
 pub fn logout(user: UserId, session: Option<SessionId>, client: &ClientInfo, at: At) -> NewEvent {
     let e = security("auth.logout", Actor::User(user), client, at)
         .details(json!({ "all": session.is_none() }));
@@ -258,6 +277,7 @@ pub fn logout(user: UserId, session: Option<SessionId>, client: &ClientInfo, at:
     }
 }
 
+#[must_use]
 pub fn session_revoked(
     user: UserId,
     session: SessionId,
@@ -270,10 +290,12 @@ pub fn session_revoked(
         .details(json!({ "reason": reason }))
 }
 
+#[must_use]
 pub fn password_changed(user: UserId, client: &ClientInfo, at: At) -> NewEvent {
     security("password.changed", Actor::User(user), client, at).target(Target::new("user", user))
 }
 
+#[must_use]
 pub fn password_change_failed(user: UserId, client: &ClientInfo, at: At) -> NewEvent {
     security("password.change_failed", Actor::User(user), client, at)
         .outcome(Outcome::Failure)
@@ -283,6 +305,7 @@ pub fn password_change_failed(user: UserId, client: &ClientInfo, at: At) -> NewE
 
 /// A refused request (`403 forbidden` or `insufficient_scope`), in the org's chain when the
 /// caller was shown to belong to the org, else in the system chain.
+#[must_use]
 pub fn authz_denied(
     chain: Chain,
     actor: Actor,
@@ -299,6 +322,7 @@ pub fn authz_denied(
 
 /// One request the gateway passed to an upstream (SPEC §11), as the route's `audit` asks.
 #[allow(clippy::too_many_arguments)]
+#[must_use]
 pub fn gateway_request(
     chain: Chain,
     actor: Actor,
@@ -324,6 +348,7 @@ fn short(text: &str) -> String {
     text.chars().take(512).collect()
 }
 
+#[must_use]
 pub fn csrf_rejected(
     actor: Actor,
     method: &str,

@@ -29,8 +29,9 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub fn anonymous() -> Identity {
-        Identity {
+    #[must_use]
+    pub fn anonymous() -> Self {
+        Self {
             user: None,
             org: None,
             scopes: Vec::new(),
@@ -41,14 +42,17 @@ impl Identity {
     }
 
     /// The five header values in order: user, org, scopes, credential (the assertion apart).
+    #[must_use]
     pub fn user_header(&self) -> String {
         self.user.map(|u| u.to_string()).unwrap_or_default()
     }
 
+    #[must_use]
     pub fn org_header(&self) -> String {
         self.org.map(|o| o.to_string()).unwrap_or_default()
     }
 
+    #[must_use]
     pub fn scopes_header(&self) -> String {
         self.scopes.join(" ")
     }
@@ -62,7 +66,7 @@ pub struct GatewayService {
 
 impl GatewayService {
     pub fn new(store: Arc<dyn Store>, tokens: Arc<TokenService>) -> Self {
-        GatewayService {
+        Self {
             store,
             tokens,
             cache: None,
@@ -70,6 +74,7 @@ impl GatewayService {
     }
 
     /// Reads memberships through `cache`.
+    #[must_use]
     pub fn with_user_cache(mut self, cache: Arc<UserCache>) -> Self {
         self.cache = Some(cache);
         self

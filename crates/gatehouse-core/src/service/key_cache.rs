@@ -43,8 +43,9 @@ pub struct KeyCache {
 impl KeyCache {
     /// `live`: whether the cache may be used from the start (single instance: yes; PostgreSQL:
     /// not until the change feed listens).
+    #[must_use]
     pub fn new(live: bool, ttl: Duration, capacity: usize) -> Self {
-        KeyCache {
+        Self {
             entries: RwLock::new(HashMap::new()),
             live: AtomicBool::new(live),
             generation: AtomicU64::new(0),

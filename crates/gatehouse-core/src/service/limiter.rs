@@ -21,13 +21,15 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(backend: Backend, clock: Arc<dyn Clock>) -> Self {
-        RateLimiter { backend, clock }
+        Self { backend, clock }
     }
 
+    #[must_use]
     pub fn now_us(&self) -> i64 {
         (self.clock.now().unix_timestamp_nanos() / 1_000) as i64
     }
 
+    #[must_use]
     pub fn now_ms(&self) -> i64 {
         self.now_us() / 1_000
     }

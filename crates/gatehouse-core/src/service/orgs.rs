@@ -36,6 +36,7 @@ pub struct OrgMember<'a> {
 }
 
 impl OrgMember<'_> {
+    #[must_use]
     pub fn user(&self) -> UserId {
         self.user
     }
@@ -63,7 +64,7 @@ impl OrgService {
         invitation_ttl: Duration,
         invitation_limit: InvitationLimit,
     ) -> Self {
-        OrgService {
+        Self {
             store,
             ambient,
             auth,
@@ -75,6 +76,7 @@ impl OrgService {
     }
 
     /// Reads memberships through `cache`.
+    #[must_use]
     pub fn with_user_cache(mut self, cache: Arc<UserCache>) -> Self {
         self.user_cache = Some(cache);
         self
@@ -282,6 +284,7 @@ impl OrgService {
         }
     }
 
+    #[must_use]
     pub fn now(&self) -> OffsetDateTime {
         self.ambient.now()
     }

@@ -15,7 +15,7 @@ pub struct Readiness {
 
 impl Readiness {
     pub fn new(store: Arc<dyn Store>, deadline: Duration) -> Self {
-        Readiness { store, deadline }
+        Self { store, deadline }
     }
 
     /// `Ok` when the database answered within the deadline; `Unavailable` otherwise.

@@ -31,6 +31,7 @@ const MAX_NAME_LEN: usize = 128;
 const WRITE_ATTEMPTS: usize = 5;
 
 /// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`
+#[must_use]
 pub fn valid_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     name.len() <= MAX_NAME_LEN
@@ -39,6 +40,7 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// What the sealed value of `org`'s `name` at `version` is bound to.
+#[must_use]
 pub fn secret_aad(org: OrgId, name: &str, version: i64) -> Vec<u8> {
     format!("gatehouse/secret/v1\0{org}\0{name}\0{version}").into_bytes()
 }
@@ -110,7 +112,7 @@ impl SecretService {
         keyring: Arc<Keyring>,
         writer: AuditWriter,
     ) -> Self {
-        SecretService {
+        Self {
             store,
             ambient,
             keyring,
@@ -201,7 +203,7 @@ impl SecretService {
                     };
                     return Ok((meta, latest.is_none()));
                 }
-                Err(Error::Conflict(ConflictReason::SecretVersionTaken)) => continue,
+                Err(Error::Conflict(ConflictReason::SecretVersionTaken)) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -232,9 +234,8 @@ impl SecretService {
             .await?
             .ok_or(Error::NotFound)?;
         let aad = secret_aad(r.org, &row.name, row.version);
-        let opened = match self.keyring.open(Some(&row.sealed_by), &aad, &row.sealed) {
-            Ok(o) => o,
-            Err(_) => return Err(self.unsealable(r, &row, client).await),
+        let Ok(opened) = self.keyring.open(Some(&row.sealed_by), &aad, &row.sealed) else {
+            return Err(self.unsealable(r, &row, client).await);
         };
         let value = match String::from_utf8(opened.plaintext.to_vec()) {
             Ok(v) => SecretString::from(v),

@@ -94,7 +94,7 @@ impl TokenService {
         keyring: Arc<Keyring>,
         settings: TokenSettings,
     ) -> Self {
-        TokenService {
+        Self {
             store,
             ambient,
             auth,
@@ -107,6 +107,7 @@ impl TokenService {
     }
 
     /// Reads revocation states through `cache`.
+    #[must_use]
     pub fn with_user_cache(mut self, cache: Arc<UserCache>) -> Self {
         self.user_cache = Some(cache);
         self

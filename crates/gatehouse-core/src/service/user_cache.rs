@@ -44,7 +44,7 @@ impl UserCache {
     /// `live`: usable from the start (one process owns the database) or only once the change
     /// feed listens (PostgreSQL).
     pub fn new(live: bool, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
-        UserCache {
+        Self {
             tokens: RwLock::new(HashMap::new()),
             memberships: RwLock::new(HashMap::new()),
             live: AtomicBool::new(live),
@@ -105,7 +105,7 @@ impl UserCache {
     /// `user`'s memberships: from the cache, else read from `store` (and kept when no change
     /// raced the read). Without a cache, straight from the store.
     pub async fn memberships_of(
-        cache: Option<&UserCache>,
+        cache: Option<&Self>,
         store: &dyn Store,
         user: UserId,
     ) -> Result<Arc<Vec<Membership>>> {

@@ -11,25 +11,25 @@ use gatehouse_server::app::Services;
 use gatehouse_server::config::{Config, Overrides};
 use sqlx::Connection;
 
-pub const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-pub fn pg_admin_url() -> String {
+pub(crate) fn pg_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database for one benchmark run; PostgreSQL ones are dropped at the end.
-pub struct BenchDb {
+pub(crate) struct BenchDb {
     pub url: String,
     _dir: tempfile::TempDir,
     pg_name: Option<String>,
 }
 
 impl BenchDb {
-    pub async fn sqlite() -> BenchDb {
+    pub(crate) async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        BenchDb {
+        Self {
             url,
             _dir: dir,
             pg_name: None,
@@ -37,7 +37,7 @@ impl BenchDb {
     }
 
     /// `None` when PostgreSQL is not reachable.
-    pub async fn postgres() -> Option<BenchDb> {
+    pub(crate) async fn postgres() -> Option<Self> {
         let admin = pg_admin_url();
         let mut conn = match sqlx::PgConnection::connect(&admin).await {
             Ok(c) => c,
@@ -52,14 +52,14 @@ impl BenchDb {
             .await
             .expect("create database");
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        Some(BenchDb {
+        Some(Self {
             url: format!("{base}/{name}"),
             _dir: tempfile::tempdir().expect("tempdir"),
             pg_name: Some(name),
         })
     }
 
-    pub async fn drop_now(mut self) {
+    pub(crate) async fn drop_now(mut self) {
         if let Some(name) = self.pg_name.take()
             && let Ok(mut c) = sqlx::PgConnection::connect(&pg_admin_url()).await
         {
@@ -72,7 +72,7 @@ impl BenchDb {
     }
 
     /// The store alone, opened (and migrated) as `serve` opens it.
-    pub async fn opened(&self) -> gatehouse_store::Opened {
+    pub(crate) async fn opened(&self) -> gatehouse_store::Opened {
         let env = vec![
             ("GATEHOUSE_DATABASE_URL".to_owned(), self.url.clone()),
             ("GATEHOUSE_SECRET".to_owned(), "b".repeat(43)),
@@ -85,7 +85,7 @@ impl BenchDb {
     }
 
     /// Every service over this database, with `argon2` parameters (default: production's).
-    pub async fn services(&self, argon2: Option<&str>) -> Services {
+    pub(crate) async fn services(&self, argon2: Option<&str>) -> Services {
         let mut env = vec![
             ("GATEHOUSE_DATABASE_URL".to_owned(), self.url.clone()),
             ("GATEHOUSE_SECRET".to_owned(), "b".repeat(43)),
@@ -114,13 +114,13 @@ impl BenchDb {
     }
 
     /// The auth service alone.
-    pub async fn auth(&self, argon2: Option<&str>) -> Arc<AuthService> {
+    pub(crate) async fn auth(&self, argon2: Option<&str>) -> Arc<AuthService> {
         self.services(argon2).await.auth
     }
 }
 
 /// Signs up `email` and signs in: the session token a browser would hold.
-pub async fn signed_in(auth: &AuthService, email: &str) -> String {
+pub(crate) async fn signed_in(auth: &AuthService, email: &str) -> String {
     auth.signup(email, PASSWORD, None, &ClientInfo::default())
         .await
         .expect("signup");
@@ -133,7 +133,7 @@ pub async fn signed_in(auth: &AuthService, email: &str) -> String {
 }
 
 /// A user, an org they own, and an API key of that org with `scopes`: the key.
-pub async fn api_key(services: &Services, email: &str, scopes: &[&str]) -> String {
+pub(crate) async fn api_key(services: &Services, email: &str, scopes: &[&str]) -> String {
     let token = signed_in(&services.auth, email).await;
     let session = services
         .auth

@@ -52,6 +52,7 @@ pub(super) fn problems(config: &Config) -> Vec<String> {
 impl Config {
     /// What production warns about but does not refuse (SQLite is reported once the database
     /// is open): trusted proxies of `/0`, which let every client choose its own address.
+    #[must_use]
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.trusted_proxies.iter().any(|c| c.is_everything()) {

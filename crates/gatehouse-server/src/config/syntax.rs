@@ -87,6 +87,7 @@ pub(super) fn parse_public_url(s: &str) -> Result<String, String> {
 }
 
 /// The origin (`scheme://host[:port]`) of a public URL.
+#[must_use]
 pub fn origin_of(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
     let host = rest.split('/').next().unwrap_or(rest);

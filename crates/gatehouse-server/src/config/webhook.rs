@@ -10,7 +10,7 @@ use gatehouse_core::secret::SecretString;
 use super::{ConfigError, bad, parse_duration, serving};
 
 /// The shortest signing secret accepted.
-pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
+pub(super) const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
 
 /// Where and how the audit log is POSTed.
 #[derive(Debug, Clone)]

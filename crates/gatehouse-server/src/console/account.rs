@@ -52,12 +52,12 @@ async fn account(
 }
 
 /// `GET /console/account`.
-pub async fn page(State(state): State<AppState>, me: SignedIn) -> ApiResult<Response> {
+pub(super) async fn page(State(state): State<AppState>, me: SignedIn) -> ApiResult<Response> {
     Ok(page::ok(&account(&state, &me.session, None).await?))
 }
 
 /// `POST /console/account/sessions/{id}/revoke`: one of my sessions (another user's: `404`).
-pub async fn revoke_session(
+pub(super) async fn revoke_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
     posted: Posted<Nothing>,
@@ -71,13 +71,13 @@ pub async fn revoke_session(
 }
 
 #[derive(Deserialize)]
-pub struct PasswordForm {
+pub(super) struct PasswordForm {
     current_password: SecretString,
     new_password: SecretString,
 }
 
 /// `POST /console/account/password`: every other session ends.
-pub async fn change_password(
+pub(super) async fn change_password(
     State(state): State<AppState>,
     posted: Posted<PasswordForm>,
 ) -> ApiResult<Response> {

@@ -36,10 +36,12 @@ static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
     ]
 });
 
+#[must_use]
 pub fn css_url() -> &'static str {
     &ASSETS[0].url
 }
 
+#[must_use]
 pub fn js_url() -> &'static str {
     &ASSETS[1].url
 }

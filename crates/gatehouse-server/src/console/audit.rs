@@ -21,7 +21,7 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 
 /// Events on a page unless `limit` says otherwise (at most [`MAX_LIMIT`]).
-pub const PAGE_SIZE: u32 = 100;
+pub(super) const PAGE_SIZE: u32 = 100;
 /// At most this many events are read to fill one filtered page.
 const SCAN_LIMIT: usize = 20_000;
 const CATEGORIES: [&str; 2] = ["audit", "security"];
@@ -41,7 +41,7 @@ fn text(v: &Value, key: &str) -> String {
 }
 
 /// The fields a row shows, read from the event's stored body.
-pub fn event_row(e: &StoredEvent) -> EventRow {
+pub(super) fn event_row(e: &StoredEvent) -> EventRow {
     let v: Value = serde_json::from_str(&e.body).unwrap_or(Value::Null);
     let actor = v.get("actor").map_or(String::new(), |a| {
         let kind = text(a, "type");
@@ -129,7 +129,7 @@ pub async fn matching(
 }
 
 /// The page, built (without the frame's request-specific parts) from a chain listing.
-pub async fn audit_page(
+pub(super) async fn audit_page(
     state: &AppState,
     session: &SessionPrincipal,
     access: &OrgAccess,
@@ -150,7 +150,7 @@ pub async fn audit_page(
 }
 
 /// `GET /console/orgs/{org}/audit?category=&action=&after=&limit=`.
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     me: SignedIn,
     Path(org): Path<String>,
@@ -164,7 +164,7 @@ pub async fn page(
 
 /// `GET /console/orgs/{org}/audit/verify`: the chain verified now, as a notice on the page
 /// (verification changes nothing, so a GET is right).
-pub async fn verify(
+pub(super) async fn verify(
     State(state): State<AppState>,
     me: SignedIn,
     Path(org): Path<String>,
@@ -193,7 +193,7 @@ pub async fn verify(
 
 /// `GET /console/orgs/{org}/audit/export`: the whole chain as JSON lines (the format of
 /// `gatehouse audit export`), read a page at a time while the browser downloads it.
-pub async fn export(
+pub(super) async fn export(
     State(state): State<AppState>,
     me: SignedIn,
     Path(org): Path<String>,

@@ -20,7 +20,7 @@ use crate::extract::{client_info, cookie, cross_site, resolve};
 use crate::state::AppState;
 
 /// A signed-in session. Anything else is sent to sign in.
-pub struct SignedIn {
+pub(super) struct SignedIn {
     pub session: SessionPrincipal,
 }
 
@@ -56,20 +56,20 @@ impl FromRequestParts<AppState> for SignedIn {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match session_of(parts, state).await? {
-            Some(session) => Ok(SignedIn { session }),
+            Some(session) => Ok(Self { session }),
             None => Err(to_sign_in(&back_here(parts))),
         }
     }
 }
 
 /// A signed-in session if there is one (the invitation page serves both).
-pub struct MaybeSignedIn(pub Option<SessionPrincipal>);
+pub(super) struct MaybeSignedIn(pub Option<SessionPrincipal>);
 
 impl FromRequestParts<AppState> for MaybeSignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        Ok(MaybeSignedIn(session_of(parts, state).await?))
+        Ok(Self(session_of(parts, state).await?))
     }
 }
 
@@ -112,7 +112,7 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// A form posted by a signed-in session, CSRF-checked.
-pub struct Posted<T> {
+pub(super) struct Posted<T> {
     pub session: SessionPrincipal,
     pub client: ClientInfo,
     pub form: T,
@@ -135,7 +135,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
         {
             return Err(csrf_failed());
         }
-        Ok(Posted {
+        Ok(Self {
             session,
             client: client_info(&parts),
             form: parse(&bytes).map_err(IntoResponse::into_response)?,
@@ -145,7 +145,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
 
 /// A form posted without a session (sign-in, setup, an anonymous invitation accept): only the
 /// origin check applies (it stops login CSRF).
-pub struct AnonymousPosted<T> {
+pub(super) struct AnonymousPosted<T> {
     pub client: ClientInfo,
     pub session_token: Option<String>,
     pub form: T,
@@ -159,7 +159,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for AnonymousPosted<T> {
         if cross_site(&parts.headers, state) {
             return Err(csrf_failed());
         }
-        Ok(AnonymousPosted {
+        Ok(Self {
             client: client_info(&parts),
             session_token: cookie(&parts.headers, state.cookie_name),
             form: parse(&bytes).map_err(IntoResponse::into_response)?,

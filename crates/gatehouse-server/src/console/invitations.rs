@@ -40,13 +40,13 @@ fn invitation_page(
 }
 
 #[derive(Deserialize)]
-pub struct TokenQuery {
+pub(super) struct TokenQuery {
     #[serde(default)]
     token: String,
 }
 
 /// `GET /console/invitations/accept?token=…`: the form (nothing is spent by looking).
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     MaybeSignedIn(session): MaybeSignedIn,
     Query(q): Query<TokenQuery>,
@@ -55,7 +55,7 @@ pub async fn page(
 }
 
 #[derive(Deserialize)]
-pub struct AcceptForm {
+pub(super) struct AcceptForm {
     token: SecretString,
     #[serde(default)]
     csrf_token: String,
@@ -66,7 +66,7 @@ pub struct AcceptForm {
 
 /// `POST /console/invitations/accept`: the API's accept. A signed-in session must send its
 /// CSRF token too.
-pub async fn accept(
+pub(super) async fn accept(
     State(state): State<AppState>,
     MaybeSignedIn(session): MaybeSignedIn,
     posted: AnonymousPosted<AcceptForm>,

@@ -74,7 +74,7 @@ async fn keys_page(
 }
 
 /// `GET /console/orgs/{org}/keys` (owners and admins).
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     me: SignedIn,
     Path(org): Path<String>,
@@ -86,7 +86,7 @@ pub async fn page(
 }
 
 #[derive(Deserialize)]
-pub struct CreateForm {
+pub(super) struct CreateForm {
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -111,7 +111,7 @@ fn parse_local_utc(text: &str) -> Result<OffsetDateTime, Error> {
 }
 
 /// `POST /console/orgs/{org}/keys`: the page with the new key, shown this once.
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     Path(org): Path<String>,
     posted: Posted<CreateForm>,
@@ -149,7 +149,7 @@ pub async fn create(
 }
 
 /// `POST /console/orgs/{org}/keys/{id}/revoke`.
-pub async fn revoke(
+pub(super) async fn revoke(
     State(state): State<AppState>,
     Path((org, id)): Path<(String, String)>,
     posted: Posted<Nothing>,
@@ -162,7 +162,7 @@ pub async fn revoke(
 }
 
 /// `POST /console/orgs/{org}/keys/{id}/delete`.
-pub async fn delete(
+pub(super) async fn delete(
     State(state): State<AppState>,
     Path((org, id)): Path<(String, String)>,
     posted: Posted<Nothing>,

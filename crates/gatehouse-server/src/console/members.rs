@@ -73,7 +73,7 @@ async fn members_page(
 }
 
 /// `GET /console/orgs/{org}/members`.
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     me: SignedIn,
     Path(org): Path<String>,
@@ -96,13 +96,13 @@ async fn refused(
 }
 
 #[derive(Deserialize)]
-pub struct RoleForm {
+pub(super) struct RoleForm {
     #[serde(default)]
     role: String,
 }
 
 /// `POST /console/orgs/{org}/members/{user}/role`.
-pub async fn set_role(
+pub(super) async fn set_role(
     State(state): State<AppState>,
     Path((org, user)): Path<(String, String)>,
     posted: Posted<RoleForm>,
@@ -121,7 +121,7 @@ pub async fn set_role(
 }
 
 /// `POST /console/orgs/{org}/members/{user}/remove` (removing myself is leaving).
-pub async fn remove(
+pub(super) async fn remove(
     State(state): State<AppState>,
     Path((org, user)): Path<(String, String)>,
     posted: Posted<Nothing>,
@@ -137,7 +137,7 @@ pub async fn remove(
 }
 
 #[derive(Deserialize)]
-pub struct InviteForm {
+pub(super) struct InviteForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -145,7 +145,7 @@ pub struct InviteForm {
 }
 
 /// `POST /console/orgs/{org}/invitations`: the page with the link, shown this once.
-pub async fn invite(
+pub(super) async fn invite(
     State(state): State<AppState>,
     Path(org): Path<String>,
     posted: Posted<InviteForm>,
@@ -181,7 +181,7 @@ pub async fn invite(
 }
 
 /// `POST /console/orgs/{org}/invitations/{id}/revoke`.
-pub async fn revoke_invitation(
+pub(super) async fn revoke_invitation(
     State(state): State<AppState>,
     Path((org, id)): Path<(String, String)>,
     posted: Posted<Nothing>,

@@ -17,7 +17,7 @@ use crate::routes::views::{self, OrgView};
 use crate::state::AppState;
 
 /// The org named in the path as this session may see it (another tenant's: `404`).
-pub async fn org_access(
+pub(super) async fn org_access(
     state: &AppState,
     session: &SessionPrincipal,
     org: &str,
@@ -54,18 +54,18 @@ async fn orgs(
 }
 
 /// `GET /console/orgs`.
-pub async fn list(State(state): State<AppState>, me: SignedIn) -> ApiResult<Response> {
+pub(super) async fn list(State(state): State<AppState>, me: SignedIn) -> ApiResult<Response> {
     Ok(page::ok(&orgs(&state, &me.session, None).await?))
 }
 
 #[derive(Deserialize)]
-pub struct NameForm {
+pub(super) struct NameForm {
     #[serde(default)]
     name: String,
 }
 
 /// `POST /console/orgs`: a new org I own.
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     posted: Posted<NameForm>,
 ) -> ApiResult<Response> {
@@ -112,7 +112,7 @@ fn org_page(
 }
 
 /// `GET /console/orgs/{org}`: any member sees it; owners and admins may rename.
-pub async fn settings(
+pub(super) async fn settings(
     State(state): State<AppState>,
     me: SignedIn,
     Path(org): Path<String>,
@@ -122,7 +122,7 @@ pub async fn settings(
 }
 
 /// `POST /console/orgs/{org}/rename`.
-pub async fn rename(
+pub(super) async fn rename(
     State(state): State<AppState>,
     Path(org): Path<String>,
     posted: Posted<NameForm>,
@@ -146,13 +146,13 @@ pub async fn rename(
 }
 
 #[derive(Deserialize)]
-pub struct ConfirmForm {
+pub(super) struct ConfirmForm {
     #[serde(default)]
     confirm: String,
 }
 
 /// `POST /console/orgs/{org}/delete`: owners, with the org's name typed to confirm.
-pub async fn delete(
+pub(super) async fn delete(
     State(state): State<AppState>,
     Path(org): Path<String>,
     posted: Posted<ConfirmForm>,

@@ -28,15 +28,16 @@ pub struct Notice {
 }
 
 impl Notice {
-    pub fn ok(text: impl Into<String>) -> Option<Notice> {
-        Some(Notice {
+    pub fn ok(text: impl Into<String>) -> Option<Self> {
+        Some(Self {
             kind: "ok",
             text: text.into(),
         })
     }
 
-    pub fn error(e: &Error) -> Option<Notice> {
-        Some(Notice {
+    #[must_use]
+    pub fn error(e: &Error) -> Option<Self> {
+        Some(Self {
             kind: "error",
             text: sentence(e),
         })
@@ -65,8 +66,9 @@ pub struct Chrome {
 
 impl Chrome {
     /// For a page nobody is signed in to see (sign-in, setup).
-    pub fn anonymous(title: &str) -> Chrome {
-        Chrome {
+    #[must_use]
+    pub fn anonymous(title: &str) -> Self {
+        Self {
             title: title.to_owned(),
             css: assets::css_url(),
             js: assets::js_url(),
@@ -77,35 +79,38 @@ impl Chrome {
         }
     }
 
-    pub fn signed_in(state: &AppState, session: &SessionPrincipal, title: &str) -> Chrome {
-        Chrome {
+    #[must_use]
+    pub fn signed_in(state: &AppState, session: &SessionPrincipal, title: &str) -> Self {
+        Self {
             user: Some(session.user.email.clone()),
             csrf: state.auth.csrf_token(session.session.id),
-            ..Chrome::anonymous(title)
+            ..Self::anonymous(title)
         }
     }
 
     /// A signed-in page about one org, on tab `tab`.
+    #[must_use]
     pub fn in_org(
         state: &AppState,
         session: &SessionPrincipal,
         access: &OrgAccess,
         tab: &'static str,
         title: &str,
-    ) -> Chrome {
+    ) -> Self {
         let org = access.org();
-        Chrome {
+        Self {
             org: Some(OrgNav {
                 id: org.id.to_string(),
                 name: org.name.clone(),
                 role: access.user().map(|(_, r)| r.as_str()).unwrap_or(""),
                 tab,
             }),
-            ..Chrome::signed_in(state, session, title)
+            ..Self::signed_in(state, session, title)
         }
     }
 
-    pub fn with(mut self, notice: Option<Notice>) -> Chrome {
+    #[must_use]
+    pub fn with(mut self, notice: Option<Notice>) -> Self {
         self.notice = notice;
         self
     }
@@ -164,6 +169,7 @@ pub fn see_other(to: &str) -> Response {
 }
 
 /// Where a signed-out visitor of `path_and_query` is sent.
+#[must_use]
 pub fn to_sign_in(path_and_query: &str) -> Response {
     let back =
         percent_encoding::utf8_percent_encode(path_and_query, percent_encoding::NON_ALPHANUMERIC);
@@ -182,6 +188,7 @@ struct MessagePage<'a> {
 
 /// The page for an error the envelope found on a console path (unknown page, other org's
 /// page, rate limit, a refused CSRF check…): the code in words and the request id.
+#[must_use]
 pub fn error_page(status: StatusCode, body: &ErrorBody, request_id: &str) -> Response {
     let heading = match body.code {
         ErrorCode::NotFound => "Page not found",
@@ -207,6 +214,7 @@ pub fn error_page(status: StatusCode, body: &ErrorBody, request_id: &str) -> Res
 }
 
 /// An error as a sentence for people: per-field problems named, otherwise the code in words.
+#[must_use]
 pub fn sentence(e: &Error) -> String {
     match e {
         Error::Validation(fields) => {
@@ -232,6 +240,7 @@ pub fn sentence(e: &Error) -> String {
 }
 
 /// Each stable error code in words.
+#[must_use]
 pub fn code_sentence(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::NotFound => "There is nothing here, or it is not yours to see.",

@@ -60,7 +60,7 @@ async fn secrets_page(
 }
 
 /// `GET /console/orgs/{org}/secrets` (owners and admins).
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     me: SignedIn,
     Path(org): Path<String>,
@@ -72,7 +72,7 @@ pub async fn page(
 }
 
 #[derive(Deserialize)]
-pub struct SetForm {
+pub(super) struct SetForm {
     #[serde(default)]
     name: String,
     value: SecretString,
@@ -89,7 +89,7 @@ async fn refused(
 }
 
 /// `POST /console/orgs/{org}/secrets`: a new secret, or a new version of one.
-pub async fn set(
+pub(super) async fn set(
     State(state): State<AppState>,
     Path(org): Path<String>,
     posted: Posted<SetForm>,
@@ -116,7 +116,7 @@ pub async fn set(
 }
 
 /// `POST /console/orgs/{org}/secrets/{name}/delete`: every version goes.
-pub async fn delete(
+pub(super) async fn delete(
     State(state): State<AppState>,
     Path((org, name)): Path<(String, String)>,
     posted: Posted<Nothing>,

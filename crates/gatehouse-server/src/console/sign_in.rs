@@ -20,7 +20,7 @@ const HOME: &str = "/console/orgs";
 
 /// The hosts a `return_to` may name: the public URL's, every gateway route's, the cookie
 /// domain's; https only in production.
-pub fn return_to_policy(state: &AppState) -> ReturnToPolicy {
+pub(super) fn return_to_policy(state: &AppState) -> ReturnToPolicy {
     let public_host = state
         .public_origin
         .split_once("://")
@@ -41,7 +41,7 @@ pub fn return_to_policy(state: &AppState) -> ReturnToPolicy {
 }
 
 /// `GET /console`: the orgs when signed in, else sign-in.
-pub async fn index(MaybeSignedIn(session): MaybeSignedIn) -> Response {
+pub(super) async fn index(MaybeSignedIn(session): MaybeSignedIn) -> Response {
     match session {
         Some(_) => see_other(HOME),
         None => see_other("/console/login"),
@@ -58,13 +58,13 @@ struct SetupPage {
 }
 
 #[derive(Deserialize)]
-pub struct SetupQuery {
+pub(super) struct SetupQuery {
     #[serde(default)]
     token: String,
 }
 
 /// `GET /console/setup?token=…`: the first account's form (`404` once setup is done).
-pub async fn setup_page(
+pub(super) async fn setup_page(
     State(state): State<AppState>,
     Query(q): Query<SetupQuery>,
 ) -> ApiResult<Response> {
@@ -80,7 +80,7 @@ pub async fn setup_page(
 }
 
 #[derive(Deserialize)]
-pub struct SetupForm {
+pub(super) struct SetupForm {
     token: SecretString,
     email: String,
     password: SecretString,
@@ -88,7 +88,7 @@ pub struct SetupForm {
 }
 
 /// `POST /console/setup`: creates the first admin and org, then signs them in.
-pub async fn setup(
+pub(super) async fn setup(
     State(state): State<AppState>,
     posted: AnonymousPosted<SetupForm>,
 ) -> ApiResult<Response> {
@@ -136,13 +136,16 @@ struct LoginPage {
 }
 
 #[derive(Deserialize)]
-pub struct ReturnQuery {
+pub(super) struct ReturnQuery {
     #[serde(default)]
     return_to: String,
 }
 
 /// `GET /console/login?return_to=…`.
-pub async fn login_page(State(state): State<AppState>, Query(q): Query<ReturnQuery>) -> Response {
+pub(super) async fn login_page(
+    State(state): State<AppState>,
+    Query(q): Query<ReturnQuery>,
+) -> Response {
     let return_to = return_to_policy(&state)
         .accept(&q.return_to)
         .unwrap_or_default()
@@ -155,7 +158,7 @@ pub async fn login_page(State(state): State<AppState>, Query(q): Query<ReturnQue
 }
 
 #[derive(Deserialize)]
-pub struct LoginForm {
+pub(super) struct LoginForm {
     email: String,
     password: SecretString,
     #[serde(default)]
@@ -163,7 +166,7 @@ pub struct LoginForm {
 }
 
 /// `POST /console/login`: the API's sign-in; on success `303` to the accepted `return_to`.
-pub async fn login(
+pub(super) async fn login(
     State(state): State<AppState>,
     posted: AnonymousPosted<LoginForm>,
 ) -> ApiResult<Response> {
@@ -211,10 +214,13 @@ async fn signed_in_redirect(
 }
 
 #[derive(Deserialize)]
-pub struct Nothing {}
+pub(super) struct Nothing {}
 
 /// `POST /console/logout`: ends this session, clears the cookie.
-pub async fn logout(State(state): State<AppState>, posted: Posted<Nothing>) -> ApiResult<Response> {
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    posted: Posted<Nothing>,
+) -> ApiResult<Response> {
     state.auth.logout(&posted.session, &posted.client).await?;
     Ok((
         [(header::SET_COOKIE, cleared_cookie(&state))],

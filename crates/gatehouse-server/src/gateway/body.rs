@@ -11,10 +11,10 @@ use hyper::body::{Body as HttpBody, Frame, SizeHint};
 
 /// Whether a body went over its cap (shared with the code that reads the upstream's answer).
 #[derive(Clone, Default)]
-pub struct Overflow(Arc<AtomicBool>);
+pub(super) struct Overflow(Arc<AtomicBool>);
 
 impl Overflow {
-    pub fn hit(&self) -> bool {
+    pub(super) fn hit(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
 }
@@ -22,17 +22,17 @@ impl Overflow {
 /// The request body too large for its route.
 #[derive(Debug, thiserror::Error)]
 #[error("request body over the route's max_body")]
-pub struct TooLarge;
+pub(super) struct TooLarge;
 
-pub struct CappedBody {
+pub(super) struct CappedBody {
     inner: Body,
     left: u64,
     overflow: Overflow,
 }
 
 impl CappedBody {
-    pub fn new(inner: Body, cap: u64, overflow: Overflow) -> CappedBody {
-        CappedBody {
+    pub(super) fn new(inner: Body, cap: u64, overflow: Overflow) -> Self {
+        Self {
             inner,
             left: cap,
             overflow,

@@ -17,6 +17,7 @@ pub struct Described {
 }
 
 impl Described {
+    #[must_use]
     pub fn origin(&self) -> String {
         format!("{}://{}", self.scheme, self.host)
     }

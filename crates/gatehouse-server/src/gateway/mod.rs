@@ -89,7 +89,11 @@ pub async fn check(
     let limit = match route.rate_limit {
         None => None,
         Some(limit) => {
-            let key = format!("gw:{}:{}", route.name(), bucket(parts, state, &principal));
+            let key = format!(
+                "gw:{}:{}",
+                route.name(),
+                bucket(parts, state, principal.as_ref())
+            );
             let decision = match state.limiter.check(&key, limit).await {
                 Ok(d) => d,
                 Err(e) => {
@@ -221,7 +225,7 @@ fn unsafe_method(method: &str) -> bool {
 }
 
 /// Whose budget a request draws on: its credential, or its client's address.
-fn bucket(parts: &Parts, state: &AppState, principal: &Option<Principal>) -> String {
+fn bucket(parts: &Parts, state: &AppState, principal: Option<&Principal>) -> String {
     match principal {
         Some(Principal::Session(s)) => format!("session:{}", s.session.id),
         Some(Principal::ApiKey(k)) => format!("key:{}", k.id()),

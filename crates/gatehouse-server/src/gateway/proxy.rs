@@ -36,7 +36,7 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    pub fn new() -> std::io::Result<Upstreams> {
+    pub fn new() -> std::io::Result<Self> {
         crate::outbound::install_crypto_provider();
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -51,7 +51,7 @@ impl Upstreams {
             .pool_idle_timeout(std::time::Duration::from_secs(60))
             .pool_max_idle_per_host(64)
             .build(connector);
-        Ok(Upstreams { client })
+        Ok(Self { client })
     }
 }
 

@@ -111,7 +111,7 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
     let mut response = if method == Method::TRACE {
         StatusCode::METHOD_NOT_ALLOWED.into_response()
     } else if is_preflight {
-        preflight(cors_origin.clone())
+        preflight(cors_origin.as_ref())
     } else {
         next.run(req).await
     };
@@ -276,7 +276,7 @@ async fn record_denial(
     state.audit.writer().append(vec![event]).await.map(|_| ())
 }
 
-fn preflight(origin: Option<HeaderValue>) -> Response {
+fn preflight(origin: Option<&HeaderValue>) -> Response {
     let Some(_) = origin else {
         let mut r = StatusCode::FORBIDDEN.into_response();
         r.extensions_mut()

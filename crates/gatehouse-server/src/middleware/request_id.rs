@@ -15,6 +15,7 @@ use tower_http::trace::TraceLayer;
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// 1–128 characters of `[A-Za-z0-9._:-]`.
+#[must_use]
 pub fn well_formed(id: &[u8]) -> bool {
     !id.is_empty()
         && id.len() <= 128

@@ -125,7 +125,7 @@ pub(super) fn host_for_log(url: &reqwest::Url) -> String {
 
 /// The redirect policy: at most [`MAX_REDIRECTS`] hops, each one checked like a first request.
 pub(super) fn redirect_policy(policy: Arc<OutboundPolicy>) -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(move |attempt: Attempt| {
+    reqwest::redirect::Policy::custom(move |attempt: Attempt<'_>| {
         // `previous` holds the first URL too: five redirects followed make six entries.
         if attempt.previous().len() > MAX_REDIRECTS {
             tracing::warn!(target: "gatehouse::outbound", "outbound request stopped after {MAX_REDIRECTS} redirects");

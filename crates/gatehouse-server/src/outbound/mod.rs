@@ -35,7 +35,7 @@ pub struct OutboundSettings {
 
 impl Default for OutboundSettings {
     fn default() -> Self {
-        OutboundSettings {
+        Self {
             allow: Vec::new(),
             nameserver: None,
             connect_timeout: Duration::from_secs(5),
@@ -100,7 +100,7 @@ impl std::fmt::Debug for OutboundClient {
 impl OutboundClient {
     pub fn new(settings: OutboundSettings) -> Result<Self, String> {
         install_crypto_provider();
-        let policy = Arc::new(OutboundPolicy::new(settings.allow.clone()));
+        let policy = Arc::new(OutboundPolicy::new(settings.allow));
         let lookup: Arc<dyn Resolve> = match settings.nameserver {
             Some(server) => Arc::new(dns::Nameserver {
                 server,
@@ -125,7 +125,7 @@ impl OutboundClient {
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("outbound client: {e}"))?;
-        Ok(OutboundClient {
+        Ok(Self {
             http,
             policy,
             total_timeout: settings.total_timeout,

@@ -122,7 +122,7 @@ pub fn registered() -> (
 
 pub fn router(state: AppState) -> Router {
     let (credential, forward, other, doc) = registered();
-    let document = crate::openapi::finish(doc, &state.public_origin);
+    let document = crate::openapi::finish(&doc, &state.public_origin);
     let other = other.fallback(ops::not_found);
     let mut app = limited(credential, &state, Budget::Credential)
         .merge(forward.layer(RequestBodyLimitLayer::new(BODY_LIMIT)))

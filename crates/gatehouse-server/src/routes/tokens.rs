@@ -29,8 +29,8 @@ pub struct TokenBody {
 }
 
 /// An optional secret field, exposed for the one call that needs it.
-fn exposed(field: &Option<SecretString>) -> Option<&str> {
-    field.as_ref().map(|s| s.expose_secret())
+fn exposed(field: Option<&SecretString>) -> Option<&str> {
+    field.map(|s| s.expose_secret())
 }
 
 /// `password`.
@@ -105,7 +105,8 @@ pub async fn token(
 ) -> ApiResult<Response> {
     let issued = match b.grant_type.as_str() {
         "password" => {
-            let (Some(email), Some(password)) = (b.email.as_deref(), exposed(&b.password)) else {
+            let (Some(email), Some(password)) = (b.email.as_deref(), exposed(b.password.as_ref()))
+            else {
                 return Err(Error::InvalidRequest(
                     "password grant needs email and password".into(),
                 )
@@ -123,7 +124,7 @@ pub async fn token(
                 .await?
         }
         "refresh_token" => {
-            let Some(refresh) = exposed(&b.refresh_token) else {
+            let Some(refresh) = exposed(b.refresh_token.as_ref()) else {
                 return Err(Error::InvalidRequest(
                     "refresh_token grant needs refresh_token".into(),
                 )

@@ -24,6 +24,7 @@ pub struct UserView {
     pub created_at: String,
 }
 
+#[must_use]
 pub fn user(u: &User) -> UserView {
     UserView {
         id: u.id,
@@ -44,6 +45,7 @@ pub struct MembershipView {
     pub role: &'static str,
 }
 
+#[must_use]
 pub fn membership(m: &Membership) -> MembershipView {
     MembershipView {
         id: m.org.id,
@@ -65,6 +67,7 @@ pub struct SessionView {
     pub current: bool,
 }
 
+#[must_use]
 pub fn session(s: &Session, current: bool) -> SessionView {
     SessionView {
         id: s.id,
@@ -115,6 +118,7 @@ pub struct MemberView {
     pub joined_at: String,
 }
 
+#[must_use]
 pub fn member(m: &Member) -> MemberView {
     MemberView {
         user_id: m.user_id,
@@ -138,6 +142,7 @@ pub struct InvitationView {
     pub expires_at: String,
 }
 
+#[must_use]
 pub fn invitation(i: &Invitation) -> InvitationView {
     InvitationView {
         id: i.id,

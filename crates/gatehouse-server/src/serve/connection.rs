@@ -82,8 +82,8 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new() -> Shared {
-        Shared {
+    pub(crate) fn new() -> Self {
+        Self {
             timing: Mutex::new(Timing {
                 phase: Phase::Fresh,
                 since: Instant::now(),
@@ -336,8 +336,8 @@ pub(crate) struct Connection {
 
 impl Connection {
     /// Serves the connection until the client closes it, a deadline passes, or shutdown.
-    pub async fn run(self, stream: TcpStream) {
-        let Connection {
+    pub(super) async fn run(self, stream: TcpStream) {
+        let Self {
             shared,
             router,
             peer,

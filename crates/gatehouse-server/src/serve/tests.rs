@@ -65,7 +65,7 @@ async fn read_to_close(s: &mut TcpStream, limit: Duration) -> (String, Option<Du
         match tokio::time::timeout(limit.saturating_sub(started.elapsed()), s.read(&mut buf)).await
         {
             Err(_) => return (String::from_utf8_lossy(&got).into(), None),
-            Ok(Ok(0)) | Ok(Err(_)) => {
+            Ok(Ok(0) | Err(_)) => {
                 return (
                     String::from_utf8_lossy(&got).into(),
                     Some(started.elapsed()),

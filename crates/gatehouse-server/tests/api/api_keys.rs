@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::both;
 use crate::support::*;
 
-pub fn key_shape(key: &str) -> bool {
+pub(crate) fn key_shape(key: &str) -> bool {
     let Some(rest) = key.strip_prefix("gk_") else {
         return false;
     };

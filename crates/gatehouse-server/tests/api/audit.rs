@@ -12,7 +12,7 @@ both!(
     apps_append_and_read_their_events
 );
 
-pub async fn all_events(c: &Client, path: &str) -> Vec<Value> {
+pub(crate) async fn all_events(c: &Client, path: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut after = 0;
     loop {
@@ -26,14 +26,14 @@ pub async fn all_events(c: &Client, path: &str) -> Vec<Value> {
     out
 }
 
-pub fn actions(events: &[Value]) -> Vec<String> {
+pub(crate) fn actions(events: &[Value]) -> Vec<String> {
     events
         .iter()
         .map(|e| e["action"].as_str().unwrap().to_owned())
         .collect()
 }
 
-pub fn find<'a>(events: &'a [Value], action: &str) -> &'a Value {
+pub(crate) fn find<'a>(events: &'a [Value], action: &str) -> &'a Value {
     events
         .iter()
         .find(|e| e["action"] == action)

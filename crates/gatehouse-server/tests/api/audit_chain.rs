@@ -20,7 +20,7 @@ both!(
 );
 
 /// Edits the database directly, with the append-only triggers out of the way.
-pub async fn tamper(db: &TestDb, statements: &[String]) {
+pub(crate) async fn tamper(db: &TestDb, statements: &[String]) {
     match db.kind {
         Db::Sqlite => {
             let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
@@ -28,13 +28,13 @@ pub async fn tamper(db: &TestDb, statements: &[String]) {
                 "DROP TRIGGER IF EXISTS audit_events_no_update",
                 "DROP TRIGGER IF EXISTS audit_events_no_delete",
             ] {
-                sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+                sqlx::query(sqlx::AssertSqlSafe(s.to_owned()))
                     .execute(&mut c)
                     .await
                     .unwrap();
             }
             for s in statements {
-                sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+                sqlx::query(sqlx::AssertSqlSafe(s.clone()))
                     .execute(&mut c)
                     .await
                     .unwrap();
@@ -47,7 +47,7 @@ pub async fn tamper(db: &TestDb, statements: &[String]) {
                 .await
                 .unwrap();
             for s in statements {
-                sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+                sqlx::query(sqlx::AssertSqlSafe(s.clone()))
                     .execute(&mut c)
                     .await
                     .unwrap();
@@ -155,7 +155,7 @@ async fn forty_concurrent_writers_leave_one_valid_chain(db: Db) {
 }
 
 /// `node` runs the verifier in docs/; it is part of CI's machine (Debian's nodejs otherwise).
-pub fn node(args: &[&str]) -> Option<(i32, String)> {
+pub(crate) fn node(args: &[&str]) -> Option<(i32, String)> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/verify-audit.mjs");
     match std::process::Command::new("node")
         .arg(script)

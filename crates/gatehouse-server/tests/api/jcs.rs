@@ -179,10 +179,9 @@ fn value(rng: &mut StdRng, depth: u32) -> String {
         rng.random_range(0..7)
     };
     match pick {
-        0 => number(rng),
+        0 | 3 => number(rng),
         1 => string(rng),
         2 => ["true", "false", "null"][rng.random_range(0..3)].to_owned(),
-        3 => number(rng),
         4 | 5 => {
             let n = rng.random_range(0..6);
             let mut keys: Vec<String> = Vec::new();

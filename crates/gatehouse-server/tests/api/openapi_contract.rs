@@ -20,7 +20,7 @@ const NOBODY: &str = "01900000-0000-7000-8000-000000000000";
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// (method, path template) of every documented operation.
-pub fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+pub(crate) fn documented(doc: &Value) -> BTreeSet<(String, String)> {
     let mut ops = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("path item").keys() {

@@ -11,18 +11,18 @@ use crate::support::*;
 both!(real_responses_match_the_documented_schemas);
 
 /// The document, and a count of the bodies it checked.
-pub struct Contract {
+pub(crate) struct Contract {
     doc: Value,
     pub checked: usize,
 }
 
 impl Contract {
-    pub fn new(doc: Value) -> Contract {
-        Contract { doc, checked: 0 }
+    pub(crate) fn new(doc: Value) -> Self {
+        Self { doc, checked: 0 }
     }
 
     /// `reply` to `method template` must be a documented status whose schema its body meets.
-    pub fn check(&mut self, method: &str, template: &str, reply: &Reply) {
+    pub(crate) fn check(&mut self, method: &str, template: &str, reply: &Reply) {
         let op = &self.doc["paths"][template][method.to_lowercase()];
         assert!(op.is_object(), "{method} {template} is not documented");
         let status = reply.status.as_u16().to_string();

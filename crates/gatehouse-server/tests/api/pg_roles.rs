@@ -19,9 +19,9 @@ struct Scratch {
 }
 
 impl Scratch {
-    async fn sql(&mut self, sql: &str) {
+    async fn sql(&self, sql: &str) {
         let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
             .execute(&mut admin)
             .await
             .expect(sql);
@@ -64,7 +64,7 @@ impl Drop for Scratch {
                 };
                 for db in databases {
                     let sql = format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                         .execute(&mut c)
                         .await;
                 }
@@ -153,7 +153,7 @@ async fn try_query(url: &str, setup: &[&str], sql: &str) -> Result<String, Strin
             .await
             .map_err(|e| e.to_string())?;
     }
-    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_string()))
+    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_owned()))
         .fetch_one(&mut c)
         .await
         .map_err(|e| e.to_string())

@@ -39,7 +39,7 @@ async fn closed_after(
         let left = deadline.checked_duration_since(Instant::now())?;
         match tokio::time::timeout(left, stream.read(&mut buf)).await {
             Err(_) => return None,
-            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
             Ok(Ok(_)) => {}
         }
     }
@@ -138,7 +138,7 @@ async fn slow_request_heads_are_cut_at_the_header_deadline(db: Db) {
         let left = limit.saturating_sub(started.elapsed());
         match tokio::time::timeout(left, drip_read.read(&mut buf)).await {
             Err(_) => break None,
-            Ok(Ok(0)) | Ok(Err(_)) => break Some(started.elapsed()),
+            Ok(Ok(0) | Err(_)) => break Some(started.elapsed()),
             Ok(Ok(_)) => {}
         }
     };

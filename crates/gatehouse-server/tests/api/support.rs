@@ -17,21 +17,21 @@ mod proxies;
 mod proxy;
 mod raw_http;
 mod receiver;
-pub use db::*;
-pub use fake_dns::*;
-pub use gateway_app::*;
-pub use proxies::*;
-pub use proxy::*;
-pub use raw_http::*;
-pub use receiver::*;
+pub(crate) use db::*;
+pub(crate) use fake_dns::*;
+pub(crate) use gateway_app::*;
+pub(crate) use proxies::*;
+pub(crate) use proxy::*;
+pub(crate) use raw_http::*;
+pub(crate) use receiver::*;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
-pub const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 /// Argon2 parameters for tests that are not about hashing cost (speed only).
-pub const FAST_ARGON2: &str = "m=1024,t=1,p=1";
+pub(crate) const FAST_ARGON2: &str = "m=1024,t=1,p=1";
 
 /// A running `gatehouse serve`.
-pub struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
     pub base: String,
     pub stdout: Arc<Mutex<String>>,
@@ -39,7 +39,7 @@ pub struct Server {
 }
 
 /// The environment every test server gets, before its own settings.
-pub fn base_env() -> Vec<(String, String)> {
+pub(crate) fn base_env() -> Vec<(String, String)> {
     vec![
         ("GATEHOUSE_ARGON2".into(), FAST_ARGON2.into()),
         ("GATEHOUSE_LOG".into(), "info".into()),
@@ -51,7 +51,7 @@ pub fn base_env() -> Vec<(String, String)> {
     ]
 }
 
-pub fn command(db_url: &str, env: &[(&str, &str)]) -> Command {
+pub(crate) fn command(db_url: &str, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     for (k, _) in std::env::vars() {
         if k.starts_with("GATEHOUSE_") {
@@ -79,17 +79,17 @@ fn capture(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<String>>
 }
 
 impl Server {
-    pub fn start(db: &TestDb, env: &[(&str, &str)]) -> Server {
-        Server::start_url(&db.url, db.dir.path(), env)
+    pub(crate) fn start(db: &TestDb, env: &[(&str, &str)]) -> Self {
+        Self::start_url(&db.url, db.dir.path(), env)
     }
 
     /// Starts on `url` with `dir` as working directory; panics if it does not come up.
-    pub fn start_url(url: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
-        Server::start_cmd(command(url, env), dir)
+    pub(crate) fn start_url(url: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        Self::start_cmd(command(url, env), dir)
     }
 
     /// Starts `gatehouse serve` under `wrapper` (e.g. `prlimit --nofile=512:512`).
-    pub fn start_wrapped(db: &TestDb, env: &[(&str, &str)], wrapper: &[&str]) -> Server {
+    pub(crate) fn start_wrapped(db: &TestDb, env: &[(&str, &str)], wrapper: &[&str]) -> Self {
         let inner = command(&db.url, env);
         let mut cmd = Command::new(wrapper[0]);
         cmd.args(&wrapper[1..]).arg(BIN);
@@ -99,10 +99,10 @@ impl Server {
                 None => cmd.env_remove(k),
             };
         }
-        Server::start_cmd(cmd, db.dir.path())
+        Self::start_cmd(cmd, db.dir.path())
     }
 
-    fn start_cmd(mut cmd: Command, dir: &std::path::Path) -> Server {
+    fn start_cmd(mut cmd: Command, dir: &std::path::Path) -> Self {
         let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0"])
             .current_dir(dir)
@@ -125,7 +125,7 @@ impl Server {
                     .trim_start_matches("gatehouse listening on ")
                     .trim()
                     .to_owned();
-                return Server {
+                return Self {
                     child: Some(child),
                     base,
                     stdout,
@@ -142,12 +142,12 @@ impl Server {
 
     /// The public URL while it is defaulted: `localhost` on the bound port (SPEC §14); `base`
     /// is the bound address itself.
-    pub fn public_url(&self) -> String {
+    pub(crate) fn public_url(&self) -> String {
         self.base.replacen("127.0.0.1", "localhost", 1)
     }
 
     /// The setup token printed on stderr, if any.
-    pub fn setup_token(&self) -> Option<String> {
+    pub(crate) fn setup_token(&self) -> Option<String> {
         let text = self.stderr.lock().expect("lock").clone();
         text.lines()
             .find_map(|l| l.strip_prefix("setup: open "))
@@ -155,7 +155,7 @@ impl Server {
             .map(|t| t.trim().to_owned())
     }
 
-    pub fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         format!(
             "{}{}",
             self.stdout.lock().expect("lock"),
@@ -165,7 +165,7 @@ impl Server {
 
     /// The first log line containing `needle`, waiting up to 5 s for it (lines are written off
     /// the request path, so one may land just after its response).
-    pub async fn log_line(&self, needle: &str) -> String {
+    pub(crate) async fn log_line(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if let Some(line) = self.logs().lines().find(|l| l.contains(needle)) {
@@ -177,7 +177,7 @@ impl Server {
     }
 
     /// `kill -9`.
-    pub fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -186,7 +186,7 @@ impl Server {
 
     /// SIGTERM, then the exit status if the process ends within `limit` (else it is killed
     /// when the server is dropped).
-    pub fn terminate_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+    pub(crate) fn terminate_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let c = self.child.as_mut().expect("running");
         let _ = Command::new("kill")
             .args(["-TERM", &c.id().to_string()])
@@ -203,7 +203,7 @@ impl Server {
     }
 
     /// SIGTERM, then the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("running");
         let _ = Command::new("kill")
             .args(["-TERM", &c.id().to_string()])
@@ -211,7 +211,7 @@ impl Server {
         c.wait().expect("wait")
     }
 
-    pub fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         Client::new(&self.base)
     }
 }
@@ -234,7 +234,7 @@ impl Drop for Server {
 }
 
 /// Runs a gatehouse command to completion: (exit code, stdout, stderr).
-pub fn run_cli(
+pub(crate) fn run_cli(
     db: &TestDb,
     env: &[(&str, &str)],
     args: &[&str],
@@ -270,7 +270,7 @@ pub fn run_cli(
 /// An HTTP client with an optional session cookie and CSRF token, set by hand (no cookie jar,
 /// so tests see exactly what travels).
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     pub http: reqwest::Client,
     pub base: String,
     pub cookie: Option<String>,
@@ -279,7 +279,7 @@ pub struct Client {
     pub bearer: Option<String>,
 }
 
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
@@ -287,10 +287,10 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn code(&self) -> &str {
+    pub(crate) fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -299,14 +299,14 @@ impl Reply {
 }
 
 impl Client {
-    pub fn new(base: &str) -> Client {
+    pub(crate) fn new(base: &str) -> Self {
         // reqwest's rustls needs a process-wide provider (ring) before a client is built.
         gatehouse_server::outbound::install_crypto_provider();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        Client {
+        Self {
             http,
             base: base.to_owned(),
             cookie: None,
@@ -315,14 +315,13 @@ impl Client {
         }
     }
 
-    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let mut rb = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base));
+    pub(crate) fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let unsafe_method = method != Method::GET;
+        let mut rb = self.http.request(method, format!("{}{path}", self.base));
         if let Some(c) = &self.cookie {
             rb = rb.header("cookie", c);
         }
-        if let (Some(t), true) = (&self.csrf, method != Method::GET) {
+        if let (Some(t), true) = (&self.csrf, unsafe_method) {
             rb = rb.header("x-csrf-token", t);
         }
         if let Some(key) = &self.bearer {
@@ -331,7 +330,7 @@ impl Client {
         rb
     }
 
-    pub async fn send(rb: reqwest::RequestBuilder) -> Reply {
+    pub(crate) async fn send(rb: reqwest::RequestBuilder) -> Reply {
         let resp = rb.send().await.expect("request");
         let status = resp.status();
         let headers = resp.headers().clone();
@@ -345,33 +344,33 @@ impl Client {
         }
     }
 
-    pub async fn get(&self, path: &str) -> Reply {
-        Client::send(self.request(Method::GET, path)).await
+    pub(crate) async fn get(&self, path: &str) -> Reply {
+        Self::send(self.request(Method::GET, path)).await
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> Reply {
-        Client::send(self.request(Method::POST, path).json(&body)).await
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Reply {
+        Self::send(self.request(Method::POST, path).json(&body)).await
     }
 
-    pub async fn post_empty(&self, path: &str) -> Reply {
-        Client::send(self.request(Method::POST, path)).await
+    pub(crate) async fn post_empty(&self, path: &str) -> Reply {
+        Self::send(self.request(Method::POST, path)).await
     }
 
-    pub async fn delete(&self, path: &str) -> Reply {
-        Client::send(self.request(Method::DELETE, path)).await
+    pub(crate) async fn delete(&self, path: &str) -> Reply {
+        Self::send(self.request(Method::DELETE, path)).await
     }
 
-    pub async fn put(&self, path: &str, body: Value) -> Reply {
-        Client::send(self.request(Method::PUT, path).json(&body)).await
+    pub(crate) async fn put(&self, path: &str, body: Value) -> Reply {
+        Self::send(self.request(Method::PUT, path).json(&body)).await
     }
 
-    pub async fn patch(&self, path: &str, body: Value) -> Reply {
-        Client::send(self.request(Method::PATCH, path).json(&body)).await
+    pub(crate) async fn patch(&self, path: &str, body: Value) -> Reply {
+        Self::send(self.request(Method::PATCH, path).json(&body)).await
     }
 
     /// A client that authenticates with an API key only.
-    pub fn with_key(&self, key: &str) -> Client {
-        Client {
+    pub(crate) fn with_key(&self, key: &str) -> Self {
+        Self {
             http: self.http.clone(),
             base: self.base.clone(),
             cookie: None,
@@ -381,14 +380,14 @@ impl Client {
     }
 
     /// Creates an org; its id.
-    pub async fn create_org(&self, name: &str) -> String {
+    pub(crate) async fn create_org(&self, name: &str) -> String {
         let r = self.post("/v1/orgs", json!({ "name": name })).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         r.body["id"].as_str().unwrap().to_owned()
     }
 
     /// Creates an API key in `org` with `scopes`; (key id, key).
-    pub async fn create_key(&self, org: &str, scopes: &[&str]) -> (String, String) {
+    pub(crate) async fn create_key(&self, org: &str, scopes: &[&str]) -> (String, String) {
         let r = self
             .post(
                 &format!("/v1/orgs/{org}/api-keys"),
@@ -403,7 +402,7 @@ impl Client {
     }
 
     /// Invites `email` into `org` with `role`; the invitation token.
-    pub async fn invite(&self, org: &str, email: &str, role: &str) -> String {
+    pub(crate) async fn invite(&self, org: &str, email: &str, role: &str) -> String {
         let r = self
             .post(
                 &format!("/v1/orgs/{org}/invitations"),
@@ -415,7 +414,7 @@ impl Client {
     }
 
     /// Signs in; keeps the cookie and CSRF token on success.
-    pub async fn login(&mut self, email: &str, password: &str) -> Reply {
+    pub(crate) async fn login(&mut self, email: &str, password: &str) -> Reply {
         let r = self
             .post(
                 "/v1/auth/login",
@@ -432,7 +431,7 @@ impl Client {
 }
 
 /// A server with setup done: returns (server, admin client signed in, admin email).
-pub async fn with_admin(db: &TestDb, env: &[(&str, &str)]) -> (Server, Client, String) {
+pub(crate) async fn with_admin(db: &TestDb, env: &[(&str, &str)]) -> (Server, Client, String) {
     let server = Server::start(db, env);
     let token = server.setup_token().expect("setup token printed");
     let email = "owner@example.com".to_owned();
@@ -466,7 +465,7 @@ macro_rules! both {
 impl Server {
     /// A new user in `org` with `role` (invited by `inviter`, accepted with a new account),
     /// signed in; (client, user id).
-    pub async fn member(
+    pub(crate) async fn member(
         &self,
         inviter: &Client,
         org: &str,
@@ -490,7 +489,7 @@ impl Server {
 }
 
 /// The id of the first org `c` belongs to.
-pub async fn first_org(c: &Client) -> String {
+pub(crate) async fn first_org(c: &Client) -> String {
     let r = c.get("/v1/orgs").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.body["orgs"][0]["id"].as_str().unwrap().to_owned()

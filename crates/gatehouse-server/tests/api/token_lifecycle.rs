@@ -192,7 +192,7 @@ claims = jwt.decode(token, key.key, algorithms=["EdDSA"], audience="gatehouse", 
 print(claims["sub"])
 "#;
     let out = std::process::Command::new("python3")
-        .args(["-c", script, &token, &jwks, &server.base])
+        .args(["-c", script, &token, &jwks, &server.public_url()])
         .output();
     let out = match out {
         Ok(o)

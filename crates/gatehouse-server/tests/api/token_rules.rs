@@ -15,7 +15,7 @@ both!(
     the_org_decides_application_scopes_per_role
 );
 
-pub async fn token_for(c: &Client, email: &str, org: Option<&str>, scope: &str) -> Reply {
+pub(crate) async fn token_for(c: &Client, email: &str, org: Option<&str>, scope: &str) -> Reply {
     let mut body = json!({ "grant_type": "password", "email": email, "password": PASSWORD });
     if let Some(org) = org {
         body["org_id"] = json!(org);

@@ -19,11 +19,11 @@ both!(
     concurrent_refreshes_never_fork_a_family
 );
 
-pub async fn grant(c: &Client, body: Value) -> Reply {
+pub(crate) async fn grant(c: &Client, body: Value) -> Reply {
     c.post("/v1/auth/token", body).await
 }
 
-pub async fn password_grant(c: &Client, email: &str) -> Reply {
+pub(crate) async fn password_grant(c: &Client, email: &str) -> Reply {
     let r = grant(
         c,
         json!({ "grant_type": "password", "email": email, "password": PASSWORD }),
@@ -33,22 +33,22 @@ pub async fn password_grant(c: &Client, email: &str) -> Reply {
     r
 }
 
-pub fn decode(part: &str) -> Value {
+pub(crate) fn decode(part: &str) -> Value {
     serde_json::from_slice(&B64URL.decode(part).unwrap()).unwrap()
 }
 
-pub fn parts(token: &str) -> (Value, Value) {
+pub(crate) fn parts(token: &str) -> (Value, Value) {
     let mut p = token.split('.');
     (decode(p.next().unwrap()), decode(p.next().unwrap()))
 }
 
-pub fn bearer(server: &Server, token: &str) -> Client {
+pub(crate) fn bearer(server: &Server, token: &str) -> Client {
     server.client().with_key(token)
 }
 
 /// gatehouse's current signing key, unsealed with the development secret: what an attacker who
 /// stole both would hold, so the test can sign tokens the server must still refuse.
-pub async fn signing_key(db: &TestDb) -> Signer25519 {
+pub(crate) async fn signing_key(db: &TestDb) -> Signer25519 {
     let (kid, sealed): (String, Vec<u8>) = match db.kind {
         Db::Sqlite => {
             let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();

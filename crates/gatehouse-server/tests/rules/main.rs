@@ -2,6 +2,8 @@
 //! a real store (SQLite and PostgreSQL), with a manual clock the tests move by hand, so expiry
 //! windows are checked to the second without sleeping. The black-box suite (tests/api) keeps
 //! only the real-time checks that must cross a process boundary.
+// Test predicates take the result they judge by value, as the calls read best.
+#![allow(clippy::needless_pass_by_value)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 // The storage conformance suite's fresh-database harness and `conformance!` macro, shared.

@@ -17,10 +17,10 @@ use time::OffsetDateTime;
 
 use crate::harness::Fresh;
 
-pub const PASSWORD: &str = "correct horse battery staple";
-pub const ISSUER: &str = "http://gatehouse.test";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const ISSUER: &str = "http://gatehouse.test";
 
-pub struct World {
+pub(crate) struct World {
     pub f: Fresh,
     pub clock: Arc<ManualClock>,
     pub s: Services,
@@ -32,7 +32,7 @@ pub struct World {
 impl World {
     /// Services configured by `settings` (env names without `GATEHOUSE_`, e.g. `("SESSION_TTL",
     /// "2h")`), the clock standing at [`ManualClock::at_a_fixed_time`].
-    pub async fn new(f: Fresh, settings: &[(&str, &str)]) -> World {
+    pub(crate) async fn new(f: Fresh, settings: &[(&str, &str)]) -> Self {
         let mut env: Vec<(String, String)> = vec![
             ("GATEHOUSE_DATABASE_URL".into(), f.url.clone()),
             ("GATEHOUSE_SECRET".into(), "r".repeat(43)),
@@ -52,7 +52,7 @@ impl World {
         let mut loops = Supervisor::new();
         let s = services(&config, &f.opened, ISSUER, &ambient, &mut loops).expect("services");
         s.tokens.start().await.expect("signing key");
-        World {
+        Self {
             f,
             clock,
             s,
@@ -61,21 +61,21 @@ impl World {
         }
     }
 
-    pub fn now(&self) -> OffsetDateTime {
+    pub(crate) fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
 
     /// Whole seconds from the start of the test to `t`.
-    pub fn since_start(&self, t: OffsetDateTime) -> i64 {
+    pub(crate) fn since_start(&self, t: OffsetDateTime) -> i64 {
         (t - self.start).whole_seconds()
     }
 
-    pub fn advance(&self, by: Duration) {
+    pub(crate) fn advance(&self, by: Duration) {
         self.clock.advance(by);
     }
 
     /// An admin owning an org, signed in.
-    pub async fn admin(&self, email: &str) -> (LoginOutcome, Org) {
+    pub(crate) async fn admin(&self, email: &str) -> (LoginOutcome, Org) {
         let client = ClientInfo::default();
         let (_, org) = self
             .s
@@ -87,7 +87,7 @@ impl World {
     }
 
     /// A new account (open sign-up), not signed in.
-    pub async fn user(&self, email: &str) -> User {
+    pub(crate) async fn user(&self, email: &str) -> User {
         self.s
             .auth
             .signup(email, PASSWORD, None, &ClientInfo::default())
@@ -95,7 +95,7 @@ impl World {
             .expect("signup")
     }
 
-    pub async fn login(&self, email: &str) -> LoginOutcome {
+    pub(crate) async fn login(&self, email: &str) -> LoginOutcome {
         self.s
             .auth
             .login(email, PASSWORD, ClientInfo::default(), None)
@@ -104,7 +104,7 @@ impl World {
     }
 
     /// The org as the signed-in user sees it.
-    pub async fn access(&self, login: &LoginOutcome, org: &Org) -> OrgAccess {
+    pub(crate) async fn access(&self, login: &LoginOutcome, org: &Org) -> OrgAccess {
         let principal = Principal::Session(Box::new(
             self.s
                 .auth
@@ -120,6 +120,6 @@ impl World {
     }
 }
 
-pub fn secs(n: u64) -> Duration {
+pub(crate) fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }

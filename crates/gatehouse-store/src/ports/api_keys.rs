@@ -64,8 +64,8 @@ struct KeyOrgRow {
 impl KeyRow {
     fn into_key(self) -> Result<ApiKey> {
         Ok(ApiKey {
-            id: parse_id(self.id)?,
-            org_id: parse_id(self.org_id)?,
+            id: parse_id(&self.id)?,
+            org_id: parse_id(&self.org_id)?,
             name: self.name,
             public_id: self.public_id,
             digest: self.digest,
@@ -75,7 +75,7 @@ impl KeyRow {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            created_by: self.created_by.map(parse_id).transpose()?,
+            created_by: self.created_by.as_deref().map(parse_id).transpose()?,
             created_at: time_of(self.created_at),
             expires_at: self.expires_at.map(time_of),
             last_used_at: self.last_used_at.map(time_of),
@@ -87,7 +87,7 @@ impl KeyRow {
 impl KeyOrgRow {
     fn into_pair(self) -> Result<(ApiKey, Org)> {
         let org = Org {
-            id: parse_id(self.o_id)?,
+            id: parse_id(&self.o_id)?,
             name: self.o_name,
             created_at: time_of(self.o_created_at),
         };

@@ -38,7 +38,7 @@ struct EventRow {
 
 impl From<EventRow> for StoredEvent {
     fn from(r: EventRow) -> Self {
-        StoredEvent {
+        Self {
             seq: r.seq,
             body: r.body,
             hash: r.hash,

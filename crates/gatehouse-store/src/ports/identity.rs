@@ -59,7 +59,7 @@ struct EpochRow {
 impl UserRow {
     pub(crate) fn into_user(self) -> Result<User> {
         Ok(User {
-            id: parse_id(self.id)?,
+            id: parse_id(&self.id)?,
             email: self.email,
             name: self.name,
             password_hash: self.password_hash,
@@ -76,8 +76,8 @@ impl UserRow {
 impl SessionRow {
     fn into_session(self) -> Result<Session> {
         Ok(Session {
-            id: parse_id(self.s_id)?,
-            user_id: parse_id(self.s_user_id)?,
+            id: parse_id(&self.s_id)?,
+            user_id: parse_id(&self.s_user_id)?,
             created_at: time_of(self.s_created_at),
             last_seen_at: time_of(self.s_last_seen_at),
             expires_at: time_of(self.s_expires_at),
@@ -138,16 +138,14 @@ where
             .fetch_optional(&mut **tx)
             .await
             .map_err(db_err)?;
-        let current = match row {
-            Some(EpochRow {
-                credential_epoch,
-                disabled_at: None,
-            }) => credential_epoch,
-            _ => {
-                return Err(Error::Unauthenticated(
-                    gatehouse_core::error::AuthFailure::InvalidCredentials,
-                ));
-            }
+        let Some(EpochRow {
+            credential_epoch: current,
+            disabled_at: None,
+        }) = row
+        else {
+            return Err(Error::Unauthenticated(
+                gatehouse_core::error::AuthFailure::InvalidCredentials,
+            ));
         };
         if current != epoch {
             return Err(Error::Unauthenticated(

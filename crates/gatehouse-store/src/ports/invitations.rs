@@ -33,12 +33,12 @@ struct InvitationOrgRow {
 impl InvitationRow {
     fn into_invitation(self) -> Result<Invitation> {
         Ok(Invitation {
-            id: parse_id(self.id)?,
-            org_id: parse_id(self.org_id)?,
+            id: parse_id(&self.id)?,
+            org_id: parse_id(&self.org_id)?,
             email: self.email,
             email_key: self.email_key,
             role: parse_role(&self.role)?,
-            created_by: parse_id(self.created_by)?,
+            created_by: parse_id(&self.created_by)?,
             created_at: time_of(self.created_at),
             expires_at: time_of(self.expires_at),
             accepted_at: self.accepted_at.map(time_of),

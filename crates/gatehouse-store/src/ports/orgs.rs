@@ -38,7 +38,7 @@ struct MemberRow {
 impl OrgRow {
     pub(crate) fn into_org(self) -> Result<Org> {
         Ok(Org {
-            id: parse_id(self.o_id)?,
+            id: parse_id(&self.o_id)?,
             name: self.o_name,
             created_at: time_of(self.o_created_at),
         })
@@ -57,7 +57,7 @@ impl MembershipRow {
 impl MemberRow {
     fn into_member(self) -> Result<Member> {
         Ok(Member {
-            user_id: parse_id(self.user_id)?,
+            user_id: parse_id(&self.user_id)?,
             email: self.email,
             name: self.name,
             role: parse_role(&self.role)?,

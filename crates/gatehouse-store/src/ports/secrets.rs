@@ -154,29 +154,26 @@ where
         version: Option<i64>,
     ) -> Result<Option<SecretVersion>> {
         let mut tx = self.org_read(org).await?;
-        let row: Option<VersionRow> = match version {
-            Some(n) => {
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM secrets WHERE org_id = $1 AND name = $2 AND version = $3"
-                );
-                sqlx::query_as(AssertSqlSafe(sql))
-                    .bind(org.to_string())
-                    .bind(name)
-                    .bind(n)
-                    .fetch_optional(&mut *tx)
-                    .await
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM secrets WHERE org_id = $1 AND name = $2 \
-                     ORDER BY version DESC LIMIT 1"
-                );
-                sqlx::query_as(AssertSqlSafe(sql))
-                    .bind(org.to_string())
-                    .bind(name)
-                    .fetch_optional(&mut *tx)
-                    .await
-            }
+        let row: Option<VersionRow> = if let Some(n) = version {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM secrets WHERE org_id = $1 AND name = $2 AND version = $3"
+            );
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(org.to_string())
+                .bind(name)
+                .bind(n)
+                .fetch_optional(&mut *tx)
+                .await
+        } else {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM secrets WHERE org_id = $1 AND name = $2 \
+                 ORDER BY version DESC LIMIT 1"
+            );
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(org.to_string())
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
         }
         .map_err(db_err)?;
         tx.finish().await?;
@@ -211,7 +208,7 @@ where
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        ids.into_iter().map(parse_id).collect()
+        ids.iter().map(String::as_str).map(parse_id).collect()
     }
 
     async fn count_to_reseal(&self, org: OrgId, current: &str) -> Result<u64> {

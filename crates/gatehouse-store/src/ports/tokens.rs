@@ -48,9 +48,9 @@ struct SigningKeyRow {
 impl FamilyRow {
     fn into_family(self) -> Result<TokenFamily> {
         Ok(TokenFamily {
-            id: parse_id(self.f_id)?,
-            user_id: parse_id(self.f_user_id)?,
-            org_id: self.f_org_id.map(parse_id).transpose()?,
+            id: parse_id(&self.f_id)?,
+            user_id: parse_id(&self.f_user_id)?,
+            org_id: self.f_org_id.as_deref().map(parse_id).transpose()?,
             scope: self.f_scope,
             created_at: time_of(self.f_created_at),
             expires_at: time_of(self.f_expires_at),
@@ -63,8 +63,8 @@ impl FamilyRow {
 impl RefreshRow {
     fn into_refresh(self) -> Result<RefreshToken> {
         Ok(RefreshToken {
-            id: parse_id(self.id)?,
-            family_id: parse_id(self.family_id)?,
+            id: parse_id(&self.id)?,
+            family_id: parse_id(&self.family_id)?,
             created_at: time_of(self.created_at),
             expires_at: time_of(self.expires_at),
             used_at: self.used_at.map(time_of),

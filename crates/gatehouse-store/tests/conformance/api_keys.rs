@@ -7,7 +7,7 @@ use crate::conformance;
 use crate::harness::{Fresh, at};
 use crate::orgs::{org_with, user};
 
-pub fn key(org: OrgId, name: &str) -> ApiKey {
+pub(crate) fn key(org: OrgId, name: &str) -> ApiKey {
     let (public_id, secret) =
         gatehouse_core::token::new_api_key(&gatehouse_core::random::SystemRandom).unwrap();
     ApiKey {

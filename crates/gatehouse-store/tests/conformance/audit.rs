@@ -14,7 +14,7 @@ use sqlx::Connection;
 use crate::conformance;
 use crate::harness::{Fresh, at};
 
-pub fn event(chain: Chain, action: &str) -> NewEvent {
+pub(crate) fn event(chain: Chain, action: &str) -> NewEvent {
     let client = ClientInfo {
         ip: Some("192.0.2.7".into()),
         user_agent: Some("conformance".into()),
@@ -33,7 +33,7 @@ pub fn event(chain: Chain, action: &str) -> NewEvent {
 
 /// Runs raw SQL as the privileged test user with the append-only triggers out of the way: what
 /// an attacker with direct database access could do.
-pub async fn tamper(f: &Fresh, statements: &[&str]) {
+pub(crate) async fn tamper(f: &Fresh, statements: &[&str]) {
     match f.opened.backend {
         Backend::Sqlite => {
             let mut c = sqlx::SqliteConnection::connect(&f.url).await.unwrap();
@@ -234,7 +234,7 @@ async fn events_cannot_be_updated_or_deleted(f: Fresh) {
         let refused = match f.opened.backend {
             Backend::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(&f.url).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
                     .execute(&mut c)
                     .await
                     .is_err()
@@ -249,7 +249,7 @@ async fn events_cannot_be_updated_or_deleted(f: Fresh) {
                     .execute(&mut *tx)
                     .await
                     .unwrap();
-                let as_app = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                let as_app = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
                     .execute(&mut *tx)
                     .await;
                 assert!(
@@ -260,7 +260,7 @@ async fn events_cannot_be_updated_or_deleted(f: Fresh) {
                     "{sql}"
                 );
                 let mut owner = sqlx::PgConnection::connect(&f.url).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
                     .execute(&mut owner)
                     .await
                     .is_err()

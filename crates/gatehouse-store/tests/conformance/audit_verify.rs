@@ -22,7 +22,7 @@ conformance!(
     anonymous_events_are_coalesced_per_client_and_minute
 );
 
-pub async fn append(f: &Fresh, chain: Chain, n: usize) {
+pub(crate) async fn append(f: &Fresh, chain: Chain, n: usize) {
     let events: Vec<NewEvent> = (0..n)
         .map(|i| event(chain, &format!("thing.{i}")))
         .collect();

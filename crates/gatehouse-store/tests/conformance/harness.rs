@@ -9,13 +9,13 @@ use sqlx::Connection;
 use time::OffsetDateTime;
 
 /// The PostgreSQL server the suite uses (trust auth); `TEST_POSTGRES_URL` overrides.
-pub fn pg_admin_url() -> String {
+pub(crate) fn pg_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// One test's database; dropped with the test.
-pub struct Fresh {
+pub(crate) struct Fresh {
     pub store: Arc<dyn Store>,
     pub opened: Opened,
     pub url: String,
@@ -25,7 +25,7 @@ pub struct Fresh {
 
 impl Fresh {
     /// `None` (with a visible message) when PostgreSQL is unreachable and CI is not set.
-    pub async fn new(backend: Backend) -> Option<Fresh> {
+    pub(crate) async fn new(backend: Backend) -> Option<Self> {
         let dir = tempfile::tempdir().expect("tempdir");
         let (url, pg_name) = match backend {
             Backend::Sqlite => (
@@ -58,7 +58,7 @@ impl Fresh {
         };
         gatehouse_store::migrate(&url).await.expect("migrate");
         let opened = gatehouse_store::open(&url).await.expect("open");
-        Some(Fresh {
+        Some(Self {
             store: opened.store.clone(),
             opened,
             url,
@@ -71,18 +71,18 @@ impl Fresh {
 impl Fresh {
     /// Runs one statement directly (as the test's privileged user), behind the store's back:
     /// for states no port writes (a disabled user).
-    pub async fn exec(&self, sql: &str) {
+    pub(crate) async fn exec(&self, sql: &str) {
         if self.url.starts_with("sqlite:") {
             let mut c = sqlx::SqliteConnection::connect(&self.url)
                 .await
                 .expect("sqlite");
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
                 .execute(&mut c)
                 .await
                 .expect("exec");
         } else {
             let mut c = sqlx::PgConnection::connect(&self.url).await.expect("pg");
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
                 .execute(&mut c)
                 .await
                 .expect("exec");
@@ -102,12 +102,12 @@ impl Drop for Fresh {
                 rt.block_on(async {
                     if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
                         let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                             .execute(&mut c)
                             .await;
                         // Roles are cluster-wide: the database's application role goes too.
                         let sql = format!("DROP ROLE IF EXISTS gatehouse_app_{name}");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                             .execute(&mut c)
                             .await;
                     }
@@ -119,7 +119,7 @@ impl Drop for Fresh {
 }
 
 /// Whole seconds, as storage keeps them.
-pub fn at(secs: i64) -> OffsetDateTime {
+pub(crate) fn at(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000 + secs).expect("time")
 }
 

@@ -8,7 +8,7 @@ use gatehouse_core::store::{ImportError, NewUser};
 use crate::conformance;
 use crate::harness::{Fresh, at};
 
-pub fn new_user(email: &str) -> NewUser {
+pub(crate) fn new_user(email: &str) -> NewUser {
     NewUser {
         id: UserId::new(),
         email: email.to_owned(),

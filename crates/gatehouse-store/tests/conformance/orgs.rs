@@ -11,14 +11,19 @@ use crate::conformance;
 use crate::harness::{Fresh, at};
 use crate::identity::new_user;
 
-pub async fn user(f: &Fresh, email: &str) -> UserId {
+pub(crate) async fn user(f: &Fresh, email: &str) -> UserId {
     let u = new_user(email);
     f.store.create_user(&u, &[]).await.unwrap();
     u.id
 }
 
 /// A new org owned by `owner`, plus members with the given roles.
-pub async fn org_with(f: &Fresh, name: &str, owner: UserId, others: &[(UserId, Role)]) -> OrgId {
+pub(crate) async fn org_with(
+    f: &Fresh,
+    name: &str,
+    owner: UserId,
+    others: &[(UserId, Role)],
+) -> OrgId {
     let org = Org {
         id: OrgId::new(),
         name: name.into(),
@@ -32,7 +37,7 @@ pub async fn org_with(f: &Fresh, name: &str, owner: UserId, others: &[(UserId, R
 }
 
 /// Adds a member the way the API does: through an accepted invitation.
-pub async fn add_member(f: &Fresh, org: OrgId, user: UserId, role: Role) {
+pub(crate) async fn add_member(f: &Fresh, org: OrgId, user: UserId, role: Role) {
     use gatehouse_core::ids::InvitationId;
     use gatehouse_core::store::{Invitation, Invitee};
     let email = f.store.user_by_id(user).await.unwrap().unwrap().email;

@@ -25,7 +25,7 @@ async fn as_app(url: &str, settings: &[(&str, &str)], sql: &str) -> Vec<String> 
             .await
             .unwrap();
     }
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
         .fetch_all(&mut *tx)
         .await
         .unwrap();

@@ -8,7 +8,7 @@ use crate::conformance;
 use crate::harness::{Fresh, at};
 use crate::orgs::user;
 
-pub fn family(user: UserId) -> TokenFamily {
+pub(crate) fn family(user: UserId) -> TokenFamily {
     TokenFamily {
         id: FamilyId::new(),
         user_id: user,
@@ -21,7 +21,7 @@ pub fn family(user: UserId) -> TokenFamily {
     }
 }
 
-pub fn refresh(f: &TokenFamily) -> RefreshToken {
+pub(crate) fn refresh(f: &TokenFamily) -> RefreshToken {
     RefreshToken {
         id: RefreshId::new(),
         family_id: f.id,

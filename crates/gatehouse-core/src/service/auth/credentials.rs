@@ -122,12 +122,11 @@ impl AuthService {
         };
         let id = user.id;
         let checked = async {
-            let verified = match &user.password_hash {
-                Some(hash) => self.hasher.verify(key, password, hash).await?,
-                None => {
-                    self.hasher.verify_dummy(key, password).await?;
-                    Verified::No
-                }
+            let verified = if let Some(hash) = &user.password_hash {
+                self.hasher.verify(key, password, hash).await?
+            } else {
+                self.hasher.verify_dummy(key, password).await?;
+                Verified::No
             };
             if verified == Verified::No || user.disabled {
                 let reason = if user.disabled {

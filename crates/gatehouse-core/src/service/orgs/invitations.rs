@@ -55,8 +55,9 @@ pub struct InvitationLimit {
 }
 
 impl InvitationLimit {
+    #[must_use]
     pub fn new(limiter: Arc<RateLimiter>, limit: Limit) -> Self {
-        InvitationLimit { limiter, limit }
+        Self { limiter, limit }
     }
 
     /// Counts one invitation of `inviter`; `RateLimited` (with the wait) over the limit.
@@ -285,6 +286,7 @@ mod tests {
     use crate::rate_limit::MemoryLimiter;
     use crate::service::limiter::Backend;
 
+    #[allow(clippy::needless_pass_by_value)] // a predicate over the result it is handed
     fn retry_after(r: Result<()>) -> Option<u64> {
         match r {
             Err(Error::RateLimited { retry_after_secs }) => Some(retry_after_secs),

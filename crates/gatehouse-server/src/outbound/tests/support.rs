@@ -13,17 +13,17 @@ type Script = dyn Fn(&str) -> Option<Vec<u8>> + Send + Sync;
 
 /// An HTTP/1.1 listener: each connection's request (head and body) goes to the script, whose
 /// bytes are written back before the connection closes (`None`: never answer).
-pub struct Http {
+pub(super) struct Http {
     pub addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
     requests: Arc<Mutex<Vec<String>>>,
 }
 
 impl Http {
-    pub async fn start(
+    pub(super) async fn start(
         bind: &str,
         respond: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static,
-    ) -> Http {
+    ) -> Self {
         let listener = TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -47,23 +47,23 @@ impl Http {
                 });
             }
         });
-        Http {
+        Self {
             addr,
             accepted,
             requests,
         }
     }
 
-    pub fn port(&self) -> u16 {
+    pub(super) fn port(&self) -> u16 {
         self.addr.port()
     }
 
     /// Connections accepted so far.
-    pub fn accepted(&self) -> usize {
+    pub(super) fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
 
-    pub fn requests(&self) -> Vec<String> {
+    pub(super) fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
 }
@@ -95,7 +95,7 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> String {
 }
 
 /// `200 OK` with `body`, closing the connection.
-pub fn ok(body: &[u8]) -> Vec<u8> {
+pub(super) fn ok(body: &[u8]) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -106,7 +106,7 @@ pub fn ok(body: &[u8]) -> Vec<u8> {
 }
 
 /// `302 Found` to `location`.
-pub fn redirect(location: &str) -> Vec<u8> {
+pub(super) fn redirect(location: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
@@ -114,19 +114,19 @@ pub fn redirect(location: &str) -> Vec<u8> {
 }
 
 /// The request line's path.
-pub fn path(request: &str) -> &str {
+pub(super) fn path(request: &str) -> &str {
     request.split(' ').nth(1).unwrap_or("")
 }
 
 /// A DNS server for one purpose: the n-th `A` question gets `script[n]` (the last list once
 /// past the end); `AAAA` and other questions get no records.
-pub struct FakeDns {
+pub(super) struct FakeDns {
     pub addr: SocketAddr,
     a_questions: Arc<AtomicUsize>,
 }
 
 impl FakeDns {
-    pub async fn start(script: Vec<Vec<Ipv4Addr>>) -> FakeDns {
+    pub(super) async fn start(script: Vec<Vec<Ipv4Addr>>) -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let a_questions = Arc::new(AtomicUsize::new(0));
@@ -157,11 +157,11 @@ impl FakeDns {
                 let _ = socket.send_to(&out, from).await;
             }
         });
-        FakeDns { addr, a_questions }
+        Self { addr, a_questions }
     }
 
     /// `A` questions answered so far.
-    pub fn a_questions(&self) -> usize {
+    pub(super) fn a_questions(&self) -> usize {
         self.a_questions.load(Ordering::SeqCst)
     }
 }

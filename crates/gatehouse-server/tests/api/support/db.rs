@@ -3,13 +3,13 @@
 use super::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Db {
+pub(crate) enum Db {
     Sqlite,
     Postgres,
 }
 
 /// The PostgreSQL server tests use (trust auth); `TEST_POSTGRES_URL` overrides.
-pub fn pg_admin_url() -> String {
+pub(crate) fn pg_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
@@ -21,14 +21,14 @@ fn pg_url_for(db: &str) -> String {
 }
 
 /// `url` (a PostgreSQL URL) signing in as `user` instead (trust auth).
-pub fn with_user(url: &str, user: &str) -> String {
+pub(crate) fn with_user(url: &str, user: &str) -> String {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let host = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
     format!("postgres://{user}@{host}")
 }
 
 /// A database that exists for one test.
-pub struct TestDb {
+pub(crate) struct TestDb {
     pub kind: Db,
     pub url: String,
     pub dir: tempfile::TempDir,
@@ -39,12 +39,12 @@ pub struct TestDb {
 
 impl TestDb {
     /// `None` when PostgreSQL is not reachable and CI is not set (the test is skipped, loudly).
-    pub async fn new(kind: Db) -> Option<TestDb> {
+    pub(crate) async fn new(kind: Db) -> Option<Self> {
         let dir = tempfile::tempdir().expect("tempdir");
         match kind {
             Db::Sqlite => {
                 let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
-                Some(TestDb {
+                Some(Self {
                     kind,
                     url,
                     dir,
@@ -71,7 +71,7 @@ impl TestDb {
                     .execute(&mut admin)
                     .await
                     .expect("create db");
-                Some(TestDb {
+                Some(Self {
                     kind,
                     url: pg_url_for(&name),
                     dir,
@@ -85,7 +85,7 @@ impl TestDb {
     /// The URL `serve` uses in production: on PostgreSQL the owner (the test's superuser)
     /// migrates, and the URL names a new login role that only holds the database's
     /// application role; on SQLite the database's own URL.
-    pub async fn production_url(&self) -> String {
+    pub(crate) async fn production_url(&self) -> String {
         let Some(name) = &self.pg_name else {
             return self.url.clone();
         };
@@ -99,7 +99,7 @@ impl TestDb {
             format!("CREATE ROLE {login} LOGIN"),
             format!("GRANT gatehouse_app_{name} TO {login}"),
         ] {
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                 .execute(&mut admin)
                 .await
                 .expect(&sql);
@@ -109,20 +109,20 @@ impl TestDb {
     }
 
     /// The URL with another host:port (to route through a proxy).
-    pub fn url_via(&self, port: u16) -> String {
+    pub(crate) fn url_via(&self, port: u16) -> String {
         self.url
             .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"))
     }
 
     /// Runs one SQL statement directly (as the test's privileged user), returning text rows.
-    pub async fn query_strings(&self, sql: &str) -> Vec<String> {
+    pub(crate) async fn query_strings(&self, sql: &str) -> Vec<String> {
         use sqlx::Row;
         match self.kind {
             Db::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(&self.url)
                     .await
                     .expect("sqlite connect");
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
                     .fetch_all(&mut c)
                     .await
                     .expect("query");
@@ -134,7 +134,7 @@ impl TestDb {
                 let mut c = sqlx::PgConnection::connect(&self.url)
                     .await
                     .expect("pg connect");
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
                     .fetch_all(&mut c)
                     .await
                     .expect("query");
@@ -146,7 +146,7 @@ impl TestDb {
     }
 
     /// Every byte the database holds, as text (SQLite files; PostgreSQL: a dump of all tables).
-    pub async fn everything(&self) -> String {
+    pub(crate) async fn everything(&self) -> String {
         match self.kind {
             Db::Sqlite => {
                 let mut all = Vec::new();

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub struct FakeDns {
+pub(crate) struct FakeDns {
     pub addr: SocketAddr,
     asked: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
@@ -43,7 +43,7 @@ fn answer(query: &[u8], addrs: &[Ipv4Addr]) -> Option<Vec<u8>> {
 
 impl FakeDns {
     /// Answers the n-th `A` question with `script[n]` (the last entry once past the end).
-    pub async fn start(script: Vec<Vec<Ipv4Addr>>) -> FakeDns {
+    pub(crate) async fn start(script: Vec<Vec<Ipv4Addr>>) -> Self {
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let asked = Arc::new(AtomicUsize::new(0));
@@ -75,11 +75,11 @@ impl FakeDns {
                 }
             }
         });
-        FakeDns { addr, asked, task }
+        Self { addr, asked, task }
     }
 
     /// How many `A` questions were asked.
-    pub fn asked(&self) -> usize {
+    pub(crate) fn asked(&self) -> usize {
         self.asked.load(Ordering::SeqCst)
     }
 }

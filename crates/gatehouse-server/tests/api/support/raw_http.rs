@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::*;
 
 /// A request written byte for byte as given (the target is not normalised).
-pub struct Raw {
+pub(crate) struct Raw {
     pub method: String,
     pub target: String,
     pub headers: Vec<(String, String)>,
@@ -15,51 +15,51 @@ pub struct Raw {
 }
 
 impl Raw {
-    pub fn new(method: &str, target: &str) -> Raw {
-        Raw {
+    pub(crate) fn new(method: &str, target: &str) -> Self {
+        Self {
             method: method.into(),
             target: target.into(),
             headers: Vec::new(),
             body: Vec::new(),
         }
     }
-    pub fn get(target: &str) -> Raw {
-        Raw::new("GET", target)
+    pub(crate) fn get(target: &str) -> Self {
+        Self::new("GET", target)
     }
-    pub fn header(mut self, name: &str, value: &str) -> Raw {
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
-    pub fn bearer(self, key: &str) -> Raw {
+    pub(crate) fn bearer(self, key: &str) -> Self {
         self.header("Authorization", &format!("Bearer {key}"))
     }
-    pub fn body(mut self, content_type: &str, body: &str) -> Raw {
+    pub(crate) fn body(mut self, content_type: &str, body: &str) -> Self {
         self.body = body.as_bytes().to_vec();
         self.header("Content-Type", content_type)
     }
 }
 
 #[derive(Debug)]
-pub struct RawReply {
+pub(crate) struct RawReply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl RawReply {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
-    pub fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         self.json()["error"]["code"]
             .as_str()
             .unwrap_or("")
@@ -68,7 +68,7 @@ impl RawReply {
 }
 
 /// Sends `req` to `127.0.0.1:port` with `Host: app.example.com` and `Connection: close`.
-pub async fn send_raw(port: u16, req: &Raw) -> RawReply {
+pub(crate) async fn send_raw(port: u16, req: &Raw) -> RawReply {
     let mut head = format!(
         "{} {} HTTP/1.1\r\nHost: {APP_HOST}\r\n",
         req.method, req.target
@@ -163,7 +163,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 }
 
 /// `%XX` decoded (for reading `return_to` back).
-pub fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 /// One POST the receiver saw.
 #[derive(Clone, Debug)]
-pub struct Hit {
+pub(crate) struct Hit {
     pub signature: Option<String>,
     pub chain: Option<String>,
     pub content_type: Option<String>,
@@ -22,7 +22,7 @@ pub struct Hit {
 }
 
 impl Hit {
-    pub fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         serde_json::from_slice(&self.body).expect("a JSON array")
     }
 }
@@ -33,7 +33,7 @@ struct Shared {
     failing: Arc<AtomicU32>,
 }
 
-pub struct Receiver {
+pub(crate) struct Receiver {
     pub addr: SocketAddr,
     shared: Shared,
     task: tokio::task::JoinHandle<()>,
@@ -65,7 +65,7 @@ async fn record(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Sta
 }
 
 impl Receiver {
-    pub async fn start() -> Receiver {
+    pub(crate) async fn start() -> Self {
         let shared = Shared::default();
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(record))
@@ -75,25 +75,25 @@ impl Receiver {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Receiver { addr, shared, task }
+        Self { addr, shared, task }
     }
 
     /// `http://127.0.0.1:PORT/hook`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
     }
 
     /// The next `n` POSTs are answered `503`.
-    pub fn fail_next(&self, n: u32) {
+    pub(crate) fn fail_next(&self, n: u32) {
         self.shared.failing.store(n, Ordering::SeqCst);
     }
 
-    pub fn hits(&self) -> Vec<Hit> {
+    pub(crate) fn hits(&self) -> Vec<Hit> {
         self.shared.hits.lock().unwrap().clone()
     }
 
     /// Every acknowledged event of `chain`, in arrival order (duplicates kept).
-    pub fn acknowledged(&self, chain: &str) -> Vec<Value> {
+    pub(crate) fn acknowledged(&self, chain: &str) -> Vec<Value> {
         self.hits()
             .iter()
             .filter(|h| h.acknowledged && h.chain.as_deref() == Some(chain))
