@@ -207,16 +207,23 @@ async fn connection_cap_refuses_only_when_every_connection_is_busy(db: Db) {
     let Some(db) = TestDb::new(db).await else {
         return;
     };
-    // Slow hashing on one busy connection keeps it in flight.
+    // Slow hashing keeps a sign-in's connection in flight for about a second here (longer under
+    // load); the wait below for both to be read must stay well inside that.
     let server = Server::start(
         &db,
         &[
             ("GATEHOUSE_MAX_CONNECTIONS", "2"),
             ("GATEHOUSE_SIGNUP", "open"),
-            ("GATEHOUSE_ARGON2", "m=65536,t=4,p=1"),
+            ("GATEHOUSE_ARGON2", "m=65536,t=12,p=1"),
         ],
     );
-    let client = fresh_client();
+    gatehouse_server::outbound::install_crypto_provider();
+    // No pooling, and room for two slow hashes on a loaded machine.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let body = json!({ "email": "cap@example.com", "password": PASSWORD });
     let url = format!("{}/v1/auth/signup", server.base);
     assert_eq!(
@@ -248,7 +255,9 @@ async fn connection_cap_refuses_only_when_every_connection_is_busy(db: Db) {
             tokio::spawn(async move { c.post(u).json(&b).send().await.map(|r| r.status()) })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // A process boundary: the server must have read both requests (then they are busy, and
+    // never evicted) before the third connection arrives.
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let mut third = connect(&server).await;
     let refused = closed_after(&mut third, Instant::now(), Duration::from_secs(1)).await;
     for b in busy {
