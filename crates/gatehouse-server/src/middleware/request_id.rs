@@ -10,7 +10,7 @@ use gatehouse_core::ambient::Ambient;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnRequest, TraceLayer};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -69,8 +69,10 @@ pub fn layer(app: Router, ambient: Ambient) -> Router {
                         .unwrap_or_default();
                     tracing::info_span!("request", request_id = %id)
                 })
-                // The envelope writes the one access line; the layer adds only the span.
-                .on_request(())
+                // The envelope writes the one access line; the layer adds only the span, and at
+                // debug (`GATEHOUSE_LOG=info,tower_http=debug`) a line when a request starts being
+                // served (a test knows from it that a connection is busy).
+                .on_request(DefaultOnRequest::new().level(tracing::Level::DEBUG))
                 .on_response(())
                 .on_body_chunk(())
                 .on_eos(())

@@ -207,14 +207,15 @@ async fn connection_cap_refuses_only_when_every_connection_is_busy(db: Db) {
     let Some(db) = TestDb::new(db).await else {
         return;
     };
-    // Slow hashing keeps a sign-in's connection in flight for about a second here (longer under
-    // load); the wait below for both to be read must stay well inside that.
+    // Slow hashing keeps a sign-in's connection in flight.
     let server = Server::start(
         &db,
         &[
             ("GATEHOUSE_MAX_CONNECTIONS", "2"),
             ("GATEHOUSE_SIGNUP", "open"),
-            ("GATEHOUSE_ARGON2", "m=65536,t=12,p=1"),
+            ("GATEHOUSE_ARGON2", "m=65536,t=4,p=1"),
+            // A line when a request starts being served: the test's signal that it is busy.
+            ("GATEHOUSE_LOG", "info,tower_http::trace=debug"),
         ],
     );
     gatehouse_server::outbound::install_crypto_provider();
@@ -245,6 +246,8 @@ async fn connection_cap_refuses_only_when_every_connection_is_busy(db: Db) {
     );
     // Two sign-ins in flight fill the cap with busy connections: a third client is refused.
     let login = json!({ "email": "cap@example.com", "password": PASSWORD });
+    let started = |logs: &str| logs.matches("started processing request").count();
+    let before = started(&server.logs());
     let busy: Vec<_> = (0..2)
         .map(|_| {
             let (c, u, b) = (
@@ -255,9 +258,12 @@ async fn connection_cap_refuses_only_when_every_connection_is_busy(db: Db) {
             tokio::spawn(async move { c.post(u).json(&b).send().await.map(|r| r.status()) })
         })
         .collect();
-    // A process boundary: the server must have read both requests (then they are busy, and
-    // never evicted) before the third connection arrives.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Both sign-ins are being served (the server logged their start) before the third arrives.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while started(&server.logs()) < before + 2 {
+        assert!(Instant::now() < deadline, "the sign-ins never started: {}", server.logs());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut third = connect(&server).await;
     let refused = closed_after(&mut third, Instant::now(), Duration::from_secs(1)).await;
     for b in busy {
