@@ -261,7 +261,11 @@ async fn connection_cap_refuses_only_when_every_connection_is_busy(db: Db) {
     // Both sign-ins are being served (the server logged their start) before the third arrives.
     let deadline = Instant::now() + Duration::from_secs(30);
     while started(&server.logs()) < before + 2 {
-        assert!(Instant::now() < deadline, "the sign-ins never started: {}", server.logs());
+        assert!(
+            Instant::now() < deadline,
+            "the sign-ins never started: {}",
+            server.logs()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut third = connect(&server).await;
