@@ -63,3 +63,4 @@ id_type!(InvitationId);
 id_type!(ApiKeyId);
 id_type!(FamilyId);
 id_type!(RefreshId);
+id_type!(GrantId);

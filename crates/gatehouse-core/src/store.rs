@@ -11,9 +11,11 @@ use crate::role::Role;
 use crate::token_policy::TokenScopePolicy;
 
 mod export_cursors;
+mod grants;
 mod secrets;
 mod tokens;
 pub use export_cursors::*;
+pub use grants::*;
 pub use secrets::*;
 pub use tokens::*;
 
@@ -466,6 +468,7 @@ pub trait Store:
     + ExportCursorStore
     + TokenStore
     + SecretStore
+    + GrantStore
     + RateLimitStore
     + LockoutStore
     + SystemStore
@@ -481,6 +484,7 @@ impl<T> Store for T where
         + ExportCursorStore
         + TokenStore
         + SecretStore
+        + GrantStore
         + RateLimitStore
         + LockoutStore
         + SystemStore

@@ -206,6 +206,13 @@ where
         let Some(key) = row.map(KeyRow::into_key).transpose()? else {
             return Ok(None);
         };
+        // The key's grants go with it (SPEC §7).
+        sqlx::query("DELETE FROM grants WHERE org_id = $1 AND subject = $2")
+            .bind(org.to_string())
+            .bind(format!("api_key:{id}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         D::notify_key_change(&mut tx, &key.public_id).await?;
         Self::append_in(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;

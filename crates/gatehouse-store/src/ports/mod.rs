@@ -4,6 +4,7 @@
 mod api_keys;
 mod audit;
 mod export_cursors;
+mod grants;
 mod identity;
 mod invitations;
 mod limits;

@@ -411,6 +411,13 @@ where
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        // A former member holds nothing in the org: their grants go with them (SPEC §7).
+        sqlx::query("DELETE FROM grants WHERE org_id = $1 AND subject = $2")
+            .bind(org.to_string())
+            .bind(format!("user:{target}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         Self::revoke_families_beyond(&mut tx, org, target, None, unix(at)).await?;
         Self::append_in(&mut tx, audit).await?;
         Self::publish_in(&mut tx, &Change::User(target)).await?;

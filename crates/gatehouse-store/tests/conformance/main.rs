@@ -10,6 +10,7 @@ mod api_keys;
 mod audit;
 mod audit_verify;
 mod export_cursors;
+mod grants;
 mod identity;
 mod invitations;
 mod limits;

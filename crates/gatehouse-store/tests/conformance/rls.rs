@@ -115,7 +115,13 @@ async fn every_org_table_has_forced_rls_and_the_role_cannot_bypass_it() {
         .iter()
         .map(|(n, _, _)| n.as_str())
         .collect();
-    for table in ["api_keys", "invitations", "org_members", "secrets"] {
+    for table in [
+        "api_keys",
+        "grants",
+        "invitations",
+        "org_members",
+        "secrets",
+    ] {
         assert!(names.contains(&table), "{table} in {names:?}");
     }
     for (name, enabled, forced) in &report.org_tables {
