@@ -15,6 +15,7 @@ pub mod jwt;
 pub mod outbound;
 pub mod password;
 pub mod paths;
+pub mod permission;
 pub mod random;
 pub mod rate_limit;
 pub mod redact;

@@ -17,8 +17,8 @@ use gatehouse_core::service::orgs::InvitationLimit;
 use gatehouse_core::service::tokens::TokenSettings;
 use gatehouse_core::service::user_cache::{USER_CACHE_TTL, UserCache};
 use gatehouse_core::service::{
-    ApiKeyService, AuditService, AuditWriter, AuthService, AuthSettings, OrgService, Readiness,
-    SecretService, TokenService,
+    ApiKeyService, AuditService, AuditWriter, AuthService, AuthSettings, GrantService, OrgService,
+    Readiness, SecretService, TokenService,
 };
 use gatehouse_core::vault::Keyring;
 use gatehouse_store::{Backend, Opened};
@@ -164,6 +164,7 @@ pub struct Services {
     pub tokens: Arc<TokenService>,
     pub limiter: Arc<RateLimiter>,
     pub secrets: SecretService,
+    pub grants: Arc<GrantService>,
     pub gateway: Arc<GatewayService>,
 }
 
@@ -259,8 +260,10 @@ pub fn services(
         token_service(config, opened, auth.clone(), issuer, ambient)?
             .with_user_cache(user_cache.clone()),
     );
+    let grants = Arc::new(GrantService::new(opened.store.clone(), ambient.clone()));
     let gateway = Arc::new(
-        GatewayService::new(opened.store.clone(), tokens.clone()).with_user_cache(user_cache),
+        GatewayService::new(opened.store.clone(), tokens.clone(), grants.clone())
+            .with_user_cache(user_cache),
     );
     Ok(Services {
         auth,
@@ -270,6 +273,7 @@ pub fn services(
         tokens,
         limiter,
         secrets,
+        grants,
         gateway,
     })
 }
@@ -326,6 +330,7 @@ impl Application {
             tokens,
             limiter,
             secrets,
+            grants,
             gateway,
         } = services(&config, &opened, &public_url, &ambient, &mut supervisor)?;
         supervisor.start(
@@ -376,6 +381,7 @@ impl Application {
                 tokens,
                 limiter,
                 secrets,
+                grants,
                 config,
                 ambient,
             }),

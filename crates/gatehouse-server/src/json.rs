@@ -118,3 +118,15 @@ fn status_only(status: StatusCode) -> Response {
     response.extensions_mut().insert(body_for_status(status));
     response
 }
+
+/// An optional RFC 3339 instant of a body; `422 {field: "invalid"}` when it does not parse.
+pub fn optional_instant(
+    field: &str,
+    text: Option<&str>,
+) -> Result<Option<time::OffsetDateTime>, gatehouse_core::Error> {
+    text.map(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| gatehouse_core::Error::field(field, "invalid"))
+    })
+    .transpose()
+}

@@ -24,6 +24,8 @@ pub struct Inner {
     pub tokens: Arc<TokenService>,
     pub limiter: Arc<gatehouse_core::service::limiter::RateLimiter>,
     pub secrets: SecretService,
+    /// Per-resource grants and checks (SPEC §7); the gateway shares it.
+    pub grants: Arc<gatehouse_core::service::GrantService>,
     pub readiness: Readiness,
     pub metrics: PrometheusHandle,
     /// `https://host` or `http://host:port`, lowercase: the origin CSRF checks accept.

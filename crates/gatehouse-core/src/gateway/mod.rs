@@ -3,10 +3,12 @@
 
 pub mod assertion;
 pub mod path;
+pub mod resource;
 pub mod return_to;
 pub mod routes;
 
 pub use assertion::{ASSERTION_TTL_SECS, ASSERTION_TYP, AssertionClaims, verify_assertion};
 pub use path::is_ambiguous;
+pub use resource::{CapabilityRule, ResourceTemplate};
 pub use return_to::ReturnToPolicy;
 pub use routes::{AuditPolicy, AuthMode, Route, RouteError, RouteTable};

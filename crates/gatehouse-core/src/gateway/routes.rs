@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::gateway::resource::CapabilityRule;
 use crate::rate_limit::Limit;
 use crate::role::Role;
 
@@ -72,6 +73,8 @@ pub struct Route {
     pub max_body: u64,
     /// The `aud` of the route's assertions.
     pub audience: String,
+    /// A capability the caller must hold on the resource the path names (SPEC §7).
+    pub capability: Option<CapabilityRule>,
 }
 
 impl Route {
@@ -96,6 +99,15 @@ impl Route {
     #[must_use]
     pub fn covers(&self, path: &str) -> bool {
         segment_prefix(&self.prefix, path)
+    }
+
+    /// What follows the prefix in `path` (`/42/comments` of `/api/tasks/42/comments`).
+    #[must_use]
+    pub fn rest_of<'a>(&self, path: &'a str) -> &'a str {
+        if self.prefix == "/" {
+            return path;
+        }
+        path.strip_prefix(self.prefix.as_str()).unwrap_or("")
     }
 
     /// The path sent upstream: the prefix removed when `strip_prefix` (never empty).
@@ -243,6 +255,7 @@ mod tests {
             timeout: Duration::from_secs(30),
             max_body: 10 << 20,
             audience: "aud".into(),
+            capability: None,
         }
     }
 

@@ -94,6 +94,17 @@ pub enum OrgActor {
     },
 }
 
+impl OrgActor {
+    /// Who the audit log names for this actor.
+    #[must_use]
+    pub fn audit_actor(&self) -> crate::audit::Actor {
+        match self {
+            Self::User { id, .. } => crate::audit::Actor::User(*id),
+            Self::Key { id, .. } => crate::audit::Actor::ApiKey(*id),
+        }
+    }
+}
+
 /// Proof that the caller belongs to `org` (a member, or one of its keys).
 #[derive(Debug, Clone)]
 pub struct OrgAccess {

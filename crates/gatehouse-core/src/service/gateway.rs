@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use crate::error::{AuthFailure, ForbiddenReason};
-use crate::gateway::{AssertionClaims, AuthMode, Route};
+use crate::gateway::{AssertionClaims, AuthMode, CapabilityRule, Route};
 use crate::ids::{OrgId, UserId};
+use crate::permission::Subject;
 use crate::scope::Scopes;
 use crate::service::user_cache::UserCache;
-use crate::service::{Principal, TokenService};
+use crate::service::{GrantService, Principal, TokenService};
 use crate::store::{Membership, Store};
 use crate::{Error, Result};
 
@@ -61,14 +62,20 @@ impl Identity {
 pub struct GatewayService {
     store: Arc<dyn Store>,
     tokens: Arc<TokenService>,
+    grants: Arc<GrantService>,
     cache: Option<Arc<UserCache>>,
 }
 
 impl GatewayService {
-    pub fn new(store: Arc<dyn Store>, tokens: Arc<TokenService>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        tokens: Arc<TokenService>,
+        grants: Arc<GrantService>,
+    ) -> Self {
         Self {
             store,
             tokens,
+            grants,
             cache: None,
         }
     }
@@ -85,11 +92,20 @@ impl GatewayService {
         UserCache::memberships_of(self.cache.as_deref(), self.store.as_ref(), user).await
     }
 
-    /// The route's verdict on `principal` (`None`: no credential was presented, or the route
-    /// does not look at one). `401` when one is required, `403 insufficient_scope` for a
-    /// missing scope, `403 forbidden` for a user below the route's least role.
-    pub async fn judge(&self, route: &Route, principal: Option<&Principal>) -> Result<Identity> {
+    /// The route's verdict on `principal` for a request to `path` (`None`: no credential was
+    /// presented, or the route does not look at one). `401` when one is required (a route
+    /// asking for a capability requires one), `403 insufficient_scope` for a missing scope,
+    /// `403 forbidden` for a user below the route's least role or without the capability.
+    pub async fn judge(
+        &self,
+        route: &Route,
+        principal: Option<&Principal>,
+        path: &str,
+    ) -> Result<Identity> {
         let principal = match (route.auth, principal) {
+            (AuthMode::Optional, None) if route.capability.is_some() => {
+                return Err(Error::Unauthenticated(AuthFailure::Unauthenticated));
+            }
             (AuthMode::None, _) | (AuthMode::Optional, None) => return Ok(Identity::anonymous()),
             (AuthMode::Required, None) => {
                 return Err(Error::Unauthenticated(AuthFailure::Unauthenticated));
@@ -147,7 +163,39 @@ impl GatewayService {
                 return Err(Error::Forbidden(ForbiddenReason::Forbidden));
             }
         }
+        if let Some(rule) = &route.capability {
+            self.require_capability(rule, route.rest_of(path), principal, &identity)
+                .await?;
+        }
         Ok(identity)
+    }
+
+    /// `403 forbidden` unless the caller holds `rule`'s capability on the resource `rest` (the
+    /// path after the prefix) names, checked fresh like `/check`.
+    async fn require_capability(
+        &self,
+        rule: &CapabilityRule,
+        rest: &str,
+        principal: &Principal,
+        identity: &Identity,
+    ) -> Result<()> {
+        let forbidden = || Error::Forbidden(ForbiddenReason::Forbidden);
+        let subject = match principal {
+            Principal::ApiKey(k) => Subject::ApiKey(k.id()),
+            Principal::Session(s) => Subject::User(s.user.id),
+            Principal::Token(t) => Subject::User(t.user.id),
+        };
+        let org = identity.org.ok_or_else(forbidden)?;
+        let resource = rule.resource.render(rest).ok_or_else(forbidden)?;
+        let verdict = self
+            .grants
+            .verdict(org, subject, &resource, rule.capability)
+            .await?;
+        if verdict.is_some_and(|v| v.allowed) {
+            Ok(())
+        } else {
+            Err(forbidden())
+        }
     }
 
     /// The assertion for `identity` on `route`, made for `method` on `htu`

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::ambient::Ambient;
-use crate::audit::{Actor, Category, Chain, NewEvent, Outcome, Target};
+use crate::audit::{Category, Chain, NewEvent, Outcome, Target};
 use crate::error::ConflictReason;
 use crate::ids::OrgId;
 use crate::scope::{SECRETS_READ, SECRETS_WRITE};
@@ -75,13 +75,6 @@ pub struct SecretService {
     ambient: Ambient,
     keyring: Arc<Keyring>,
     writer: AuditWriter,
-}
-
-fn audit_actor(actor: &OrgActor) -> Actor {
-    match actor {
-        OrgActor::User { id, .. } => Actor::User(*id),
-        OrgActor::Key { id, .. } => Actor::ApiKey(*id),
-    }
 }
 
 fn stored_writer(actor: &OrgActor) -> Writer {
@@ -151,7 +144,7 @@ impl SecretService {
             Chain::Org(org),
             Category::Audit,
             action,
-            audit_actor(actor),
+            actor.audit_actor(),
             client,
             self.ambient.now(),
         )
@@ -268,7 +261,7 @@ impl SecretService {
             Chain::Org(r.org),
             Category::Security,
             "secret.unsealable",
-            audit_actor(r.actor),
+            r.actor.audit_actor(),
             client,
             self.ambient.now(),
         )

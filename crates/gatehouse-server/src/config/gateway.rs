@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use gatehouse_core::gateway::{AuditPolicy, AuthMode, Route, RouteTable};
+use gatehouse_core::gateway::{
+    AuditPolicy, AuthMode, CapabilityRule, ResourceTemplate, Route, RouteTable,
+};
+use gatehouse_core::permission::Capability;
 use gatehouse_core::rate_limit::Limit;
 use gatehouse_core::role::Role;
 use serde::Deserialize;
@@ -78,10 +81,18 @@ pub(super) fn parse(shown: &str, value: Option<toml::Value>) -> Result<RouteTabl
 }
 
 fn route(w: RouteFile) -> Result<Route, String> {
-    if w.capability.is_some() || w.resource.is_some() {
-        // Fail closed: a route that asks for a capability must never run without the check.
-        return Err("capability/resource: per-resource grants are not available yet".into());
-    }
+    let capability = match (w.capability.as_deref(), w.resource.as_deref()) {
+        (None, None) => None,
+        (Some(c), Some(r)) => Some(CapabilityRule {
+            capability: Capability::parse(c).ok_or_else(|| {
+                format!("capability: expected view, edit, share or delete, got {c:?}")
+            })?,
+            resource: ResourceTemplate::parse(r)?,
+        }),
+        // Fail closed: half a rule must never run as no rule.
+        (Some(_), None) => return Err("capability needs resource (e.g. \"task:{1}\")".into()),
+        (None, Some(_)) => return Err("resource needs capability".into()),
+    };
     let upstream = w.upstream.as_deref().map(upstream).transpose()?;
     let methods = w
         .methods
@@ -122,8 +133,10 @@ fn route(w: RouteFile) -> Result<Route, String> {
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
         .min();
-    if auth == AuthMode::None && (!w.scopes.is_empty() || min_role.is_some()) {
-        return Err("scopes and roles need auth = \"required\" or \"optional\"".into());
+    if auth == AuthMode::None
+        && (!w.scopes.is_empty() || min_role.is_some() || capability.is_some())
+    {
+        return Err("scopes, roles and capability need auth = \"required\" or \"optional\"".into());
     }
     for s in &w.scopes {
         if s.is_empty() || s.contains(char::is_whitespace) {
@@ -180,6 +193,7 @@ fn route(w: RouteFile) -> Result<Route, String> {
         timeout,
         max_body,
         audience,
+        capability,
     })
 }
 

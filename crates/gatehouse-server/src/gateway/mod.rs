@@ -82,7 +82,8 @@ pub async fn check(
             return Err(ApiError(e).into_response());
         }
     }
-    let identity = match state.gateway.judge(route, principal.as_ref()).await {
+    let path = gatehouse_core::gateway::path::path_of(judged.target);
+    let identity = match state.gateway.judge(route, principal.as_ref(), path).await {
         Ok(i) => i,
         Err(e) => return Err(refusal(state, e, judged, &parts.headers)),
     };
@@ -113,7 +114,6 @@ pub async fn check(
             Some((decision, limit))
         }
     };
-    let path = gatehouse_core::gateway::path::path_of(judged.target);
     let htu = format!("{}{path}", judged.origin);
     let assertion = state
         .gateway

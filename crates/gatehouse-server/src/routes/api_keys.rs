@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::Error;
 use gatehouse_core::ids::ApiKeyId;
 use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::api_keys::NewKeyRequest;
@@ -50,13 +49,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let access = access(&state, &auth, &org).await?;
     let manager = access.manager()?;
-    let expires_at = match b.expires_at.as_deref() {
-        None => None,
-        Some(text) => Some(
-            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| Error::field("expires_at", "invalid"))?,
-        ),
-    };
+    let expires_at = crate::json::optional_instant("expires_at", b.expires_at.as_deref())?;
     let request = NewKeyRequest {
         name: b.name,
         scopes: b.scopes,

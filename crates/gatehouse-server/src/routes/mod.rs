@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod forward_auth;
+pub mod grants;
 pub mod introspect;
 pub mod invitations;
 pub mod ops;
@@ -73,6 +74,9 @@ fn other_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::system_verify))
         .routes(routes!(secrets::list))
         .routes(routes!(secrets::put, secrets::get, secrets::delete))
+        .routes(routes!(grants::create, grants::list))
+        .routes(routes!(grants::delete))
+        .routes(routes!(grants::check))
 }
 
 /// Forward-auth: outside the `/v1` budgets (each route has its own `rate_limit`), SPEC §11.

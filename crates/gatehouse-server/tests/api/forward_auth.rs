@@ -337,9 +337,24 @@ async fn bad_routes_refuse_to_start(db: Db) {
             "own",
         ),
         (
-            "prefix = \"/d\"\ncapability = \"view\"\nresource = \"page:{1}\"",
+            "prefix = \"/d\"\ncapability = \"view\"",
             "/d",
-            "grants",
+            "needs resource",
+        ),
+        (
+            "prefix = \"/f\"\ncapability = \"own\"\nresource = \"page:{1}\"",
+            "/f",
+            "capability",
+        ),
+        (
+            "prefix = \"/g\"\ncapability = \"view\"\nresource = \"page:{0}\"",
+            "/g",
+            "segment number",
+        ),
+        (
+            "prefix = \"/h\"\nauth = \"none\"\ncapability = \"view\"\nresource = \"page:{1}\"",
+            "/h",
+            "capability need auth",
         ),
     ] {
         let config = db.dir.path().join("bad.toml");

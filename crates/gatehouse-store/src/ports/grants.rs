@@ -2,6 +2,7 @@
 //! resource, subject); putting one again replaces its capabilities and expiry in place.
 
 use gatehouse_core::ids::GrantId;
+use gatehouse_core::permission::Subject;
 
 use super::prelude::*;
 
@@ -16,6 +17,18 @@ const UPSERT: &str = "INSERT INTO grants (id, org_id, resource, subject, capabil
      updated_at = excluded.updated_at \
      RETURNING id, org_id, resource, subject, capabilities, expires_at, created_by, created_at, \
      updated_at";
+/// A member's standing: their role, and their grant on the resource when they have one.
+const MEMBER_STANDING: &str = "SELECT m.role AS role, CAST(NULL AS BIGINT) AS revoked_at, \
+     CAST(NULL AS BIGINT) AS key_expires_at, g.capabilities AS capabilities, \
+     g.expires_at AS expires_at FROM org_members m LEFT JOIN grants g \
+     ON g.org_id = m.org_id AND g.resource = $2 AND g.subject = $3 \
+     WHERE m.org_id = $1 AND m.user_id = $4";
+/// A key's standing: whether it still works, and its grant on the resource.
+const KEY_STANDING: &str = "SELECT CAST(NULL AS TEXT) AS role, k.revoked_at AS revoked_at, \
+     k.expires_at AS key_expires_at, g.capabilities AS capabilities, \
+     g.expires_at AS expires_at FROM api_keys k LEFT JOIN grants g \
+     ON g.org_id = k.org_id AND g.resource = $2 AND g.subject = $3 \
+     WHERE k.org_id = $1 AND k.id = $4";
 const DELETE: &str = "DELETE FROM grants WHERE org_id = $1 AND id = $2 RETURNING id";
 
 /// A stored grant as the database returns it.
@@ -32,6 +45,43 @@ struct GrantRow {
     updated_at: i64,
 }
 
+/// A subject's standing as [`MEMBER_STANDING`] and [`KEY_STANDING`] return it.
+#[derive(FromRow)]
+struct StandingRow {
+    role: Option<String>,
+    revoked_at: Option<i64>,
+    key_expires_at: Option<i64>,
+    capabilities: Option<String>,
+    expires_at: Option<i64>,
+}
+
+impl StandingRow {
+    fn into_standing(self) -> Result<Standing> {
+        let holder = match self.role {
+            Some(role) => Holder::Member(parse_role(&role)?),
+            None => Holder::Key {
+                revoked: self.revoked_at.is_some(),
+                expires_at: self.key_expires_at.map(time_of),
+            },
+        };
+        Ok(Standing {
+            holder,
+            held: self.capabilities.map(|c| Held {
+                capabilities: split_capabilities(&c),
+                expires_at: self.expires_at.map(time_of),
+            }),
+        })
+    }
+}
+
+fn split_capabilities(stored: &str) -> Vec<String> {
+    stored
+        .split(' ')
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 impl GrantRow {
     fn into_grant(self) -> Result<Grant> {
         Ok(Grant {
@@ -39,12 +89,7 @@ impl GrantRow {
             org_id: parse_id(&self.org_id)?,
             resource: self.resource,
             subject: self.subject,
-            capabilities: self
-                .capabilities
-                .split(' ')
-                .filter(|c| !c.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            capabilities: split_capabilities(&self.capabilities),
             expires_at: self.expires_at.map(time_of),
             created_by: self.created_by,
             created_at: time_of(self.created_at),
@@ -62,7 +107,7 @@ where
     for<'q> i64: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
     for<'q> i32: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
     for<'q> Vec<u8>: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<String>: Encode<'q, D::Db>,
+    for<'q> Option<String>: Encode<'q, D::Db> + Decode<'q, D::Db>,
     for<'q> Option<i64>: Encode<'q, D::Db> + Decode<'q, D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + ColumnIndex<DbRow<D>>,
     usize: ColumnIndex<DbRow<D>>,
@@ -70,7 +115,7 @@ where
     str: Type<D::Db>,
     [u8]: Type<D::Db>,
 {
-    async fn put_grant(&self, g: &Grant, audit: &[NewEvent]) -> Result<(Grant, bool)> {
+    async fn put_grant(&self, g: &Grant, audit: GrantAudit<'_>) -> Result<(Grant, bool)> {
         let mut tx = self.org_tx(g.org_id, true).await?;
         let row: GrantRow = sqlx::query_as(UPSERT)
             .bind(g.id.to_string())
@@ -85,9 +130,9 @@ where
             .await
             .map_err(db_err)?;
         let stored = row.into_grant()?;
-        Self::append_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(db_err)?;
         let created = stored.id == g.id;
+        Self::append_in(&mut tx, &audit(&stored, created)).await?;
+        tx.commit().await.map_err(db_err)?;
         Ok((stored, created))
     }
 
@@ -148,6 +193,29 @@ where
             .map_err(db_err)?;
         tx.finish().await?;
         row.map(GrantRow::into_grant).transpose()
+    }
+
+    async fn standing(
+        &self,
+        org: OrgId,
+        resource: &str,
+        subject: Subject,
+    ) -> Result<Option<Standing>> {
+        let (sql, id) = match subject {
+            Subject::User(id) => (MEMBER_STANDING, id.to_string()),
+            Subject::ApiKey(id) => (KEY_STANDING, id.to_string()),
+        };
+        let mut tx = self.org_read(org).await?;
+        let row: Option<StandingRow> = sqlx::query_as(sql)
+            .bind(org.to_string())
+            .bind(resource)
+            .bind(subject.to_string())
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.finish().await?;
+        row.map(StandingRow::into_standing).transpose()
     }
 
     async fn delete_grant(&self, org: OrgId, id: GrantId, audit: &[NewEvent]) -> Result<bool> {

@@ -3,8 +3,9 @@
 //! and grants going with a removed member or a deleted key.
 
 use gatehouse_core::ids::{GrantId, OrgId};
+use gatehouse_core::permission::Subject;
 use gatehouse_core::role::Role;
-use gatehouse_core::store::Grant;
+use gatehouse_core::store::{Grant, Held, Holder, Standing};
 
 use crate::api_keys::key;
 use crate::conformance;
@@ -29,20 +30,22 @@ conformance!(
     granting_again_replaces,
     listing_lookup_and_delete,
     grants_stay_in_their_org,
-    grants_go_with_the_member_or_key
+    grants_go_with_the_member_or_key,
+    standing_reads_role_key_and_grant_at_once,
+    a_put_audits_what_it_did
 );
 
 async fn granting_again_replaces(f: Fresh) {
     let owner = user(&f, "o@example.com").await;
     let org = org_with(&f, "Org", owner, &[]).await;
     let first = grant(org, "page:1", "user:a", &["view"], 10);
-    let (stored, created) = f.store.put_grant(&first, &[]).await.unwrap();
+    let (stored, created) = f.store.put_grant(&first, &|_, _| Vec::new()).await.unwrap();
     assert!(created);
     assert_eq!(stored, first);
     let mut again = grant(org, "page:1", "user:a", &["view", "edit"], 20);
     again.expires_at = Some(at(100));
     again.created_by = "user:someone-else".into();
-    let (stored, created) = f.store.put_grant(&again, &[]).await.unwrap();
+    let (stored, created) = f.store.put_grant(&again, &|_, _| Vec::new()).await.unwrap();
     assert!(
         !created,
         "the same (resource, subject) is replaced, not added"
@@ -75,7 +78,9 @@ async fn listing_lookup_and_delete(f: Fresh) {
         ("page:1", "user:a"),
     ] {
         f.store
-            .put_grant(&grant(org, resource, subject, &["view"], 1), &[])
+            .put_grant(&grant(org, resource, subject, &["view"], 1), &|_, _| {
+                Vec::new()
+            })
             .await
             .unwrap();
     }
@@ -135,7 +140,7 @@ async fn grants_stay_in_their_org(f: Fresh) {
     let a = org_with(&f, "A", owner, &[]).await;
     let b = org_with(&f, "B", owner, &[]).await;
     let g = grant(a, "page:1", "user:a", &["view"], 1);
-    f.store.put_grant(&g, &[]).await.unwrap();
+    f.store.put_grant(&g, &|_, _| Vec::new()).await.unwrap();
     assert!(f.store.grant(b, g.id).await.unwrap().is_none());
     assert!(
         f.store
@@ -175,7 +180,9 @@ async fn grants_go_with_the_member_or_key(f: Fresh) {
     let as_key = format!("api_key:{}", k.id);
     for subject in [&as_member, &as_key, &format!("user:{owner}")] {
         f.store
-            .put_grant(&grant(org, "page:1", subject, &["view"], 1), &[])
+            .put_grant(&grant(org, "page:1", subject, &["view"], 1), &|_, _| {
+                Vec::new()
+            })
             .await
             .unwrap();
     }
@@ -209,4 +216,108 @@ async fn grants_go_with_the_member_or_key(f: Fresh) {
         .map(|g| g.subject)
         .collect();
     assert_eq!(left, vec![format!("user:{owner}")], "others keep theirs");
+}
+
+async fn standing_reads_role_key_and_grant_at_once(f: Fresh) {
+    let owner = user(&f, "o@example.com").await;
+    let member = user(&f, "m@example.com").await;
+    let stranger = user(&f, "s@example.com").await;
+    let org = org_with(&f, "Org", owner, &[(member, Role::Member)]).await;
+    let other = org_with(&f, "Other", stranger, &[]).await;
+    let k = key(org, "bot");
+    f.store.create_api_key(&k, &[]).await.unwrap();
+    let mut g = grant(
+        org,
+        "page:1",
+        &format!("user:{member}"),
+        &["view", "share"],
+        1,
+    );
+    g.expires_at = Some(at(50));
+    f.store.put_grant(&g, &|_, _| Vec::new()).await.unwrap();
+    let standing = |subject, resource: &'static str| {
+        let store = f.store.clone();
+        async move { store.standing(org, resource, subject).await.unwrap() }
+    };
+    assert_eq!(
+        standing(Subject::User(member), "page:1").await,
+        Some(Standing {
+            holder: Holder::Member(Role::Member),
+            held: Some(Held {
+                capabilities: vec!["view".into(), "share".into()],
+                expires_at: Some(at(50)),
+            }),
+        })
+    );
+    assert_eq!(
+        standing(Subject::User(member), "page:2").await,
+        Some(Standing {
+            holder: Holder::Member(Role::Member),
+            held: None,
+        }),
+        "another resource: the role, no grant"
+    );
+    assert_eq!(
+        standing(Subject::User(owner), "page:1").await,
+        Some(Standing {
+            holder: Holder::Member(Role::Owner),
+            held: None,
+        })
+    );
+    assert_eq!(
+        standing(Subject::ApiKey(k.id), "page:1").await,
+        Some(Standing {
+            holder: Holder::Key {
+                revoked: false,
+                expires_at: Some(at(500)),
+            },
+            held: None,
+        })
+    );
+    assert_eq!(
+        standing(Subject::User(stranger), "page:1").await,
+        None,
+        "not a member"
+    );
+    assert_eq!(
+        f.store
+            .standing(other, "page:1", Subject::User(member))
+            .await
+            .unwrap(),
+        None,
+        "another org knows nothing of the member or their grant"
+    );
+    let other_key = key(other, "theirs");
+    f.store.create_api_key(&other_key, &[]).await.unwrap();
+    assert_eq!(
+        standing(Subject::ApiKey(other_key.id), "page:1").await,
+        None
+    );
+}
+
+async fn a_put_audits_what_it_did(f: Fresh) {
+    let owner = user(&f, "o@example.com").await;
+    let org = org_with(&f, "Org", owner, &[]).await;
+    let seen = std::sync::Mutex::new(Vec::new());
+    let audit = |g: &Grant, created: bool| {
+        seen.lock().unwrap().push((g.capabilities.clone(), created));
+        Vec::new()
+    };
+    let subject = format!("user:{owner}");
+    f.store
+        .put_grant(&grant(org, "page:1", &subject, &["view"], 1), &audit)
+        .await
+        .unwrap();
+    f.store
+        .put_grant(&grant(org, "page:1", &subject, &["edit"], 2), &audit)
+        .await
+        .unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            (vec!["view".to_owned()], true),
+            (vec!["edit".to_owned()], false)
+        ],
+        "the audit is made from the stored grant, knowing whether it replaced one"
+    );
 }
