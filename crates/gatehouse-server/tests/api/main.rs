@@ -18,6 +18,8 @@ mod credential_races;
 mod forward_auth;
 mod forward_auth_proxies;
 mod gateway;
+mod grant_rules;
+mod grants;
 mod hardening;
 mod identity;
 mod invitation_rules;

@@ -337,6 +337,41 @@ async fn real_responses_match_the_documented_schemas(db: Db) {
     k.check("GET", name, &member.get(&s).await);
     k.check("DELETE", name, &owner.delete(&s).await);
     k.check("GET", name, &owner.get(&s).await);
+    let grants = format!("{o}/grants");
+    let g = json!({ "resource": "page:1", "subject": format!("user:{owner_id}"), "capabilities": ["view"] });
+    let made = owner.post(&grants, g.clone()).await;
+    k.check("POST", "/v1/orgs/{org}/grants", &made);
+    k.check(
+        "POST",
+        "/v1/orgs/{org}/grants",
+        &owner.post(&grants, g).await,
+    );
+    let bad = json!({ "resource": "Page", "subject": "x", "capabilities": [] });
+    k.check(
+        "POST",
+        "/v1/orgs/{org}/grants",
+        &owner.post(&grants, bad).await,
+    );
+    let listed = owner.get(&format!("{grants}?resource=page:1")).await;
+    k.check("GET", "/v1/orgs/{org}/grants", &listed);
+    k.check("GET", "/v1/orgs/{org}/grants", &owner.get(&grants).await);
+    let ask = json!({ "subject": format!("user:{owner_id}"), "resource": "page:1", "capability": "view" });
+    k.check(
+        "POST",
+        "/v1/orgs/{org}/check",
+        &owner.post(&format!("{o}/check"), ask).await,
+    );
+    let grant_path = format!("{grants}/{}", made.body["id"].as_str().unwrap());
+    k.check(
+        "DELETE",
+        "/v1/orgs/{org}/grants/{id}",
+        &owner.delete(&grant_path).await,
+    );
+    k.check(
+        "DELETE",
+        "/v1/orgs/{org}/grants/{id}",
+        &owner.delete(&grant_path).await,
+    );
     let password = json!({ "current_password": PASSWORD, "new_password": "short" });
     k.check(
         "POST",
