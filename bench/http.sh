@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load over real HTTP with wrk, in one run against a release build on SQLite or PostgreSQL:
 # GET /healthz, GET /v1/auth/me with an API key, an access token and a session cookie, a vault
-# read (GET of a 1 KiB secret with an API key: opened and audited per request), and sign-in.
+# read (GET of a 1 KiB secret with an API key: opened and audited per request), a permission
+# check (POST /v1/orgs/{org}/check with a `check` key, about a key holding a grant), and sign-in.
 #   bench/http.sh [sqlite|postgres] [duration, default 10s] [connections, default 16]
 #   RATE_BACKEND=database bench/http.sh postgres   (the rate limiter's shared backend)
 # /healthz is never rate limited; every /v1 route is: the pair shows what limiting costs.
@@ -34,6 +35,14 @@ KEY=$(curl -sf "$BASE/v1/orgs/$ORG/api-keys" -H "Cookie: $COOKIE" -H "X-CSRF-Tok
     -H 'content-type: application/json' -d '{"name":"bench","scopes":["tasks:read"]}' | json '["key"]')
 SKEY=$(curl -sf "$BASE/v1/orgs/$ORG/api-keys" -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" \
     -H 'content-type: application/json' -d '{"name":"vault","scopes":["secrets:read","secrets:write"]}' | json '["key"]')
+CHECKER=$(curl -sf "$BASE/v1/orgs/$ORG/api-keys" -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" \
+    -H 'content-type: application/json' -d '{"name":"checker","scopes":["check"]}' | json '["key"]')
+GRANTEE=$(curl -sf "$BASE/v1/orgs/$ORG/api-keys" -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" \
+    -H 'content-type: application/json' -d '{"name":"grantee","scopes":["tasks:read"]}' | json '["id"]')
+curl -sf "$BASE/v1/orgs/$ORG/grants" -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" \
+    -H 'content-type: application/json' \
+    -d "{\"resource\":\"page:1\",\"subject\":\"api_key:$GRANTEE\",\"capabilities\":[\"view\"]}" >/dev/null
+export CHECK_SUBJECT="api_key:$GRANTEE"
 VALUE=$(head -c 768 /dev/urandom | base64 -w0 | head -c 1024)
 curl -sf -X PUT "$BASE/v1/orgs/$ORG/secrets/bench-1k" -H "Authorization: Bearer $SKEY" \
     -H 'content-type: application/json' -d "{\"value\":\"$VALUE\"}" >/dev/null
@@ -52,4 +61,6 @@ run "GET /v1/auth/me (API key)" -H "Authorization: Bearer $KEY" "$BASE/v1/auth/m
 run "GET /v1/auth/me (access token)" -H "Authorization: Bearer $JWT" "$BASE/v1/auth/me"
 run "GET /v1/auth/me (session cookie)" -H "Cookie: $COOKIE" "$BASE/v1/auth/me"
 run "GET /v1/orgs/{org}/secrets/{name} (API key, 1 KiB value)" -H "Authorization: Bearer $SKEY" "$BASE/v1/orgs/$ORG/secrets/bench-1k"
+run "POST /v1/orgs/{org}/check (check key, a granted subject)" -s bench/check.lua \
+    -H "Authorization: Bearer $CHECKER" "$BASE/v1/orgs/$ORG/check"
 run "POST /v1/auth/login (Argon2id m=19456,t=2,p=1)" -s bench/login.lua "$BASE/v1/auth/login"

@@ -97,7 +97,7 @@ pub(super) struct CreateForm {
 }
 
 /// A `datetime-local` value (minutes, optionally seconds) as a UTC time.
-fn parse_local_utc(text: &str) -> Result<OffsetDateTime, Error> {
+pub(super) fn parse_local_utc(text: &str) -> Result<OffsetDateTime, Error> {
     let invalid = || Error::field("expires_at", "invalid");
     let with_seconds = if text.len() == 16 {
         format!("{text}:00")

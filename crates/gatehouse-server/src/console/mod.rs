@@ -8,6 +8,7 @@ mod account;
 pub mod assets;
 mod audit;
 mod extract;
+mod grants;
 mod invitations;
 mod keys;
 mod members;
@@ -90,5 +91,13 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/console/orgs/{org}/secrets/{name}/delete",
             post(secrets::delete),
+        )
+        .route(
+            "/console/orgs/{org}/grants",
+            get(grants::page).post(grants::add),
+        )
+        .route(
+            "/console/orgs/{org}/grants/{id}/delete",
+            post(grants::remove),
         )
 }

@@ -12,6 +12,7 @@ mod audit_webhook;
 mod cli;
 mod client_crate;
 mod config;
+mod console_grants;
 mod console_pages;
 mod conventions;
 mod credential_races;

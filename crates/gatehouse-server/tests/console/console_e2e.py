@@ -177,6 +177,27 @@ def walk(server, db, shots, browsers):
     bob.go(f"/console/orgs/{second}").page("other-org")
     check("Page not found" in bob.source, "another org's page is not a 404")
 
+    step("grants: pick a resource, grant a member, a sharing member sees it, remove it")
+    owner.go(f"/console/orgs/{org}/grants").page("grants-pick")
+    owner.fill(resource="page:1").submit(f"/console/orgs/{org}/grants")
+    check("No grants on this resource" in owner.source, f"page:1 before any grant: {owner.notice()!r}")
+    add = owner.driver.find_element(By.ID, "add-grant")
+    Select(add.find_element(By.NAME, "subject")).select_by_visible_text(f"{INVITEE} (member)")
+    for cap in ("view", "share"):
+        add.find_element(By.CSS_SELECTOR, f"input[name=capability][value='{cap}']").click()
+    owner.click_and_wait(add.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    check("Granted view, share on page:1." in owner.notice(), f"grant: {owner.notice()!r}")
+    owner.page("grants-listed")
+    check(INVITEE in owner.source, "the grant names the member")
+    bob.go(f"/console/orgs/{org}/grants?resource=page:1").page("member-grants")
+    check('id="grants"' in bob.source, "a sharing member sees the resource's grants")
+    bob.go(f"/console/orgs/{org}/grants?resource=page:2")
+    check('id="grants"' not in bob.source and bob.notice(), "a member sees no other resource's grants")
+    owner.go(f"/console/orgs/{org}/grants?resource=page:1")
+    owner.submit("/delete")
+    check("Grant removed." in owner.notice() and "No grants on this resource" in owner.source,
+          f"removed grant still listed: {owner.notice()!r}")
+
     step("members: change role, remove")
     owner.go(f"/console/orgs/{org}/members")
     bob_id = re.search(r"/members/([0-9a-f-]+)/role", [
