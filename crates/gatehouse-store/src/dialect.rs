@@ -41,6 +41,27 @@ pub trait Dialect: Send + Sync + Sized + 'static {
         value: &str,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// A transaction (a writer's when `write`) with `setting` set to `value` for its length.
+    /// The default opens it, then sets the value (two statements).
+    #[must_use]
+    fn begin_scoped(
+        pool: &Pool<Self::Db>,
+        write: bool,
+        setting: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<Tx<Self>>> + Send {
+        async move {
+            let mut tx = if write {
+                pool.begin_with(Self::BEGIN_WRITE).await
+            } else {
+                pool.begin().await
+            }
+            .map_err(crate::rows::db_err)?;
+            Self::set_local(&mut tx, setting, value).await?;
+            Ok(tx)
+        }
+    }
+
     /// Tells every instance, at commit, that the API key `public_id` (or every key, for `*`)
     /// changed.
     fn notify_key_change(

@@ -171,6 +171,30 @@ impl Dialect for PgDialect {
         Ok(())
     }
 
+    /// `BEGIN` and the setting in one simple-query message (one round trip instead of two: an
+    /// org-scoped read is then three, with its statement and `COMMIT`). Only a setting and value
+    /// made of `[a-z0-9._-]` (names and ids gatehouse writes) are spelled into the message;
+    /// anything else takes the two-statement way with bound parameters.
+    async fn begin_scoped(
+        pool: &PgPool,
+        _write: bool,
+        setting: &str,
+        value: &str,
+    ) -> gatehouse_core::Result<Tx<Self>> {
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        };
+        if plain(setting) && plain(value) {
+            let begin = format!("BEGIN; SELECT set_config('{setting}', '{value}', true)");
+            return pool.begin_with(AssertSqlSafe(begin)).await.map_err(db_err);
+        }
+        let mut tx = pool.begin().await.map_err(db_err)?;
+        Self::set_local(&mut tx, setting, value).await?;
+        Ok(tx)
+    }
+
     /// Announces a changed key on [`KEY_CHANNEL`]; delivered to listeners at commit.
     async fn notify_key_change(tx: &mut Tx<Self>, public_id: &str) -> gatehouse_core::Result<()> {
         sqlx::query("SELECT pg_notify($1, $2)")

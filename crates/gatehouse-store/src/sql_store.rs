@@ -116,13 +116,7 @@ impl<D: Dialect> SqlStore<D> {
 
     /// A transaction that may see `org` only.
     pub(crate) async fn org_tx(&self, org: OrgId, write: bool) -> Result<Tx<D>> {
-        let mut tx = if write {
-            self.write_tx().await?
-        } else {
-            self.read_tx().await?
-        };
-        D::set_local(&mut tx, ORG_SETTING, &org.to_string()).await?;
-        Ok(tx)
+        D::begin_scoped(&self.pool, write, ORG_SETTING, &org.to_string()).await
     }
 }
 
