@@ -306,6 +306,18 @@ mod tests {
         );
         assert_eq!((r.timeout, r.max_body), (DEFAULT_TIMEOUT, DEFAULT_MAX_BODY));
         assert!(r.upstream.is_none() && r.min_role.is_none() && r.rate_limit.is_none());
+        assert!(r.capability.is_none());
+    }
+
+    #[test]
+    fn a_capability_rule_is_read_whole() {
+        let t = table(
+            "[[gateway.routes]]\nprefix = \"/p\"\ncapability = \"edit\"\nresource = \"page:{1}\"\n",
+        )
+        .unwrap();
+        let rule = t.routes()[0].capability.as_ref().expect("a rule");
+        assert_eq!(rule.capability, Capability::Edit);
+        assert_eq!(rule.resource.render("/42/x").as_deref(), Some("page:42"));
     }
 
     #[test]
@@ -320,7 +332,15 @@ mod tests {
             ("prefix = \"/a\"\nmax_body = \"10 parsecs\"", "max_body"),
             ("prefix = \"/a\"\ntimeout = \"soon\"", "timeout"),
             ("prefix = \"/a\"\nmethods = [\"GET /\"]", "methods"),
-            ("prefix = \"/a\"\ncapability = \"view\"", "not available"),
+            ("prefix = \"/a\"\ncapability = \"view\"", "needs resource"),
+            (
+                "prefix = \"/a\"\nresource = \"page:{1}\"",
+                "needs capability",
+            ),
+            (
+                "prefix = \"/a\"\ncapability = \"view\"\nresource = \"page:{x}\"",
+                "segment number",
+            ),
             (
                 "prefix = \"/a\"\nauth = \"none\"\nscopes = [\"x\"]",
                 "scopes",
