@@ -19,15 +19,22 @@ use crate::extract::{Authenticated, Client};
 use crate::json::Json;
 use crate::state::AppState;
 
-/// A grant to make, or to replace (same resource and subject).
+/// A grant to make, or to replace (same resource and subject). Every field defaults, so who
+/// may ask is judged before what was asked (another org's path is `404` whatever the body);
+/// a missing field is then `422` like a bad one.
 #[derive(Deserialize, ToSchema)]
 pub struct GrantBody {
     /// `type:id`, e.g. `page:123` (`^[a-z][a-z0-9_.-]{0,63}:[A-Za-z0-9_.:/@-]{1,200}$`).
-    #[schema(example = "page:123")]
+    #[serde(default)]
+    #[schema(example = "page:123", required = true)]
     resource: String,
     /// `user:<user id>` of a member, or `api_key:<key id>` of a key of the org.
+    #[serde(default)]
+    #[schema(required = true)]
     subject: String,
     /// A non-empty subset of `view`, `edit`, `share`, `delete`.
+    #[serde(default)]
+    #[schema(required = true)]
     capabilities: Vec<String>,
     /// RFC 3339; none for a grant that does not expire. Kept to the second.
     expires_at: Option<String>,
@@ -70,12 +77,18 @@ pub struct GrantsQuery {
     subject: Option<String>,
 }
 
-/// The question a check asks.
+/// The question a check asks (fields default, as in [`GrantBody`]).
 #[derive(Deserialize, ToSchema)]
 pub struct CheckBody {
+    #[serde(default)]
+    #[schema(required = true)]
     subject: String,
+    #[serde(default)]
+    #[schema(required = true)]
     resource: String,
     /// One of `view`, `edit`, `share`, `delete`.
+    #[serde(default)]
+    #[schema(required = true)]
     capability: String,
 }
 

@@ -314,14 +314,19 @@ async fn bad_grants_are_refused(db: Db) {
             r.text
         );
     }
-    // A body missing a field is malformed, as on every route: 400.
+    // A missing field is judged like a bad one (who may ask comes first: see isolation.rs).
     let r = grant(
         &owner,
         &org,
         json!({ "resource": "page:1", "subject": member }),
     )
     .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(
+        r.body["error"]["fields"].get("capabilities").is_some(),
+        "{}",
+        r.text
+    );
     for (subject, resource, capability) in [
         (member.as_str(), "page:1", "own"),
         (member.as_str(), "nope", "view"),
