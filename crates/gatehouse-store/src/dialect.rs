@@ -27,6 +27,8 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// the row-level-security setting is per transaction; SQLite: a bare statement is already
     /// consistent, and skipping `BEGIN`/`COMMIT` saves two trips to the driver's thread).
     const SCOPED_READS_NEED_TX: bool;
+    /// How many connections the hottest one-statement reads keep beside the pool.
+    const HOT_READ_CONNECTIONS: usize;
     /// The two-argument maximum (`MAX` in SQLite, `GREATEST` in PostgreSQL).
     const MAX_FN: &'static str;
 

@@ -2,6 +2,7 @@
 
 pub mod dialect;
 pub mod feed;
+mod hot_reads;
 mod ports;
 pub mod postgres;
 mod rows;

@@ -10,6 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgQu
 use sqlx::{AssertSqlSafe, Connection, Postgres};
 
 use crate::dialect::{Dialect, Tx};
+use crate::hot_reads::PING_WHEN_IDLE_FOR;
 use crate::rows::db_err;
 use crate::sql_store::SqlStore;
 use crate::{OpenError, RoleStatus};
@@ -125,7 +126,19 @@ impl PgStore {
         let role = probe_role(url).await?;
         let mut pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(3));
+            .acquire_timeout(Duration::from_secs(3))
+            // sqlx pings every connection it hands out by default: one more round trip on every
+            // query. A connection back in the pool for less than a second was just working, so
+            // only one idle for longer is pinged (a restarted server's dead ones are dropped).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            });
         if role.restricted {
             let set_role = format!("SET ROLE {}", quoted(&role.app_role));
             pool = pool.after_connect(move |conn, _meta| {
@@ -149,6 +162,7 @@ impl Dialect for PgDialect {
     const BEGIN_WRITE: &'static str = "BEGIN";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const SCOPED_READS_NEED_TX: bool = true;
+    const HOT_READ_CONNECTIONS: usize = 8;
     const MAX_FN: &'static str = "GREATEST";
 
     fn rows_affected(done: &PgQueryResult) -> u64 {

@@ -15,6 +15,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
 
 use crate::dialect::{Dialect, Tx};
+use crate::hot_reads::{HotConn, HotReads};
 use crate::rows::db_err;
 
 /// The change-feed payload that drops every cached key (an org renamed or deleted).
@@ -36,6 +37,8 @@ pub const INVITATION_SETTING: &str = "gatehouse.invitation";
 /// The storage ports on one database.
 pub struct SqlStore<D: Dialect> {
     pub(crate) pool: Pool<D::Db>,
+    /// Connections for the hottest one-statement reads (see [`SqlStore::hot_read`]).
+    hot: Arc<HotReads<D::Db>>,
     /// This process's caches, told of each user change once it has committed.
     local: Arc<OnceLock<Arc<dyn ChangeSink>>>,
 }
@@ -68,6 +71,7 @@ pub(crate) fn change_of(payload: &str) -> Option<Change> {
 impl<D: Dialect> SqlStore<D> {
     pub(crate) fn new(pool: Pool<D::Db>) -> Self {
         Self {
+            hot: Arc::new(HotReads::new(pool.clone(), D::HOT_READ_CONNECTIONS)),
             pool,
             local: Arc::new(OnceLock::new()),
         }
@@ -111,6 +115,27 @@ impl<D: Dialect> SqlStore<D> {
             Ok(OrgRead::Tx(self.org_tx(org, false).await?))
         } else {
             Ok(OrgRead::Conn(self.pool.acquire().await.map_err(db_err)?))
+        }
+    }
+
+    /// A connection for one hot read statement, outside any transaction; release it once the
+    /// statement has succeeded (see [`crate::hot_reads`]).
+    pub(crate) async fn hot_read(&self) -> Result<HotConn<'_, D::Db>> {
+        self.hot.acquire().await
+    }
+
+    /// The statement of a hot one-statement read scoped to an org, to run on the pool outside
+    /// any transaction: `plain` where a bare statement needs no setting (SQLite), `function`
+    /// where row security does (PostgreSQL: a read function of migration 0013 that sets the
+    /// org and reads in the statement's own transaction, one round trip instead of three).
+    pub(crate) const fn scoped_statement(
+        plain: &'static str,
+        function: &'static str,
+    ) -> &'static str {
+        if D::SCOPED_READS_NEED_TX {
+            function
+        } else {
+            plain
         }
     }
 

@@ -103,6 +103,7 @@ impl Dialect for SqliteDialect {
     /// SQLite has no row locks (writers are serialized by `BEGIN IMMEDIATE`).
     const FOR_UPDATE: &'static str = "";
     const SCOPED_READS_NEED_TX: bool = false;
+    const HOT_READ_CONNECTIONS: usize = 4;
     /// The two-argument maximum (`MAX(a, b)` is scalar in SQLite).
     const MAX_FN: &'static str = "MAX";
 

@@ -29,6 +29,12 @@ const KEY_STANDING: &str = "SELECT CAST(NULL AS TEXT) AS role, k.revoked_at AS r
      g.expires_at AS expires_at FROM api_keys k LEFT JOIN grants g \
      ON g.org_id = k.org_id AND g.resource = $2 AND g.subject = $3 \
      WHERE k.org_id = $1 AND k.id = $4";
+/// [`MEMBER_STANDING`] and [`KEY_STANDING`] as PostgreSQL's one-statement read functions
+/// (migration 0013), which set the org for row security themselves.
+const MEMBER_STANDING_FN: &str = "SELECT role, revoked_at, key_expires_at, capabilities, \
+     expires_at FROM gatehouse_member_standing($1, $2, $3, $4)";
+const KEY_STANDING_FN: &str = "SELECT role, revoked_at, key_expires_at, capabilities, \
+     expires_at FROM gatehouse_key_standing($1, $2, $3, $4)";
 const DELETE: &str = "DELETE FROM grants WHERE org_id = $1 AND id = $2 RETURNING id";
 
 /// A stored grant as the database returns it.
@@ -202,19 +208,25 @@ where
         subject: Subject,
     ) -> Result<Option<Standing>> {
         let (sql, id) = match subject {
-            Subject::User(id) => (MEMBER_STANDING, id.to_string()),
-            Subject::ApiKey(id) => (KEY_STANDING, id.to_string()),
+            Subject::User(id) => (
+                Self::scoped_statement(MEMBER_STANDING, MEMBER_STANDING_FN),
+                id.to_string(),
+            ),
+            Subject::ApiKey(id) => (
+                Self::scoped_statement(KEY_STANDING, KEY_STANDING_FN),
+                id.to_string(),
+            ),
         };
-        let mut tx = self.org_read(org).await?;
+        let mut hot = self.hot_read().await?;
         let row: Option<StandingRow> = sqlx::query_as(sql)
             .bind(org.to_string())
             .bind(resource)
             .bind(subject.to_string())
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(hot.conn())
             .await
             .map_err(db_err)?;
-        tx.finish().await?;
+        hot.release();
         row.map(StandingRow::into_standing).transpose()
     }
 

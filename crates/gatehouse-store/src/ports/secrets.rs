@@ -19,6 +19,13 @@ const LIST: &str = "SELECT s.name, s.version, s.secret_created_at, s.created_at,
      (SELECT MAX(t.version) FROM secrets t WHERE t.org_id = s.org_id AND t.name = s.name) \
      ORDER BY s.name";
 const DELETE: &str = "DELETE FROM secrets WHERE org_id = $1 AND name = $2 RETURNING version";
+/// Version `$3` of a secret with its sealed value, or the latest when `$3` is NULL.
+const VERSION: &str = "SELECT name, version, sealed, sealed_by, secret_created_at, created_at, \
+     created_by_type, created_by_id FROM secrets WHERE org_id = $1 AND name = $2 \
+     AND ($3 IS NULL OR version = $3) ORDER BY version DESC LIMIT 1";
+/// [`VERSION`] as PostgreSQL's one-statement read function (migration 0013).
+const VERSION_FN: &str = "SELECT name, version, sealed, sealed_by, secret_created_at, \
+     created_at, created_by_type, created_by_id FROM gatehouse_secret_version($1, $2, $3)";
 const ORG_IDS: &str = "SELECT id FROM orgs ORDER BY id";
 const COUNT_TO_RESEAL: &str = "SELECT COUNT(*) FROM secrets WHERE org_id = $1 AND sealed_by <> $2";
 const RESEAL: &str = "UPDATE secrets SET sealed = $1, sealed_by = $2 \
@@ -153,30 +160,13 @@ where
         name: &str,
         version: Option<i64>,
     ) -> Result<Option<SecretVersion>> {
-        let mut tx = self.org_read(org).await?;
-        let row: Option<VersionRow> = if let Some(n) = version {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM secrets WHERE org_id = $1 AND name = $2 AND version = $3"
-            );
-            sqlx::query_as(AssertSqlSafe(sql))
-                .bind(org.to_string())
-                .bind(name)
-                .bind(n)
-                .fetch_optional(&mut *tx)
-                .await
-        } else {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM secrets WHERE org_id = $1 AND name = $2 \
-                 ORDER BY version DESC LIMIT 1"
-            );
-            sqlx::query_as(AssertSqlSafe(sql))
-                .bind(org.to_string())
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await
-        }
-        .map_err(db_err)?;
-        tx.finish().await?;
+        let row: Option<VersionRow> = sqlx::query_as(Self::scoped_statement(VERSION, VERSION_FN))
+            .bind(org.to_string())
+            .bind(name)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(row.map(|r| r.into_version(org)))
     }
 

@@ -150,3 +150,48 @@ async fn every_org_table_has_forced_rls_and_the_role_cannot_bypass_it() {
         .await;
     assert!(disabled.is_err(), "the app role does not own the tables");
 }
+
+#[tokio::test]
+async fn one_statement_read_functions_leave_no_setting_and_run_as_their_caller() {
+    let Some(f) = fresh_pg().await else { return };
+    let ann = user(&f, "ann@example.com").await;
+    let a = org_with(&f, "A", ann, &[]).await;
+    let b = org_with(&f, "B", ann, &[]).await;
+    let key_b = crate::api_keys::key(b, "key-b");
+    f.store.create_api_key(&key_b, &[]).await.unwrap();
+    let (store, _) = PgStore::open(&f.url).await.unwrap();
+    let mut conn = store.pool().acquire().await.unwrap();
+    let standing = |org: String| {
+        sqlx::query("SELECT key_expires_at FROM gatehouse_key_standing($1, 'page:1', $2, $3)")
+            .bind(org)
+            .bind(format!("api_key:{}", key_b.id))
+            .bind(key_b.id.to_string())
+    };
+    let found = standing(b.to_string()).fetch_all(&mut *conn).await.unwrap();
+    assert_eq!(found.len(), 1, "org B's key, read in org B");
+    let other = standing(a.to_string()).fetch_all(&mut *conn).await.unwrap();
+    assert!(other.is_empty(), "org B's key is not seen from org A");
+    // The setting ended with the call's own transaction: the same connection sees nothing.
+    let left: Option<String> =
+        sqlx::query_scalar("SELECT current_setting('gatehouse.org_id', true)")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    assert!(
+        left.unwrap_or_default().is_empty(),
+        "no org left on the connection"
+    );
+    let seen: Vec<String> = sqlx::query_scalar("SELECT org_id FROM api_keys")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    assert!(seen.is_empty(), "{seen:?}");
+    // None of gatehouse's functions runs with its owner's rights.
+    let definers: Vec<String> = sqlx::query_scalar(
+        "SELECT proname::text FROM pg_proc WHERE proname LIKE 'gatehouse%' AND prosecdef",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert!(definers.is_empty(), "SECURITY DEFINER: {definers:?}");
+}
