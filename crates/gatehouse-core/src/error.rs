@@ -40,6 +40,8 @@ pub enum ConflictReason {
     KidTaken,
     /// Another writer took this secret version first.
     SecretVersionTaken,
+    /// The user already has TOTP on.
+    TotpEnabled,
 }
 
 impl ConflictReason {
@@ -53,6 +55,7 @@ impl ConflictReason {
             Self::KeyCollision => "key_collision",
             Self::KidTaken => "kid_taken",
             Self::SecretVersionTaken => "secret_version_taken",
+            Self::TotpEnabled => "totp_enabled",
         }
     }
 }
@@ -60,6 +63,26 @@ impl ConflictReason {
 impl std::fmt::Display for ConflictReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.code())
+    }
+}
+
+/// A right password for an account with a second factor: the client finishes the sign-in with
+/// `token` at `POST /v1/auth/login/mfa` (SPEC §15).
+#[derive(Clone)]
+pub struct MfaChallenge {
+    /// Shown to the client once; only its SHA-256 is stored.
+    pub token: String,
+    pub methods: Vec<&'static str>,
+    pub expires_at: time::OffsetDateTime,
+}
+
+impl std::fmt::Debug for MfaChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaChallenge")
+            .field("token", &"[redacted]")
+            .field("methods", &self.methods)
+            .field("expires_at", &self.expires_at)
+            .finish()
     }
 }
 
@@ -71,6 +94,9 @@ pub enum Error {
     Conflict(ConflictReason),
     #[error("unauthenticated: {0:?}")]
     Unauthenticated(AuthFailure),
+    /// The password was right; a second factor is needed (`401 mfa_required`).
+    #[error("second factor required")]
+    MfaRequired(Box<MfaChallenge>),
     #[error("forbidden: {0:?}")]
     Forbidden(ForbiddenReason),
     #[error("validation failed: {0:?}")]

@@ -26,6 +26,7 @@ pub mod service;
 pub mod store;
 pub mod token;
 pub mod token_policy;
+pub mod totp;
 pub mod vault;
 
 pub use error::{Error, Result};

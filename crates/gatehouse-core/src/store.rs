@@ -12,10 +12,12 @@ use crate::token_policy::TokenScopePolicy;
 
 mod export_cursors;
 mod grants;
+mod mfa;
 mod secrets;
 mod tokens;
 pub use export_cursors::*;
 pub use grants::*;
+pub use mfa::*;
 pub use secrets::*;
 pub use tokens::*;
 
@@ -469,6 +471,7 @@ pub trait Store:
     + TokenStore
     + SecretStore
     + GrantStore
+    + MfaStore
     + RateLimitStore
     + LockoutStore
     + SystemStore
@@ -485,6 +488,7 @@ impl<T> Store for T where
         + TokenStore
         + SecretStore
         + GrantStore
+        + MfaStore
         + RateLimitStore
         + LockoutStore
         + SystemStore

@@ -10,6 +10,7 @@ use gatehouse_core::password::PasswordHasherPool;
 use gatehouse_core::rate_limit::{Limit, MemoryLimiter};
 use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::GatewayService;
+use gatehouse_core::service::auth::MfaKeys;
 use gatehouse_core::service::key_cache::{KEY_CACHE_CAPACITY, KEY_CACHE_TTL, KeyCache};
 use gatehouse_core::service::last_used;
 use gatehouse_core::service::limiter::{Backend as LimiterBackend, RateLimiter};
@@ -152,7 +153,11 @@ pub fn auth_service(
         },
         secret.derive("csrf/v1"),
         audit,
-    ))
+    )
+    .with_mfa(MfaKeys {
+        keyring: keyring(config)?,
+        issuer: "gatehouse".to_owned(),
+    }))
 }
 
 /// The use cases the server runs, over one open store.

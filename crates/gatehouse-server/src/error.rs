@@ -18,6 +18,8 @@ pub enum ErrorCode {
     Conflict,
     Unauthenticated,
     InvalidCredentials,
+    /// A right password; the sign-in needs its second step (SPEC §15).
+    MfaRequired,
     TokenExpired,
     TokenRevoked,
     Forbidden,
@@ -46,6 +48,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidCredentials => "invalid_credentials",
+            Self::MfaRequired => "mfa_required",
             Self::TokenExpired => "token_expired",
             Self::TokenRevoked => "token_revoked",
             Self::Forbidden => "forbidden",
@@ -82,6 +85,25 @@ pub struct ErrorDetail {
     pub request_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<BTreeMap<String, String>>,
+    /// `mfa_required`: the token that finishes the sign-in at `POST /v1/auth/login/mfa`
+    /// (shown once, 5 minutes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
+    /// `mfa_required`: the second factors the sign-in may be finished with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<&'static str>>,
+    /// `mfa_required`: when `mfa_token` lapses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// The second step a `401 mfa_required` asks for: `mfa_token` (shown once, 5 minutes), the
+/// `methods` it may be finished with, and when it lapses.
+#[derive(Debug, Clone)]
+pub struct MfaRequiredView {
+    pub mfa_token: String,
+    pub methods: Vec<&'static str>,
+    pub expires_at: String,
 }
 
 /// What the envelope renders; `detail` goes to the log only.
@@ -92,6 +114,7 @@ pub struct ErrorBody {
     pub fields: Option<BTreeMap<String, String>>,
     pub retry_after_secs: Option<u64>,
     pub detail: Option<String>,
+    pub mfa: Option<MfaRequiredView>,
 }
 
 #[derive(Debug)]
@@ -117,6 +140,7 @@ pub fn classify(e: &Error) -> (StatusCode, ErrorCode, &'static str) {
                 ConflictReason::EmailTaken => "An account with this email already exists.",
                 ConflictReason::LastOwner => "An org must keep at least one owner.",
                 ConflictReason::AlreadyMember => "Already a member of this org.",
+                ConflictReason::TotpEnabled => "TOTP is already on; turn it off first.",
                 ConflictReason::SecretVersionTaken => {
                     "The secret was written by another request at the same time; try again."
                 }
@@ -124,6 +148,11 @@ pub fn classify(e: &Error) -> (StatusCode, ErrorCode, &'static str) {
                     "The request conflicts with the current state."
                 }
             },
+        ),
+        Error::MfaRequired(_) => (
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::MfaRequired,
+            "A second factor is required to finish signing in.",
         ),
         Error::Unauthenticated(f) => (
             StatusCode::UNAUTHORIZED,
@@ -205,6 +234,14 @@ impl IntoResponse for ApiError {
                 Error::Unsealable => Some(self.0.to_string()),
                 _ => None,
             },
+            mfa: match &self.0 {
+                Error::MfaRequired(c) => Some(MfaRequiredView {
+                    mfa_token: c.token.clone(),
+                    methods: c.methods.clone(),
+                    expires_at: gatehouse_core::clock::rfc3339(c.expires_at),
+                }),
+                _ => None,
+            },
         };
         let mut response = status.into_response();
         response.extensions_mut().insert(body);
@@ -241,6 +278,7 @@ pub fn body_for_status(status: StatusCode) -> ErrorBody {
         fields: None,
         retry_after_secs: None,
         detail: None,
+        mfa: None,
     }
 }
 
@@ -273,6 +311,7 @@ pub fn error_response(status: StatusCode, code: ErrorCode, message: String) -> R
         fields: None,
         retry_after_secs: None,
         detail: None,
+        mfa: None,
     });
     response
 }

@@ -60,13 +60,16 @@ pub(crate) async fn reencrypt(config: Config, batch: u32) -> i32 {
                 serde_json::json!({
                     "secrets": counts.secrets,
                     "signing_keys": counts.signing_keys,
+                    "totp_seeds": counts.totp_seeds,
                     "unopenable": counts.unopenable,
                 })
             );
             eprintln!(
-                "re-sealed {} secret versions and {} signing keys under the current master secret{}",
+                "re-sealed {} secret versions, {} signing keys and {} TOTP seeds under the current \
+                 master secret{}",
                 counts.secrets,
                 counts.signing_keys,
+                counts.totp_seeds,
                 if counts.unopenable > 0 {
                     format!(
                         "; {} values open with no configured secret (see the log) — keep the \

@@ -11,7 +11,7 @@ use crate::email::Email;
 use crate::error::{AuthFailure, ForbiddenReason};
 use crate::identity_chars;
 use crate::ids::{SessionId, UserId};
-use crate::password::{self, MAX_PASSWORD_BYTES, PasswordHasherPool, Verified};
+use crate::password::{self, PasswordHasherPool};
 use crate::rate_limit::Limit;
 use crate::secret::{DerivedKey, SecretString};
 use crate::service::audit_writer::AuditWriter;
@@ -21,6 +21,12 @@ use crate::token;
 use crate::{Error, Result};
 
 mod credentials;
+mod mfa;
+
+pub use mfa::{
+    ENROLLMENT_TTL, Enrollment, MFA_TOKEN_ATTEMPTS, MFA_TOKEN_TTL, MfaKeys, MfaStatus,
+    SignInMethod, seed_aad,
+};
 
 /// How often a session's `last_seen_at` is written at most (bounds writes on hot sessions);
 /// a quarter of the idle lifetime when that is shorter.
@@ -63,6 +69,8 @@ pub struct AuthService {
     settings: AuthSettings,
     csrf_key: DerivedKey,
     audit: AuditWriter,
+    /// Second factors; without them an account with TOTP on cannot sign in (fails closed).
+    mfa: Option<MfaKeys>,
 }
 
 impl AuthService {
@@ -81,7 +89,15 @@ impl AuthService {
             settings,
             csrf_key,
             audit,
+            mfa: None,
         }
+    }
+
+    /// With second factors (SPEC §15).
+    #[must_use]
+    pub fn with_mfa(mut self, keys: MfaKeys) -> Self {
+        self.mfa = Some(keys);
+        self
     }
 
     #[must_use]
@@ -242,7 +258,43 @@ impl AuthService {
         client: ClientInfo,
         replaces: Option<SessionId>,
     ) -> Result<LoginOutcome> {
-        let user = self.check_password(email, password, &client).await?;
+        self.login_with(email, password, None, client, replaces)
+            .await
+    }
+
+    /// [`Self::login`] with the second step's `otp` (SPEC §15).
+    pub async fn login_with(
+        &self,
+        email: &str,
+        password: &str,
+        otp: Option<&str>,
+        client: ClientInfo,
+        replaces: Option<SessionId>,
+    ) -> Result<LoginOutcome> {
+        let (user, method) = self.check_sign_in(email, password, otp, &client).await?;
+        self.start_session(user, method, client, replaces).await
+    }
+
+    /// `POST /v1/auth/login/mfa`: the second step of a sign-in that answered `mfa_required`.
+    pub async fn login_mfa(
+        &self,
+        mfa_token: &str,
+        otp: &str,
+        client: ClientInfo,
+        replaces: Option<SessionId>,
+    ) -> Result<LoginOutcome> {
+        let (user, method) = self.finish_second_step(mfa_token, otp, &client).await?;
+        self.start_session(user, method, client, replaces).await
+    }
+
+    /// A new session for a user who just signed in (never the one the browser held).
+    async fn start_session(
+        &self,
+        user: User,
+        method: SignInMethod,
+        client: ClientInfo,
+        replaces: Option<SessionId>,
+    ) -> Result<LoginOutcome> {
         if let Some(old) = replaces {
             let now = self.ambient.now();
             let event = events::session_revoked(user.id, old, "replaced_by_login", &client, now);
@@ -265,7 +317,7 @@ impl AuthService {
                 .map(|ua| ua.chars().take(512).collect()),
         };
         let token = self.ambient.token()?;
-        let event = events::login_succeeded(user.id, session.id, &client, now);
+        let event = events::login_succeeded(user.id, session.id, method.as_str(), &client, now);
         self.store
             .create_session(
                 &NewSession {
@@ -392,21 +444,15 @@ impl AuthService {
         let user = &principal.user;
         let key = credentials::lockout_key(&user.email);
         let check = async {
-            let verified = match &user.password_hash {
-                Some(hash) if current.len() <= MAX_PASSWORD_BYTES => {
-                    self.hasher.verify(&key, current, hash).await
-                }
-                _ => Ok(Verified::No),
-            };
-            let outcome = match verified {
-                Ok(Verified::No) => {
+            let outcome = match self.password_matches(&key, user, current).await {
+                Ok(false) => {
                     let event = events::password_change_failed(user.id, client, self.ambient.now());
                     match self.audit.append(vec![event]).await {
                         Ok(_) => Err(Error::Unauthenticated(AuthFailure::InvalidCredentials)),
                         Err(e) => Err(e),
                     }
                 }
-                Ok(_) => Ok(user.clone()),
+                Ok(true) => Ok(user.clone()),
                 Err(e) => Err(e),
             };
             (outcome, Some(user.id))

@@ -228,9 +228,16 @@ pub fn api_key_changed(
 }
 
 #[must_use]
-pub fn login_succeeded(user: UserId, session: SessionId, client: &ClientInfo, at: At) -> NewEvent {
+pub fn login_succeeded(
+    user: UserId,
+    session: SessionId,
+    method: &str,
+    client: &ClientInfo,
+    at: At,
+) -> NewEvent {
     security("auth.login_succeeded", Actor::User(user), client, at)
         .target(Target::new("session", session))
+        .details(json!({ "method": method }))
 }
 
 /// `reason`: `unknown_email`, `wrong_password`, `disabled`.

@@ -1,4 +1,4 @@
-//! `gatehouse secrets reencrypt` (SPEC §10): re-seal every stored secret value and signing key
+//! `gatehouse secrets reencrypt` (SPEC §10): re-seal every stored secret value, signing key and TOTP seed
 //! under the current master secret. Work is found by the fingerprint stored beside each sealed
 //! value, so a run stopped at any point (even `kill -9`) is resumed by running it again: each
 //! batch is its own transaction, and what a finished batch re-sealed is not looked at again.
@@ -8,9 +8,10 @@ use serde_json::json;
 use crate::ambient::Ambient;
 use crate::audit::{Actor, Category, Chain, NewEvent};
 use crate::service::ClientInfo;
+use crate::service::auth::seed_aad;
 use crate::service::secrets::secret_aad;
 use crate::service::tokens::keys::key_aad;
-use crate::store::{Resealed, Store};
+use crate::store::{Resealed, ResealedSeed, Store};
 use crate::vault::Keyring;
 use crate::{Error, Result};
 
@@ -37,6 +38,8 @@ pub struct Counts {
     pub secrets: u64,
     /// Signing keys re-sealed.
     pub signing_keys: u64,
+    /// TOTP seeds re-sealed.
+    pub totp_seeds: u64,
     /// Values that opened with no configured master secret (left as they are).
     pub unopenable: u64,
 }
@@ -56,7 +59,7 @@ pub async fn reencrypt(
         .filter(|k| k.sealed_by.as_deref() != Some(current.as_str()))
         .collect();
     let orgs = store.org_ids().await?;
-    let mut total = stale_keys.len() as u64;
+    let mut total = stale_keys.len() as u64 + store.count_seeds_to_reseal(&current).await?;
     for org in &orgs {
         total += store.count_to_reseal(*org, &current).await?;
     }
@@ -123,6 +126,36 @@ pub async fn reencrypt(
         }
     }
 
+    let mut after = None;
+    loop {
+        let seeds = store.seeds_to_reseal(&current, after, batch).await?;
+        let Some(last) = seeds.last() else { break };
+        after = Some(last.user_id);
+        let mut resealed = Vec::with_capacity(seeds.len());
+        for seed in &seeds {
+            let aad = seed_aad(seed.user_id);
+            match keyring.open(Some(&seed.sealed_by), &aad, &seed.sealed) {
+                Ok(opened) => resealed.push(ResealedSeed {
+                    user_id: seed.user_id,
+                    sealed: if opened.current {
+                        seed.sealed.clone()
+                    } else {
+                        keyring.seal(ambient.random(), &aad, &opened.plaintext)?
+                    },
+                    sealed_by: current.clone(),
+                    old_sealed_by: seed.sealed_by.clone(),
+                }),
+                Err(Error::Unsealable) => {
+                    tracing::error!(user = %seed.user_id, "TOTP seed does not open with any configured master secret");
+                    counts.unopenable += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        counts.totp_seeds += store.reseal_seeds(&resealed).await?;
+        progress.advance(seeds.len() as u64);
+    }
+
     let event = NewEvent::new(
         Chain::System,
         Category::Audit,
@@ -134,6 +167,7 @@ pub async fn reencrypt(
     .details(json!({
         "secrets": counts.secrets,
         "signing_keys": counts.signing_keys,
+        "totp_seeds": counts.totp_seeds,
         "unopenable": counts.unopenable,
         "master_secret": current,
     }));

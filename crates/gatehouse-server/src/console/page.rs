@@ -247,6 +247,9 @@ pub fn code_sentence(code: ErrorCode) -> &'static str {
         ErrorCode::Conflict => "That conflicts with what is already there.",
         ErrorCode::Unauthenticated => "Please sign in first.",
         ErrorCode::InvalidCredentials => "The email or password is not right.",
+        ErrorCode::MfaRequired => {
+            "This account has a second factor: the console cannot take it yet. Sign in through the API's second step."
+        }
         ErrorCode::TokenExpired => "That link or credential has expired.",
         ErrorCode::TokenRevoked => "That credential has been revoked.",
         ErrorCode::Forbidden => "Your role does not allow this.",

@@ -334,6 +334,9 @@ fn render_error(
             message,
             request_id: request_id.to_owned(),
             fields: body.fields.clone(),
+            mfa_token: body.mfa.as_ref().map(|m| m.mfa_token.clone()),
+            methods: body.mfa.as_ref().map(|m| m.methods.clone()),
+            expires_at: body.mfa.as_ref().map(|m| m.expires_at.clone()),
         },
     };
     let json = serde_json::to_string(&envelope).unwrap_or_default();

@@ -128,9 +128,10 @@ pub struct LoginBody {
     email: String,
     #[schema(value_type = String)]
     password: SecretString,
+    /// A TOTP or recovery code, for an account with a second factor (SPEC §15).
     #[serde(default)]
-    #[allow(dead_code)]
-    otp: Option<String>,
+    #[schema(value_type = Option<String>)]
+    otp: Option<SecretString>,
 }
 
 /// The new session.
@@ -152,7 +153,7 @@ pub struct LoginView {
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
     responses(
         (status = 200, description = "Signed in; the session cookie is set", body = LoginView),
-        (status = 401, description = "Invalid credentials", body = ErrorEnvelope),
+        (status = 401, description = "Invalid credentials, or `mfa_required` (a right password; the error carries `mfa_token`, `methods` and `expires_at`)", body = ErrorEnvelope),
         (status = 403, description = "Cross-site request", body = ErrorEnvelope),
         (status = 422, description = "Invalid fields", body = ErrorEnvelope),
     ))]
@@ -164,9 +165,21 @@ pub async fn login(
     let replaces = replaced_session(&state, anon.session_token.as_deref()).await;
     let outcome = state
         .auth
-        .login(&b.email, b.password.expose_secret(), anon.client, replaces)
+        .login_with(
+            &b.email,
+            b.password.expose_secret(),
+            b.otp.as_ref().map(ExposeSecret::expose_secret),
+            anon.client,
+            replaces,
+        )
         .await?;
-    let cookie = login_cookie(&state, &outcome);
+    Ok(login_answer(&state, outcome))
+}
+
+/// The answer of a sign-in (SPEC §3): the user, the new session and its CSRF token, with the
+/// session cookie.
+pub(crate) fn login_answer(state: &AppState, outcome: LoginOutcome) -> Response {
+    let cookie = login_cookie(state, &outcome);
     let body = LoginView {
         user: views::user(&outcome.user),
         session: NewSessionView {
@@ -175,7 +188,7 @@ pub async fn login(
         },
         csrf_token: outcome.csrf_token,
     };
-    Ok(([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response())
+    ([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response()
 }
 
 /// The session a browser still holds, which a new sign-in replaces (never reuses: no fixation).

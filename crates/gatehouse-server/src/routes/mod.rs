@@ -7,6 +7,7 @@ pub mod forward_auth;
 pub mod grants;
 pub mod introspect;
 pub mod invitations;
+pub mod mfa;
 pub mod ops;
 pub mod orgs;
 pub mod secrets;
@@ -37,6 +38,10 @@ fn credential_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
         .routes(routes!(auth::change_password))
+        .routes(routes!(mfa::login_mfa))
+        .routes(routes!(mfa::start_totp, mfa::disable_totp))
+        .routes(routes!(mfa::confirm_totp))
+        .routes(routes!(mfa::regenerate_recovery_codes))
         .routes(routes!(tokens::token))
         .routes(routes!(invitations::accept))
 }
@@ -54,6 +59,7 @@ fn other_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::csrf))
         .routes(routes!(auth::sessions))
         .routes(routes!(auth::revoke_session))
+        .routes(routes!(mfa::status))
         .routes(routes!(orgs::create, orgs::list))
         .routes(routes!(orgs::get, orgs::update, orgs::delete))
         .routes(routes!(orgs::members))

@@ -19,9 +19,10 @@ pub struct TokenBody {
     email: Option<String>,
     #[schema(value_type = Option<String>)]
     password: Option<SecretString>,
+    /// A TOTP or recovery code, for an account with a second factor (SPEC §15).
     #[serde(default)]
-    #[allow(dead_code)]
-    otp: Option<String>,
+    #[schema(value_type = Option<String>)]
+    otp: Option<SecretString>,
     org_id: Option<String>,
     scope: Option<String>,
     #[schema(value_type = Option<String>)]
@@ -114,9 +115,10 @@ pub async fn token(
             };
             state
                 .tokens
-                .password_grant(
+                .password_grant_with(
                     email,
                     password,
+                    exposed(b.otp.as_ref()),
                     b.org_id.as_deref(),
                     b.scope.as_deref(),
                     &anon.client,

@@ -29,6 +29,8 @@ mod isolation;
 mod jcs;
 mod limits;
 mod log_lines;
+mod mfa;
+mod mfa_login;
 mod openapi_contract;
 mod openapi_schemas;
 mod operations;

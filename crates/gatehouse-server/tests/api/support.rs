@@ -17,6 +17,7 @@ mod proxies;
 mod proxy;
 mod raw_http;
 mod receiver;
+mod totp;
 pub(crate) use db::*;
 pub(crate) use fake_dns::*;
 pub(crate) use gateway_app::*;
@@ -24,6 +25,7 @@ pub(crate) use proxies::*;
 pub(crate) use proxy::*;
 pub(crate) use raw_http::*;
 pub(crate) use receiver::*;
+pub(crate) use totp::*;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 pub(crate) const PASSWORD: &str = "correct horse battery staple";

@@ -32,6 +32,14 @@ async fn signed_in(server: &Server, email: &str) -> Client {
     c
 }
 
+/// Signs in with a second factor (`otp`: a TOTP or recovery code).
+async fn signed_in_with(server: &Server, email: &str, otp: &str) -> Client {
+    let mut c = server.client();
+    let r = sign_in(&mut c, email, Some(otp)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    c
+}
+
 async fn sealed_by_counts(db: &TestDb) -> Vec<String> {
     db.query_strings(
         "SELECT sealed_by || ':' || CAST(COUNT(*) AS TEXT) FROM secrets GROUP BY sealed_by ORDER BY sealed_by",
@@ -66,11 +74,13 @@ async fn rotation_step_by_step(db: Db) {
             .await;
     }
     let kid = server.client().get("/.well-known/jwks.json").await.body["keys"][0]["kid"].clone();
+    // The owner's TOTP seed is sealed under the first secret too.
+    let totp = enable_totp(&owner).await;
     assert_eq!(server.terminate().code(), Some(0));
 
     // 2. The new secret, the old one kept as previous: everything opens, new writes use the new.
     let mut server = Server::start(&db, &rotated);
-    let owner = signed_in(&server, &email).await;
+    let owner = signed_in_with(&server, &email, &totp.recovery_codes[0]).await;
     for (name, value) in [
         ("one", "rotation-one"),
         ("two", "rotation-two"),
@@ -111,7 +121,7 @@ async fn rotation_step_by_step(db: Db) {
     let counts: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(
         counts,
-        json!({ "secrets": 5, "signing_keys": 1, "unopenable": 0 }),
+        json!({ "secrets": 5, "signing_keys": 1, "totp_seeds": 1, "unopenable": 0 }),
         "{err}"
     );
     assert!(err.contains("previous secrets can now be removed"), "{err}");
@@ -120,12 +130,13 @@ async fn rotation_step_by_step(db: Db) {
     assert_eq!(code, 0);
     assert_eq!(
         serde_json::from_str::<Value>(out.trim()).unwrap(),
-        json!({ "secrets": 0, "signing_keys": 0, "unopenable": 0 })
+        json!({ "secrets": 0, "signing_keys": 0, "totp_seeds": 0, "unopenable": 0 })
     );
 
-    // 5. The new secret alone: the server starts, every value opens, the signing key is the same.
+    // 5. The new secret alone: the server starts, every value opens, the signing key is the
+    // same, and the re-sealed TOTP seed still signs in.
     let server = Server::start(&db, &only_s2);
-    let owner = signed_in(&server, &email).await;
+    let owner = signed_in_with(&server, &email, &totp_at(&totp.secret, 1)).await;
     for n in 1..=4 {
         let r = owner.get(&format!("{}?version={n}", path("multi"))).await;
         assert_eq!(r.body["value"], format!("rotation-multi-{n}"), "{}", r.text);

@@ -16,6 +16,7 @@ mod api_keys;
 mod grants;
 mod invitations;
 mod lockout;
+mod mfa;
 mod rate_limits;
 mod sessions;
 mod signing_keys;

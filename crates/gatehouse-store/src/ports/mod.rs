@@ -8,6 +8,7 @@ mod grants;
 mod identity;
 mod invitations;
 mod limits;
+mod mfa;
 mod orgs;
 mod secrets;
 mod system;

@@ -14,6 +14,7 @@ mod grants;
 mod identity;
 mod invitations;
 mod limits;
+mod mfa;
 mod orgs;
 mod rls;
 mod secrets;

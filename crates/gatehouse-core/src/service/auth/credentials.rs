@@ -3,6 +3,7 @@
 
 use time::OffsetDateTime;
 
+use super::mfa::SignInMethod;
 use super::{AuthService, ClientInfo};
 use crate::email::Email;
 use crate::error::AuthFailure;
@@ -26,25 +27,61 @@ impl AuthService {
         password: &str,
         client: &ClientInfo,
     ) -> Result<User> {
+        self.check_sign_in(email, password, None, client)
+            .await
+            .map(|(user, _)| user)
+    }
+
+    /// [`Self::check_password`], then the second step (SPEC §15) for an account with a second
+    /// factor: the `otp` given (a wrong one counts toward the lockout like a wrong password),
+    /// or without one `mfa_required` with a new `mfa_token`.
+    pub async fn check_sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        otp: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<(User, SignInMethod)> {
         let key = lockout_key(email);
-        self.with_lockout(
-            &key,
-            client,
-            self.verify_credentials(&key, email, password, client),
-        )
-        .await
+        let check = async {
+            let (checked, id) = self.verify_credentials(&key, email, password, client).await;
+            let outcome = match checked {
+                Ok(user) => match self.second_step(&user, otp, client).await {
+                    Ok(method) => Ok((user, method)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            (outcome, id)
+        };
+        self.with_lockout(&key, client, check).await
+    }
+
+    /// Whether `password` is `user`'s (hashing under the lockout key `key`).
+    pub(super) async fn password_matches(
+        &self,
+        key: &str,
+        user: &User,
+        password: &str,
+    ) -> Result<bool> {
+        match &user.password_hash {
+            Some(hash) if password.len() <= MAX_PASSWORD_BYTES => {
+                Ok(self.hasher.verify(key, password, hash).await? != Verified::No)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Runs the password check `check` for the account whose lockout key is `key`, under the
     /// lockout (SPEC §8): nothing runs while the key is locked or busy; a wrong password counts
     /// toward the lock, the one that reaches the limit locks it (`auth.locked`), a right one
     /// clears the count. Sign-in, the token grant and password change all come through here.
-    pub(super) async fn with_lockout(
+    pub(super) async fn with_lockout<T>(
         &self,
         key: &str,
         client: &ClientInfo,
-        check: impl Future<Output = (Result<User>, Option<UserId>)>,
-    ) -> Result<User> {
+        check: impl Future<Output = (Result<T>, Option<UserId>)>,
+    ) -> Result<T> {
         // The hasher is full for this account: refuse before the lockout's database work.
         if self.hasher.is_full(key) {
             return Err(Error::RateLimited {

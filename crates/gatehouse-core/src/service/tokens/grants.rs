@@ -27,7 +27,25 @@ impl TokenService {
         scope: Option<&str>,
         client: &ClientInfo,
     ) -> Result<Issued> {
-        let user = self.auth.check_password(email, password, client).await?;
+        self.password_grant_with(email, password, None, org, scope, client)
+            .await
+    }
+
+    /// [`Self::password_grant`] with the second step's `otp` (SPEC §15): an account with a
+    /// second factor answers `mfa_required` without one.
+    pub async fn password_grant_with(
+        &self,
+        email: &str,
+        password: &str,
+        otp: Option<&str>,
+        org: Option<&str>,
+        scope: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<Issued> {
+        let (user, _) = self
+            .auth
+            .check_sign_in(email, password, otp, client)
+            .await?;
         let requested: Vec<String> = scope
             .unwrap_or("")
             .split(' ')
