@@ -38,6 +38,7 @@ pub fn credential_routes() -> Router<AppState> {
             "/console/login",
             get(sign_in::login_page).post(sign_in::login),
         )
+        .route("/console/login/mfa", post(sign_in::login_mfa))
         .route("/console/account/password", post(account::change_password))
         .route(
             "/console/invitations/accept",

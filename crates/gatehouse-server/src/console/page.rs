@@ -248,7 +248,7 @@ pub fn code_sentence(code: ErrorCode) -> &'static str {
         ErrorCode::Unauthenticated => "Please sign in first.",
         ErrorCode::InvalidCredentials => "The email or password is not right.",
         ErrorCode::MfaRequired => {
-            "This account has a second factor: the console cannot take it yet. Sign in through the API's second step."
+            "This account has a second factor: enter its code to finish signing in."
         }
         ErrorCode::TokenExpired => "That link or credential has expired.",
         ErrorCode::TokenRevoked => "That credential has been revoked.",

@@ -11,9 +11,10 @@ use serde::Deserialize;
 
 use super::extract::{AnonymousPosted, MaybeSignedIn, Posted};
 use super::page::{self, Chrome, Notice, see_other};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::routes::auth::{cleared_cookie, login_cookie, replaced_session};
 use crate::state::AppState;
+use gatehouse_core::Error;
 
 /// Where a sign-in lands when no acceptable `return_to` came with it.
 const HOME: &str = "/console/orgs";
@@ -185,6 +186,12 @@ pub(super) async fn login(
     .await
     {
         Ok(response) => Ok(response),
+        // A right password on an account with a second factor: the code comes next.
+        Err(ApiError(Error::MfaRequired(challenge))) => Ok(page::ok(&SecondStepPage {
+            chrome: Chrome::anonymous("Second factor"),
+            mfa_token: challenge.token,
+            return_to: policy.accept(&f.return_to).unwrap_or_default().to_owned(),
+        })),
         Err(e) => {
             let again = LoginPage {
                 chrome: Chrome::anonymous("Sign in").with(Notice::error(&e.0)),
@@ -192,6 +199,58 @@ pub(super) async fn login(
                 email: f.email.clone(),
             };
             Ok(page::refused(e.0, &again))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/login_mfa.html")]
+struct SecondStepPage {
+    chrome: Chrome,
+    mfa_token: String,
+    return_to: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct SecondStepForm {
+    #[serde(default)]
+    mfa_token: String,
+    otp: SecretString,
+    #[serde(default)]
+    return_to: String,
+}
+
+/// `POST /console/login/mfa`: the API's second step (`/v1/auth/login/mfa`); on success `303` to
+/// the accepted `return_to`, else the same page again while the token has attempts left.
+pub(super) async fn login_mfa(
+    State(state): State<AppState>,
+    posted: AnonymousPosted<SecondStepForm>,
+) -> ApiResult<Response> {
+    let f = &posted.form;
+    let policy = return_to_policy(&state);
+    let to = policy.accept(&f.return_to).unwrap_or(HOME).to_owned();
+    let replaces = replaced_session(&state, posted.session_token.as_deref()).await;
+    let outcome = state
+        .auth
+        .login_mfa(
+            &f.mfa_token,
+            f.otp.expose_secret(),
+            posted.client.clone(),
+            replaces,
+        )
+        .await;
+    match outcome {
+        Ok(outcome) => {
+            let cookie = login_cookie(&state, &outcome);
+            Ok(([(header::SET_COOKIE, cookie)], see_other(&to)).into_response())
+        }
+        Err(e) => {
+            let again = SecondStepPage {
+                chrome: Chrome::anonymous("Second factor").with(Notice::error(&e)),
+                mfa_token: f.mfa_token.clone(),
+                return_to: policy.accept(&f.return_to).unwrap_or_default().to_owned(),
+            };
+            Ok(page::refused(e, &again))
         }
     }
 }

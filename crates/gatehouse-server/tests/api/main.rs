@@ -13,6 +13,7 @@ mod cli;
 mod client_crate;
 mod config;
 mod console_grants;
+mod console_mfa;
 mod console_pages;
 mod conventions;
 mod credential_races;
