@@ -12,6 +12,7 @@ mod grants;
 mod invitations;
 mod keys;
 mod members;
+mod mfa;
 mod orgs;
 pub mod page;
 mod secrets;
@@ -40,6 +41,10 @@ pub fn credential_routes() -> Router<AppState> {
         )
         .route("/console/login/mfa", post(sign_in::login_mfa))
         .route("/console/account/password", post(account::change_password))
+        .route("/console/account/mfa/totp", post(mfa::start))
+        .route("/console/account/mfa/totp/confirm", post(mfa::confirm))
+        .route("/console/account/mfa/totp/disable", post(mfa::disable))
+        .route("/console/account/mfa/recovery-codes", post(mfa::regenerate))
         .route(
             "/console/invitations/accept",
             get(invitations::page).post(invitations::accept),
@@ -54,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/static/{file}", get(assets::serve))
         .route("/console/logout", post(sign_in::logout))
         .route("/console/account", get(account::page))
+        .route("/console/account/mfa", get(mfa::page))
         .route(
             "/console/account/sessions/{id}/revoke",
             post(account::revoke_session),

@@ -21,6 +21,8 @@ import sys
 import tempfile
 import uuid
 
+import pyotp
+
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -249,6 +251,33 @@ def walk(server, db, shots, browsers):
     owner.go("/console/login?return_to=%2F%2Fevil.example%2F")
     owner.fill(email=OWNER, password=new_password).submit("/console/login")
     check(owner.url().endswith("/console/orgs"), f"an unsafe return_to was followed: {owner.url()}")
+
+    step("second factors: TOTP from the QR page, recovery codes once, the code step at sign-in")
+    owner.go("/console/account/mfa").page("mfa-off")
+    owner.fill(current_password=new_password).submit("/console/account/mfa/totp")
+    seed = owner.driver.find_element(By.ID, "totp-secret").text.strip()
+    check(owner.driver.find_elements(By.CSS_SELECTOR, "#totp-qr svg"), "the QR code is drawn")
+    NEVER_AGAIN.add(seed)
+    owner.page("mfa-enroll", reveals=(seed,))
+    owner.fill(code=pyotp.TOTP(seed).now()).submit("/console/account/mfa/totp/confirm")
+    codes = [c.text.strip() for c in owner.driver.find_elements(By.CSS_SELECTOR, "ul.codes code")]
+    check(len(codes) == 10, f"recovery codes shown: {codes}")
+    NEVER_AGAIN.update(codes)
+    owner.page("mfa-codes", reveals=codes)
+    owner.go("/console/account/mfa").page("mfa-on")
+    owner.submit("/console/logout")
+    owner.fill(email=OWNER, password=new_password).submit("/console/login")
+    check(owner.driver.find_elements(By.CSS_SELECTOR, "form[action$='/console/login/mfa']"),
+          f"no code page after a right password: {owner.url()}")
+    owner.page("login-second-step")
+    owner.fill(otp=codes[0].lower().replace("-", "")).submit("/console/login/mfa")
+    check(owner.url().endswith("/console/orgs"), f"after the second step: {owner.url()}")
+    owner.go("/console/account/mfa")
+    off = owner.driver.find_element(By.CSS_SELECTOR, "form[action$='/console/account/mfa/totp/disable']")
+    off.find_element(By.NAME, "current_password").send_keys(new_password)
+    off.find_element(By.NAME, "code").send_keys(codes[1])
+    owner.click_and_wait(off.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    check("TOTP is off." in owner.notice(), f"turning TOTP off: {owner.notice()!r}")
 
     step("a cross-site form post is refused and changes nothing")
     csrf = owner.driver.find_element(By.NAME, "csrf_token").get_attribute("value")
