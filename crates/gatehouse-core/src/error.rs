@@ -42,6 +42,8 @@ pub enum ConflictReason {
     SecretVersionTaken,
     /// The user already has TOTP on.
     TotpEnabled,
+    /// A passkey with this credential id is registered already.
+    PasskeyRegistered,
 }
 
 impl ConflictReason {
@@ -56,6 +58,7 @@ impl ConflictReason {
             Self::KidTaken => "kid_taken",
             Self::SecretVersionTaken => "secret_version_taken",
             Self::TotpEnabled => "totp_enabled",
+            Self::PasskeyRegistered => "passkey_registered",
         }
     }
 }

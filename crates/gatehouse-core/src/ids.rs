@@ -64,3 +64,5 @@ id_type!(ApiKeyId);
 id_type!(FamilyId);
 id_type!(RefreshId);
 id_type!(GrantId);
+id_type!(PasskeyId);
+id_type!(CeremonyId);

@@ -13,11 +13,13 @@ use crate::token_policy::TokenScopePolicy;
 mod export_cursors;
 mod grants;
 mod mfa;
+mod passkeys;
 mod secrets;
 mod tokens;
 pub use export_cursors::*;
 pub use grants::*;
 pub use mfa::*;
+pub use passkeys::*;
 pub use secrets::*;
 pub use tokens::*;
 
@@ -472,6 +474,7 @@ pub trait Store:
     + SecretStore
     + GrantStore
     + MfaStore
+    + PasskeyStore
     + RateLimitStore
     + LockoutStore
     + SystemStore
@@ -489,6 +492,7 @@ impl<T> Store for T where
         + SecretStore
         + GrantStore
         + MfaStore
+        + PasskeyStore
         + RateLimitStore
         + LockoutStore
         + SystemStore

@@ -141,6 +141,7 @@ pub fn classify(e: &Error) -> (StatusCode, ErrorCode, &'static str) {
                 ConflictReason::LastOwner => "An org must keep at least one owner.",
                 ConflictReason::AlreadyMember => "Already a member of this org.",
                 ConflictReason::TotpEnabled => "TOTP is already on; turn it off first.",
+                ConflictReason::PasskeyRegistered => "This passkey is registered already.",
                 ConflictReason::SecretVersionTaken => {
                     "The secret was written by another request at the same time; try again."
                 }

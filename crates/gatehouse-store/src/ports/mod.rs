@@ -10,6 +10,7 @@ mod invitations;
 mod limits;
 mod mfa;
 mod orgs;
+mod passkeys;
 mod secrets;
 mod system;
 mod tokens;

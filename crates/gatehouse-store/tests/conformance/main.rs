@@ -16,6 +16,7 @@ mod invitations;
 mod limits;
 mod mfa;
 mod orgs;
+mod passkeys;
 mod rls;
 mod secrets;
 mod sessions;
