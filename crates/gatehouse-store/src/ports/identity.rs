@@ -354,11 +354,14 @@ where
              u.disabled_at, u.created_at, u.credentials_valid_after, u.credential_epoch, u.email_verified_at \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_digest = $1"
         );
+        // Every cookie-authenticated request reads this: a hot read (no sqlx ping around it).
+        let mut hot = self.hot_read().await?;
         let row: Option<SessionUserRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(digest)
-            .fetch_optional(&self.pool)
+            .fetch_optional(hot.conn())
             .await
             .map_err(db_err)?;
+        hot.release();
         row.map(SessionUserRow::into_pair).transpose()
     }
 
