@@ -99,11 +99,21 @@ pub struct ErrorDetail {
 
 /// The second step a `401 mfa_required` asks for: `mfa_token` (shown once, 5 minutes), the
 /// `methods` it may be finished with, and when it lapses.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MfaRequiredView {
     pub mfa_token: String,
     pub methods: Vec<&'static str>,
     pub expires_at: String,
+}
+
+impl std::fmt::Debug for MfaRequiredView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaRequiredView")
+            .field("mfa_token", &"[redacted]")
+            .field("methods", &self.methods)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// What the envelope renders; `detail` goes to the log only.

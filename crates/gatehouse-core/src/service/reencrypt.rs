@@ -143,6 +143,7 @@ pub async fn reencrypt(
                         keyring.seal(ambient.random(), &aad, &opened.plaintext)?
                     },
                     sealed_by: current.clone(),
+                    old_sealed: seed.sealed.clone(),
                     old_sealed_by: seed.sealed_by.clone(),
                 }),
                 Err(Error::Unsealable) => {

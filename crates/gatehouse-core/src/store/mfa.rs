@@ -36,12 +36,14 @@ impl std::fmt::Debug for TotpRecord {
     }
 }
 
-/// A TOTP seed re-sealed under the current master secret, replacing what `old_sealed_by` sealed.
+/// A TOTP seed re-sealed under the current master secret, replacing `old_sealed` (what
+/// `old_sealed_by` sealed) and nothing else.
 #[derive(Clone)]
 pub struct ResealedSeed {
     pub user_id: UserId,
     pub sealed: Vec<u8>,
     pub sealed_by: String,
+    pub old_sealed: Vec<u8>,
     pub old_sealed_by: String,
 }
 
@@ -124,7 +126,7 @@ pub trait MfaStore: Send + Sync {
         after: Option<UserId>,
         limit: u32,
     ) -> Result<Vec<TotpRecord>>;
-    /// Replaces each seed's sealed form, only where `old_sealed_by` still sealed it.
+    /// Replaces each seed's sealed form, only where the row still holds `old_sealed`.
     async fn reseal_seeds(&self, seeds: &[ResealedSeed]) -> Result<u64>;
     /// How many seeds another secret than `current` sealed.
     async fn count_seeds_to_reseal(&self, current: &str) -> Result<u64>;

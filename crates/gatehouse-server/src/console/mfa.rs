@@ -67,22 +67,17 @@ fn pending(e: &Enrollment) -> Pending {
     }
 }
 
+/// The page. `enrollment`: the seed just made, shown in the answer to the set-up form only (a
+/// later visit, by this or another session, never sees it again).
 async fn mfa_page(
     state: &AppState,
     session: &SessionPrincipal,
     notice: Option<Notice>,
     codes: &[SecretString],
+    enrollment: Option<&Enrollment>,
 ) -> ApiResult<MfaPage> {
     let status = state.auth.mfa_status(session.user.id).await?;
-    let pending = match status.totp_enabled {
-        true => None,
-        false => state
-            .auth
-            .pending_enrollment(&session.user)
-            .await?
-            .as_ref()
-            .map(pending),
-    };
+    let pending = enrollment.filter(|_| !status.totp_enabled).map(pending);
     let codes: Vec<String> = codes.iter().map(|c| c.expose_secret().to_owned()).collect();
     let text = codes.join("\n") + "\n";
     Ok(MfaPage {
@@ -100,7 +95,9 @@ async fn mfa_page(
 
 /// `GET /console/account/mfa`.
 pub(super) async fn page(State(state): State<AppState>, me: SignedIn) -> ApiResult<Response> {
-    Ok(page::ok(&mfa_page(&state, &me.session, None, &[]).await?))
+    Ok(page::ok(
+        &mfa_page(&state, &me.session, None, &[], None).await?,
+    ))
 }
 
 /// What an action's outcome renders: the page with its notice and codes, or refused.
@@ -112,10 +109,10 @@ async fn answer(
     match outcome {
         Ok((notice, codes)) => Ok(page::render(
             StatusCode::OK,
-            &mfa_page(state, session, notice, &codes).await?,
+            &mfa_page(state, session, notice, &codes, None).await?,
         )),
         Err(e) => {
-            let again = mfa_page(state, session, Notice::error(&e), &[]).await?;
+            let again = mfa_page(state, session, Notice::error(&e), &[], None).await?;
             Ok(page::refused(e, &again))
         }
     }
@@ -138,12 +135,15 @@ pub(super) async fn start(
             posted.form.current_password.expose_secret(),
             &posted.client,
         )
-        .await
-        .map(|_| {
+        .await;
+    match started {
+        Ok(enrollment) => {
             let next = Notice::ok("Scan the code with your authenticator app, then enter a code.");
-            (next, Vec::new())
-        });
-    answer(&state, &posted.session, started).await
+            let shown = mfa_page(&state, &posted.session, next, &[], Some(&enrollment)).await?;
+            Ok(page::render(StatusCode::OK, &shown))
+        }
+        Err(e) => answer(&state, &posted.session, Err(e)).await,
+    }
 }
 
 #[derive(Deserialize)]

@@ -127,6 +127,13 @@ async fn console_turns_totp_on_and_off(db: Db) {
     assert!(!qr.contains("otpauth") && !qr.contains("style="), "{qr}");
     let secret = between(&started.text, "<code id=\"totp-secret\">", "<").to_owned();
     assert_eq!(secret.len(), 32, "{secret}");
+    // Shown in that answer only: the page again (any session) never shows a pending seed.
+    let later = admin.get("/console/account/mfa").await;
+    assert!(
+        !later.text.contains(&secret) && !later.text.contains("totp-qr"),
+        "{}",
+        later.text
+    );
 
     let confirmed = Client::send(form(
         &admin,

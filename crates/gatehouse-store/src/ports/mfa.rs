@@ -34,8 +34,9 @@ const ATTEMPT_TOKEN: &str = "UPDATE mfa_tokens SET attempts = attempts + 1 \
      WHERE digest = $1 AND expires_at > $2 AND attempts < $3 RETURNING user_id, credential_epoch, attempts";
 const SPEND_TOKEN: &str = "DELETE FROM mfa_tokens WHERE digest = $1";
 const PRUNE_TOKENS: &str = "DELETE FROM mfa_tokens WHERE expires_at <= $1";
+/// Only the very seed that was read: a seed replaced meanwhile (TOTP off and on again) stays.
 const RESEAL_SEED: &str = "UPDATE mfa_totp SET sealed = $1, sealed_by = $2 \
-     WHERE user_id = $3 AND sealed_by = $4";
+     WHERE user_id = $3 AND sealed_by = $4 AND sealed = $5";
 
 #[derive(FromRow)]
 struct TotpRow {
@@ -332,6 +333,7 @@ where
                 .bind(s.sealed_by.as_str())
                 .bind(s.user_id.to_string())
                 .bind(s.old_sealed_by.as_str())
+                .bind(s.old_sealed.as_slice())
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;

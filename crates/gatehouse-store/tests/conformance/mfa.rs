@@ -225,10 +225,24 @@ async fn seeds_sealed_by_an_old_secret_are_found_and_resealed(f: Fresh) {
             .is_empty(),
         "after ann"
     );
+    // A seed replaced since it was read is not overwritten.
+    let stale = gatehouse_core::store::ResealedSeed {
+        user_id: ann,
+        sealed: b"a2".to_vec(),
+        sealed_by: "new".into(),
+        old_sealed: b"not-what-is-stored".to_vec(),
+        old_sealed_by: "old".into(),
+    };
+    assert_eq!(
+        f.store.reseal_seeds(&[stale]).await.unwrap(),
+        0,
+        "replaced meanwhile"
+    );
     let resealed = gatehouse_core::store::ResealedSeed {
         user_id: ann,
         sealed: b"a2".to_vec(),
         sealed_by: "new".into(),
+        old_sealed: b"a".to_vec(),
         old_sealed_by: "old".into(),
     };
     assert_eq!(

@@ -175,31 +175,6 @@ impl AuthService {
         })
     }
 
-    /// The user's pending enrollment, opened again for the console's page while it lasts (the
-    /// seed is not in use until confirmed); `None` when nothing is pending.
-    pub async fn pending_enrollment(&self, user: &User) -> Result<Option<Enrollment>> {
-        let now = self.ambient.now();
-        let Some(pending) = self
-            .store
-            .totp(user.id)
-            .await?
-            .filter(|r| r.confirmed_at.is_none() && now < r.pending_until)
-        else {
-            return Ok(None);
-        };
-        let keys = self.mfa()?;
-        let opened = keys.keyring.open(
-            Some(&pending.sealed_by),
-            &seed_aad(user.id),
-            &pending.sealed,
-        )?;
-        Ok(Some(Enrollment {
-            secret: totp::seed_text(&opened.plaintext).into(),
-            otpauth_uri: totp::otpauth_uri(&keys.issuer, &user.email, &opened.plaintext).into(),
-            expires_at: pending.pending_until,
-        }))
-    }
-
     /// `POST /v1/auth/mfa/totp/confirm`: the first code turns TOTP on (its step counts as used)
     /// and returns the ten recovery codes, shown once.
     pub async fn confirm_totp(
