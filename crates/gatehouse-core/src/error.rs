@@ -77,6 +77,15 @@ pub struct MfaChallenge {
     pub token: String,
     pub methods: Vec<&'static str>,
     pub expires_at: time::OffsetDateTime,
+    /// For a user with passkeys: a ceremony for finishing with one of them.
+    pub passkey: Option<PasskeyChallenge>,
+}
+
+/// A begun passkey sign-in: its ceremony and the WebAuthn request options for the client.
+#[derive(Debug, Clone)]
+pub struct PasskeyChallenge {
+    pub ceremony_id: crate::ids::CeremonyId,
+    pub options: serde_json::Value,
 }
 
 impl std::fmt::Debug for MfaChallenge {
@@ -85,6 +94,7 @@ impl std::fmt::Debug for MfaChallenge {
             .field("token", &"[redacted]")
             .field("methods", &self.methods)
             .field("expires_at", &self.expires_at)
+            .field("passkey", &self.passkey.as_ref().map(|p| p.ceremony_id))
             .finish()
     }
 }

@@ -13,6 +13,7 @@ pub mod identity_chars;
 pub mod ids;
 pub mod jwt;
 pub mod outbound;
+pub mod passkey;
 pub mod password;
 pub mod paths;
 pub mod permission;

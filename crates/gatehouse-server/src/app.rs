@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use gatehouse_core::ambient::Ambient;
 use gatehouse_core::changes::{ChangeSink, FanOut};
+use gatehouse_core::passkey::RelyingParty;
 use gatehouse_core::password::PasswordHasherPool;
 use gatehouse_core::rate_limit::{Limit, MemoryLimiter};
 use gatehouse_core::secret::ExposeSecret;
@@ -120,6 +121,26 @@ pub async fn open_database(config: &Config) -> Result<Opened, StartError> {
     Ok(opened)
 }
 
+/// Passkeys for the public URL's host; when that is an IP address (or the URL is no WebAuthn
+/// origin) they are off, with a warning at start and a `doctor` line (SPEC §15).
+fn with_passkeys(
+    auth: AuthService,
+    config: &Config,
+    public_url: &str,
+) -> Result<AuthService, StartError> {
+    let secret = config
+        .secret
+        .as_ref()
+        .ok_or_else(|| ConfigError("GATEHOUSE_SECRET: missing".into()))?;
+    match RelyingParty::new(public_url, secret.derive("passkeys/decoy/v1")) {
+        Ok(rp) => Ok(auth.with_passkeys(rp)),
+        Err(why) => {
+            tracing::warn!("passkeys are off: {why}");
+            Ok(auth)
+        }
+    }
+}
+
 /// The auth service over an open store.
 pub fn auth_service(
     config: &Config,
@@ -225,7 +246,11 @@ pub fn services(
     if let Some(watch) = watch {
         supervisor.start("sqlite change watch", watch.run(user_cache.clone()));
     }
-    let auth = Arc::new(auth_service(config, opened, writer.clone(), ambient)?);
+    let auth = Arc::new(with_passkeys(
+        auth_service(config, opened, writer.clone(), ambient)?,
+        config,
+        issuer,
+    )?);
     if let Some(feed) = feed {
         let sinks: Vec<Arc<dyn ChangeSink>> = vec![key_cache.clone(), user_cache.clone()];
         supervisor.start("change feed", feed.run(Arc::new(FanOut(sinks))));

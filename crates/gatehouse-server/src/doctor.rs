@@ -28,6 +28,15 @@ fn check(level: Level, name: &'static str, message: impl Into<String>) -> Check 
     }
 }
 
+/// Passkeys need the public URL's host to be a domain name (SPEC §15).
+fn passkeys_check(config: &Config) -> Check {
+    let url = config.public_url_or(config.listen);
+    match gatehouse_core::passkey::relying_party_id(&url) {
+        Ok(id) => check(Level::Ok, "passkeys", format!("relying party {id}")),
+        Err(why) => check(Level::Warn, "passkeys", format!("off: {why}")),
+    }
+}
+
 /// The checks that need no database.
 pub fn static_checks(config: &Config) -> Vec<Check> {
     let prod = config.is_production();
@@ -151,6 +160,7 @@ pub fn static_checks(config: &Config) -> Vec<Check> {
         },
     ));
     out.extend(crate::serve::doctor_checks(config));
+    out.push(passkeys_check(config));
     out.push(check(
         Level::Ok,
         "rate_limits",

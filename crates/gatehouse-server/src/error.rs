@@ -95,6 +95,41 @@ pub struct ErrorDetail {
     /// `mfa_required`: when `mfa_token` lapses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// `mfa_required` for a user with passkeys: the ceremony to finish with one of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<PasskeyCeremonyView>,
+}
+
+/// A begun WebAuthn ceremony: its id (sent back with the credential) and the options for
+/// `navigator.credentials.create` / `.get` (`publicKey`, and `mediation` for a discoverable
+/// sign-in).
+#[derive(Serialize, Clone, ToSchema)]
+pub struct PasskeyCeremonyView {
+    pub ceremony_id: String,
+    #[serde(rename = "publicKey")]
+    #[schema(value_type = Object)]
+    pub public_key: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mediation: Option<String>,
+}
+
+impl PasskeyCeremonyView {
+    #[must_use]
+    pub fn new(challenge: &gatehouse_core::error::PasskeyChallenge) -> Self {
+        Self {
+            ceremony_id: challenge.ceremony_id.to_string(),
+            public_key: challenge
+                .options
+                .get("publicKey")
+                .cloned()
+                .unwrap_or_default(),
+            mediation: challenge
+                .options
+                .get("mediation")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
+        }
+    }
 }
 
 /// The second step a `401 mfa_required` asks for: `mfa_token` (shown once, 5 minutes), the
@@ -104,6 +139,7 @@ pub struct MfaRequiredView {
     pub mfa_token: String,
     pub methods: Vec<&'static str>,
     pub expires_at: String,
+    pub passkey: Option<PasskeyCeremonyView>,
 }
 
 impl std::fmt::Debug for MfaRequiredView {
@@ -250,6 +286,7 @@ impl IntoResponse for ApiError {
                     mfa_token: c.token.clone(),
                     methods: c.methods.clone(),
                     expires_at: gatehouse_core::clock::rfc3339(c.expires_at),
+                    passkey: c.passkey.as_ref().map(PasskeyCeremonyView::new),
                 }),
                 _ => None,
             },

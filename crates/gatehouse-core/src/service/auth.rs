@@ -22,6 +22,7 @@ use crate::{Error, Result};
 
 mod credentials;
 mod mfa;
+mod passkeys;
 
 pub use mfa::{
     ENROLLMENT_TTL, Enrollment, MFA_TOKEN_ATTEMPTS, MFA_TOKEN_TTL, MfaKeys, MfaStatus,
@@ -71,6 +72,8 @@ pub struct AuthService {
     audit: AuditWriter,
     /// Second factors; without them an account with TOTP on cannot sign in (fails closed).
     mfa: Option<MfaKeys>,
+    /// The WebAuthn relying party; without one (an IP address as public host) no passkeys.
+    passkeys: Option<Arc<crate::passkey::RelyingParty>>,
 }
 
 impl AuthService {
@@ -90,6 +93,7 @@ impl AuthService {
             csrf_key,
             audit,
             mfa: None,
+            passkeys: None,
         }
     }
 

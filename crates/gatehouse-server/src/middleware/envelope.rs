@@ -337,6 +337,7 @@ fn render_error(
             mfa_token: body.mfa.as_ref().map(|m| m.mfa_token.clone()),
             methods: body.mfa.as_ref().map(|m| m.methods.clone()),
             expires_at: body.mfa.as_ref().map(|m| m.expires_at.clone()),
+            passkey: body.mfa.as_ref().and_then(|m| m.passkey.clone()),
         },
     };
     let json = serde_json::to_string(&envelope).unwrap_or_default();

@@ -1,5 +1,5 @@
 //! `/v1/auth/mfa*` and `/v1/auth/login/mfa` (SPEC §15): TOTP enrollment with recovery codes,
-//! turning it off, new recovery codes, and the second step of a sign-in. Passkeys come later.
+//! turning it off, new recovery codes, and the second step of a sign-in (a code or a passkey).
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -35,8 +35,8 @@ pub struct RecoveryCodesStatusView {
 pub struct MfaStatusView {
     pub totp: TotpStatusView,
     pub recovery_codes: RecoveryCodesStatusView,
-    /// Registered passkeys (none until passkeys ship).
-    pub passkeys: Vec<String>,
+    /// Registered passkeys, oldest first.
+    pub passkeys: Vec<super::passkeys::PasskeyView>,
 }
 
 /// The second factors of the signed-in user
@@ -48,6 +48,7 @@ pub async fn status(
     SessionAuth(p): SessionAuth,
 ) -> ApiResult<Response> {
     let s = state.auth.mfa_status(p.user.id).await?;
+    let passkeys = state.auth.passkeys(p.user.id).await?;
     let body = MfaStatusView {
         totp: TotpStatusView {
             enabled: s.totp_enabled,
@@ -57,7 +58,7 @@ pub async fn status(
         recovery_codes: RecoveryCodesStatusView {
             remaining: s.recovery_codes_left,
         },
-        passkeys: Vec::new(),
+        passkeys: passkeys.iter().map(super::passkeys::passkey_view).collect(),
     };
     Ok(axum::Json(body).into_response())
 }
@@ -228,6 +229,9 @@ pub struct LoginMfaBody {
     #[serde(default)]
     #[schema(value_type = String)]
     otp: Option<SecretString>,
+    /// Instead of `otp`: the answer to the `passkey` ceremony of the `mfa_required` error.
+    #[serde(default)]
+    passkey: Option<super::passkeys::PasskeyAnswer>,
 }
 
 /// Finish a sign-in that answered `mfa_required`; sets the session cookie
@@ -243,14 +247,26 @@ pub async fn login_mfa(
     Json(b): Json<LoginMfaBody>,
 ) -> ApiResult<Response> {
     let replaces = replaced_session(&state, anon.session_token.as_deref()).await;
-    let outcome = state
-        .auth
-        .login_mfa(
-            given(b.mfa_token.as_ref()),
-            given(b.otp.as_ref()),
-            anon.client,
-            replaces,
-        )
-        .await?;
+    let mfa_token = given(b.mfa_token.as_ref());
+    let outcome = match (&b.otp, &b.passkey) {
+        (None, Some(passkey)) => {
+            state
+                .auth
+                .login_mfa_passkey(
+                    mfa_token,
+                    &passkey.ceremony_id,
+                    &passkey.credential,
+                    anon.client,
+                    replaces,
+                )
+                .await?
+        }
+        _ => {
+            state
+                .auth
+                .login_mfa(mfa_token, given(b.otp.as_ref()), anon.client, replaces)
+                .await?
+        }
+    };
     Ok(login_answer(&state, outcome))
 }

@@ -10,6 +10,7 @@ pub mod invitations;
 pub mod mfa;
 pub mod ops;
 pub mod orgs;
+pub mod passkeys;
 pub mod secrets;
 pub mod tokens;
 pub mod views;
@@ -42,6 +43,10 @@ fn credential_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::start_totp, mfa::disable_totp))
         .routes(routes!(mfa::confirm_totp))
         .routes(routes!(mfa::regenerate_recovery_codes))
+        .routes(routes!(passkeys::register_start))
+        .routes(routes!(passkeys::delete))
+        .routes(routes!(passkeys::login_start))
+        .routes(routes!(passkeys::login_finish))
         .routes(routes!(tokens::token))
         .routes(routes!(invitations::accept))
 }
@@ -60,6 +65,8 @@ fn other_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::sessions))
         .routes(routes!(auth::revoke_session))
         .routes(routes!(mfa::status))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::register_finish))
         .routes(routes!(orgs::create, orgs::list))
         .routes(routes!(orgs::get, orgs::update, orgs::delete))
         .routes(routes!(orgs::members))

@@ -36,6 +36,7 @@ mod openapi_contract;
 mod openapi_schemas;
 mod operations;
 mod orgs;
+mod passkeys;
 mod password_change;
 mod pg_roles;
 mod secrets;

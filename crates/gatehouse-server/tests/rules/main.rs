@@ -17,6 +17,7 @@ mod grants;
 mod invitations;
 mod lockout;
 mod mfa;
+mod passkeys;
 mod rate_limits;
 mod sessions;
 mod signing_keys;

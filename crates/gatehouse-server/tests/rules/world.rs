@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use crate::harness::Fresh;
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
-pub(crate) const ISSUER: &str = "http://gatehouse.test";
+pub(crate) const ISSUER: &str = "https://gatehouse.test";
 
 pub(crate) struct World {
     pub f: Fresh,

@@ -15,7 +15,7 @@ use crate::audit::{Actor, Category, Chain, NewEvent, Outcome, Target};
 use crate::error::{AuthFailure, ConflictReason, MfaChallenge};
 use crate::ids::UserId;
 use crate::secret::{SecretString, hmac_sha256};
-use crate::store::{MfaTokenAttempt, TotpRecord, User};
+use crate::store::{MfaTokenAttempt, StoredPasskey, TotpRecord, User};
 use crate::token;
 use crate::totp;
 use crate::vault::Keyring;
@@ -42,6 +42,7 @@ pub enum SignInMethod {
     Password,
     Totp,
     RecoveryCode,
+    Passkey,
 }
 
 impl SignInMethod {
@@ -51,6 +52,7 @@ impl SignInMethod {
             Self::Password => "password",
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::Passkey => "passkey",
         }
     }
 }
@@ -89,7 +91,12 @@ fn invalid() -> Error {
     Error::Unauthenticated(AuthFailure::InvalidCredentials)
 }
 
-fn user_event(action: &str, user: UserId, client: &ClientInfo, at: OffsetDateTime) -> NewEvent {
+pub(super) fn user_event(
+    action: &str,
+    user: UserId,
+    client: &ClientInfo,
+    at: OffsetDateTime,
+) -> NewEvent {
     NewEvent::new(
         Chain::System,
         Category::Security,
@@ -278,7 +285,7 @@ impl AuthService {
 
     /// The current password (and `code`, when given) of a signed-in user, under the account's
     /// lockout: a wrong one of either counts like a wrong sign-in.
-    async fn confirm_current(
+    pub(super) async fn confirm_current(
         &self,
         principal: &SessionPrincipal,
         current_password: &str,
@@ -345,16 +352,22 @@ impl AuthService {
             .totp(user.id)
             .await?
             .is_some_and(|r| r.confirmed_at.is_some());
-        if !has_totp {
+        let passkeys = self.store.passkeys(user.id).await?;
+        if !has_totp && passkeys.is_empty() {
             return Ok(SignInMethod::Password);
         }
         match otp {
             Some(otp) => self.second_factor(user, otp, client).await,
-            None => Err(self.challenge(user).await?),
+            None => Err(self.challenge(user, has_totp, &passkeys).await?),
         }
     }
 
-    async fn challenge(&self, user: &User) -> Result<Error> {
+    async fn challenge(
+        &self,
+        user: &User,
+        has_totp: bool,
+        passkeys: &[StoredPasskey],
+    ) -> Result<Error> {
         let token = self.ambient.token()?;
         let now = self.ambient.now();
         let expires_at = now + MFA_TOKEN_TTL;
@@ -367,10 +380,21 @@ impl AuthService {
                 expires_at,
             )
             .await?;
+        let mut methods = Vec::new();
+        if has_totp {
+            methods.extend(["totp", "recovery_code"]);
+        }
+        let passkey = if passkeys.is_empty() {
+            None
+        } else {
+            methods.push("passkey");
+            self.begin_user_sign_in(user.id, passkeys).await?
+        };
         Ok(Error::MfaRequired(Box::new(MfaChallenge {
             token,
-            methods: vec!["totp", "recovery_code"],
+            methods,
             expires_at,
+            passkey,
         })))
     }
 
@@ -383,6 +407,21 @@ impl AuthService {
         otp: &str,
         client: &ClientInfo,
     ) -> Result<(User, SignInMethod)> {
+        let (digest, user) = self.mfa_token_user(mfa_token).await?;
+        let key = lockout_key(&user.email);
+        let check = async {
+            let outcome = self.second_factor(&user, otp, client).await;
+            (outcome.map(|m| (user.clone(), m)), Some(user.id))
+        };
+        let (user, method) = self.with_lockout(&key, client, check).await?;
+        if !self.store.spend_mfa_token(&digest).await? {
+            return Err(invalid());
+        }
+        Ok((user, method))
+    }
+
+    /// The user a live `mfa_token` was given to, counting this attempt; its digest to spend it.
+    pub(super) async fn mfa_token_user(&self, mfa_token: &str) -> Result<(Vec<u8>, User)> {
         if !token::looks_like_token(mfa_token) {
             return Err(invalid());
         }
@@ -405,15 +444,6 @@ impl AuthService {
         if user.disabled || user.credential_epoch != credential_epoch {
             return Err(invalid());
         }
-        let key = lockout_key(&user.email);
-        let check = async {
-            let outcome = self.second_factor(&user, otp, client).await;
-            (outcome.map(|m| (user.clone(), m)), Some(user.id))
-        };
-        let (user, method) = self.with_lockout(&key, client, check).await?;
-        if !self.store.spend_mfa_token(&digest).await? {
-            return Err(invalid());
-        }
-        Ok((user, method))
+        Ok((digest, user))
     }
 }

@@ -135,7 +135,7 @@ pub(crate) async fn second_step(c: &mut Client, mfa_token: &str, otp: &str) -> R
     r
 }
 
-fn keep_session(c: &mut Client, r: &Reply) {
+pub(crate) fn keep_session(c: &mut Client, r: &Reply) {
     if r.status == StatusCode::OK {
         let set = r.header("set-cookie").expect("a sign-in sets the cookie");
         c.cookie = Some(set.split(';').next().expect("pair").to_owned());
