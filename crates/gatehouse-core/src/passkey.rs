@@ -158,7 +158,20 @@ impl RelyingParty {
             .webauthn
             .start_passkey_authentication(passkeys)
             .map_err(rp_error)?;
-        Ok((options_json(&options)?, state))
+        let mut options = options_json(&options)?;
+        // Listed as the decoys are (transports would tell a real list from a made-up one).
+        if let Some(listed) = options
+            .pointer_mut("/publicKey/allowCredentials")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            for entry in listed
+                .iter_mut()
+                .filter_map(serde_json::Value::as_object_mut)
+            {
+                entry.remove("transports");
+            }
+        }
+        Ok((options, state))
     }
 
     /// Request options for any discoverable passkey (no credential list).

@@ -40,6 +40,16 @@ struct MfaPage {
     codes: Vec<String>,
     /// The same codes as a `data:` URL for the download link.
     codes_download: String,
+    passkeys: Vec<PasskeyRow>,
+}
+
+/// A passkey as the list shows it.
+struct PasskeyRow {
+    id: String,
+    name: String,
+    created_at: String,
+    last_used_at: Option<String>,
+    backup_eligible: bool,
 }
 
 /// The QR code of `text` as an inline `<svg>` (the XML declaration dropped).
@@ -77,6 +87,19 @@ async fn mfa_page(
     enrollment: Option<&Enrollment>,
 ) -> ApiResult<MfaPage> {
     let status = state.auth.mfa_status(session.user.id).await?;
+    let passkeys = state
+        .auth
+        .passkeys(session.user.id)
+        .await?
+        .into_iter()
+        .map(|p| PasskeyRow {
+            id: p.id.to_string(),
+            name: p.name,
+            created_at: rfc3339(p.created_at),
+            last_used_at: p.last_used_at.map(rfc3339),
+            backup_eligible: p.backup_eligible,
+        })
+        .collect();
     let pending = enrollment.filter(|_| !status.totp_enabled).map(pending);
     let codes: Vec<String> = codes.iter().map(|c| c.expose_secret().to_owned()).collect();
     let text = codes.join("\n") + "\n";
@@ -90,6 +113,7 @@ async fn mfa_page(
             utf8_percent_encode(&text, NON_ALPHANUMERIC)
         ),
         codes,
+        passkeys,
     })
 }
 
@@ -220,4 +244,41 @@ pub(super) async fn disable(
         .await
         .map(|()| (Notice::ok("TOTP is off."), Vec::new()));
     answer(&state, &posted.session, done).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct RemovePasskeyForm {
+    #[serde(default)]
+    id: String,
+    current_password: SecretString,
+}
+
+/// `POST /console/account/passkeys/remove`: one of my passkeys off, after the current password.
+pub(super) async fn remove_passkey(
+    State(state): State<AppState>,
+    posted: Posted<RemovePasskeyForm>,
+) -> ApiResult<Response> {
+    let f = &posted.form;
+    let done = state
+        .auth
+        .delete_passkey(
+            &posted.session,
+            &f.id,
+            Some(f.current_password.expose_secret()),
+            None,
+            &posted.client,
+        )
+        .await
+        .map(|()| (Notice::ok("The passkey is removed."), Vec::new()));
+    answer(&state, &posted.session, done).await
+}
+
+/// `POST /console/account/passkeys/add` reaches here only when the page's script did not run:
+/// a passkey is made by the browser, which needs it.
+pub(super) async fn add_passkey_without_script(
+    State(state): State<AppState>,
+    posted: Posted<super::sign_in::Nothing>,
+) -> ApiResult<Response> {
+    let notice = Notice::error_text("Adding a passkey needs JavaScript in this browser.");
+    answer(&state, &posted.session, Ok((notice, Vec::new()))).await
 }

@@ -46,6 +46,14 @@ pub fn credential_routes() -> Router<AppState> {
         .route("/console/account/mfa/totp/disable", post(mfa::disable))
         .route("/console/account/mfa/recovery-codes", post(mfa::regenerate))
         .route(
+            "/console/account/passkeys/remove",
+            post(mfa::remove_passkey),
+        )
+        .route(
+            "/console/account/passkeys/add",
+            post(mfa::add_passkey_without_script),
+        )
+        .route(
             "/console/invitations/accept",
             get(invitations::page).post(invitations::accept),
         )

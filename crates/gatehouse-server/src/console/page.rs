@@ -35,6 +35,13 @@ impl Notice {
         })
     }
 
+    pub fn error_text(text: impl Into<String>) -> Option<Self> {
+        Some(Self {
+            kind: "error",
+            text: text.into(),
+        })
+    }
+
     #[must_use]
     pub fn error(e: &Error) -> Option<Self> {
         Some(Self {

@@ -189,6 +189,8 @@ pub(super) async fn login(
         // A right password on an account with a second factor: the code comes next.
         Err(ApiError(Error::MfaRequired(challenge))) => Ok(page::ok(&SecondStepPage {
             chrome: Chrome::anonymous("Second factor"),
+            has_codes: challenge.methods.contains(&"totp"),
+            passkey: challenge.passkey.as_ref().map(PasskeyStep::new),
             mfa_token: challenge.token,
             return_to: policy.accept(&f.return_to).unwrap_or_default().to_owned(),
         })),
@@ -209,6 +211,29 @@ struct SecondStepPage {
     chrome: Chrome,
     mfa_token: String,
     return_to: String,
+    /// Whether a TOTP or recovery code can finish it (the code form).
+    has_codes: bool,
+    /// The passkey way, done by the page's script against `/v1/auth/login/mfa`.
+    passkey: Option<PasskeyStep>,
+}
+
+/// A passkey ceremony for the page's script: its id and the request options as JSON.
+struct PasskeyStep {
+    ceremony_id: String,
+    options: String,
+}
+
+impl PasskeyStep {
+    fn new(c: &gatehouse_core::error::PasskeyChallenge) -> Self {
+        Self {
+            ceremony_id: c.ceremony_id.to_string(),
+            options: c
+                .options
+                .get("publicKey")
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -249,6 +274,8 @@ pub(super) async fn login_mfa(
                 chrome: Chrome::anonymous("Second factor").with(Notice::error(&e)),
                 mfa_token: f.mfa_token.clone(),
                 return_to: policy.accept(&f.return_to).unwrap_or_default().to_owned(),
+                has_codes: true,
+                passkey: None,
             };
             Ok(page::refused(e, &again))
         }

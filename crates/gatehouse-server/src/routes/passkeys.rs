@@ -22,7 +22,7 @@ pub struct PasskeyView {
     pub id: String,
     pub name: String,
     pub created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `null` until it first signs in.
     pub last_used_at: Option<String>,
     /// Whether the authenticator may sync it to other devices.
     pub backup_eligible: bool,

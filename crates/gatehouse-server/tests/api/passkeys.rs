@@ -18,6 +18,7 @@ both!(
     a_regressed_counter_is_refused_and_recorded,
     removing_a_passkey_needs_the_password_and_spares_other_users,
     a_passkey_finishes_the_second_step_of_a_password_sign_in,
+    another_users_passkey_does_not_answer_my_ceremony,
 );
 
 /// The user id of `c`'s session.
@@ -366,9 +367,10 @@ async fn removing_a_passkey_needs_the_password_and_spares_other_users(db: Db) {
     assert!(auth.get(&start).is_none());
 }
 
-/// A user with a passkey (and no TOTP) who signs in with the password gets `mfa_required`
-/// with `methods: [passkey]` and a `passkey` ceremony; the answer to it at `login/mfa`
-/// finishes the sign-in once.
+/// Passkeys alone ask for no second step: the password signs in (SPEC §15: TOTP does). With
+/// TOTP on, `mfa_required` carries `methods: [totp, recovery_code, passkey]` and a `passkey`
+/// ceremony; the answer to it at `login/mfa` finishes the sign-in once; a wrong one is
+/// `auth.mfa_failed`; another user's ceremony or token does not finish it.
 async fn a_passkey_finishes_the_second_step_of_a_password_sign_in(db: Db) {
     let Some(db) = TestDb::new(db).await else {
         return;
@@ -378,30 +380,107 @@ async fn a_passkey_finishes_the_second_step_of_a_password_sign_in(db: Db) {
     register_passkey(&owner, &mut auth, "Key").await;
     let mut c = server.client();
     let r = sign_in(&mut c, &email, None).await;
+    assert_eq!(r.status, StatusCode::OK, "passkeys alone: {}", r.text);
+    enable_totp(&owner).await;
+
+    // Another user with TOTP and a passkey, for crossing ceremonies and tokens.
+    let org = first_org(&owner).await;
+    let (other, _) = server
+        .member(&owner, &org, "other@example.com", "member")
+        .await;
+    let mut other_auth = Authenticator::new(&server);
+    register_passkey(&other, &mut other_auth, "Theirs").await;
+    enable_totp(&other).await;
+    let mut o = server.client();
+    let theirs = sign_in(&mut o, "other@example.com", None).await;
+    let their_token = theirs.body["error"]["mfa_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let their_ceremony = theirs.body["error"]["passkey"].clone();
+
+    let mut c = server.client();
+    let r = sign_in(&mut c, &email, None).await;
     assert_eq!(r.code(), "mfa_required", "{}", r.text);
     let error = &r.body["error"];
-    assert_eq!(error["methods"], json!(["passkey"]));
+    assert_eq!(
+        error["methods"],
+        json!(["totp", "recovery_code", "passkey"])
+    );
     let token = error["mfa_token"].as_str().unwrap().to_owned();
     let ceremony = error["passkey"].clone();
     assert!(ceremony["ceremony_id"].is_string(), "{}", r.text);
     assert_eq!(listed_ids(&ceremony).len(), 1);
-    let answer = auth.get(&ceremony).expect("answer");
-    let finish = |c: &Client, token: &str, answer: &Value| {
+    let finish = |c: &Client, token: &str, ceremony: &Value, answer: &Value| {
         let body = json!({ "mfa_token": token, "passkey": {
             "ceremony_id": ceremony["ceremony_id"], "credential": answer } });
         let c = c.clone();
         async move { c.post("/v1/auth/login/mfa", body).await }
     };
-    let r = finish(&c, "x".repeat(43).as_str(), &answer).await;
+    // My token with their ceremony and their passkey's answer: no.
+    let their_answer = other_auth.get(&their_ceremony).expect("answer");
+    let r = finish(&c, &token, &their_ceremony, &their_answer).await;
     assert!(invalid_credentials(&r), "{}", r.text);
-    let r = finish(&c, &token, &answer).await;
+    // Their token with my ceremony and my passkey's answer: no.
+    let answer = auth.get(&ceremony).expect("answer");
+    let r = finish(&c, &their_token, &ceremony, &answer).await;
+    assert!(invalid_credentials(&r), "{}", r.text);
+    // Both ceremonies are spent now; a fresh one, first answered wrongly.
+    let r = sign_in(&mut c, &email, None).await;
+    let token = r.body["error"]["mfa_token"].as_str().unwrap().to_owned();
+    let ceremony = r.body["error"]["passkey"].clone();
+    let mut wrong = auth.get(&ceremony).expect("answer");
+    wrong["response"]["signature"] = json!("AAAA");
+    let r = finish(&c, &token, &ceremony, &wrong).await;
+    assert!(invalid_credentials(&r), "{}", r.text);
+    assert_eq!(my_events(&owner, "auth.mfa_failed").await.len(), 1);
+    let r = sign_in(&mut c, &email, None).await;
+    let token = r.body["error"]["mfa_token"].as_str().unwrap().to_owned();
+    let ceremony = r.body["error"]["passkey"].clone();
+    let answer = auth.get(&ceremony).expect("answer");
+    let r = finish(&c, "x".repeat(43).as_str(), &ceremony, &answer).await;
+    assert!(invalid_credentials(&r), "{}", r.text);
+    let r = sign_in(&mut c, &email, None).await;
+    let token2 = r.body["error"]["mfa_token"].as_str().unwrap().to_owned();
+    let ceremony = r.body["error"]["passkey"].clone();
+    let answer = auth.get(&ceremony).expect("answer");
+    let r = finish(&c, &token2, &ceremony, &answer).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert!(r.header("set-cookie").is_some());
-    let r = finish(&c, &token, &answer).await;
+    let r = finish(&c, &token2, &ceremony, &answer).await;
     assert!(invalid_credentials(&r), "{}", r.text);
-    // A code cannot finish it: there is no TOTP.
-    let r = sign_in(&mut c, &email, Some("123456")).await;
+    let _ = token;
+}
+
+/// One user's passkey cannot answer another user's sign-in ceremony; the attempt is recorded
+/// against the account the ceremony was for.
+async fn another_users_passkey_does_not_answer_my_ceremony(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let (server, owner, email) = with_admin(&db, &[]).await;
+    let org = first_org(&owner).await;
+    let (other, _) = server
+        .member(&owner, &org, "other@example.com", "member")
+        .await;
+    let mut mine = Authenticator::new(&server);
+    register_passkey(&owner, &mut mine, "Mine").await;
+    let mut theirs = Authenticator::new(&server);
+    register_passkey(&other, &mut theirs, "Theirs").await;
+    let c = server.client();
+    let my_ceremony = passkey_login_start(&c, json!({ "email": email })).await;
+    let their_ceremony = passkey_login_start(&c, json!({ "email": "other@example.com" })).await;
+    // Their key, answering their options, sent for my ceremony.
+    let answer = theirs.get(&their_ceremony).expect("answer");
+    let mut attacker = server.client();
+    let r = passkey_login_finish(&mut attacker, &my_ceremony, answer).await;
     assert!(invalid_credentials(&r), "{}", r.text);
+    // An attempt on my account (as a wrong password for my email is), not on theirs.
+    assert_eq!(my_events(&owner, "auth.login_failed").await.len(), 1);
+    assert!(
+        my_events(&other, "auth.login_failed").await.is_empty(),
+        "recorded against the key's owner"
+    );
 }
 
 /// With an IP address as the public URL's host, passkeys are off: a warning at start, a

@@ -25,6 +25,7 @@ import pyotp
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticatorOptions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from console_support import (NEVER_AGAIN, Console, Database, Failure, Server, check, fetch,
@@ -272,6 +273,7 @@ def walk(server, db, shots, browsers):
     owner.page("login-second-step")
     owner.fill(otp=codes[0].lower().replace("-", "")).submit("/console/login/mfa")
     check(owner.url().endswith("/console/orgs"), f"after the second step: {owner.url()}")
+    passkeys_walk(owner, new_password, codes[2])
     owner.go("/console/account/mfa")
     off = owner.driver.find_element(By.CSS_SELECTOR, "form[action$='/console/account/mfa/totp/disable']")
     off.find_element(By.NAME, "current_password").send_keys(new_password)
@@ -400,6 +402,80 @@ def walk(server, db, shots, browsers):
     check(status == 200 and "immutable" in headers.get("Cache-Control", ""), f"css {status} {headers.get('Cache-Control')}")
     status, _, _ = fetch("GET", server.base + "/console/static/../../Cargo.toml")
     check(status == 404, f"a path outside the assets: {status}")
+
+
+def passkeys_walk(owner, password, recovery_code):
+    """Passkeys with Chromium's virtual authenticator (platform, resident keys, user
+    verification), TOTP on: register, sign in by email and without one, as the second step
+    after a password, and remove."""
+    step("passkeys: register with the virtual authenticator; it is listed")
+    options = VirtualAuthenticatorOptions()
+    options.protocol = VirtualAuthenticatorOptions.Protocol.CTAP2
+    options.transport = VirtualAuthenticatorOptions.Transport.INTERNAL
+    options.has_resident_key = True
+    options.has_user_verification = True
+    options.is_user_verified = True
+    owner.driver.add_virtual_authenticator(options)
+    owner.go("/console/account/mfa").page("passkeys-none")
+    check("No passkeys yet" in owner.source, "the empty passkey list")
+    owner.driver.find_element(By.ID, "passkey_name").send_keys("Work laptop")
+    owner.driver.find_element(By.ID, "passkey_password").send_keys(password)
+    form = owner.driver.find_element(By.CSS_SELECTOR, "form[data-passkey-register]")
+    owner.click_and_wait(form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    rows = owner.driver.find_elements(By.CSS_SELECTOR, "tr[data-passkey-id]")
+    check(len(rows) == 1 and "Work laptop" in rows[0].text, f"the passkey is listed: {owner.source[-2000:]}")
+    owner.page("passkeys-listed")
+    check(len(owner.driver.get_credentials()) == 1, "the authenticator holds one credential")
+    check(owner.driver.get_credentials()[0].is_resident_credential, "the credential is discoverable")
+
+    step("passkeys: sign out, sign in by email with the passkey")
+    owner.submit("/console/logout")
+    owner.go("/console/login")
+    button = owner.driver.find_element(By.ID, "passkey-sign-in-button")
+    check(button.is_displayed(), "the passkey button shows where script runs")
+    owner.page("login-with-passkey")
+    owner.fill(email=OWNER)
+    owner.click_and_wait(button)
+    check(owner.url().endswith("/console/orgs"), f"signed in with a passkey: {owner.url()} {owner.source[-800:]}")
+
+    step("passkeys: sign out, sign in without an email (discoverable)")
+    owner.submit("/console/logout")
+    owner.go("/console/login")
+    owner.click_and_wait(owner.driver.find_element(By.ID, "passkey-sign-in-button"))
+    check(owner.url().endswith("/console/orgs"), f"signed in without an email: {owner.url()}")
+
+    step("passkeys: after a right password the passkey is a second step beside the code")
+    owner.submit("/console/logout")
+    owner.fill(email=OWNER, password=password).submit("/console/login")
+    button = owner.driver.find_elements(By.ID, "passkey-second-step-button")
+    check(button and button[0].is_displayed(), f"no passkey second step: {owner.url()}")
+    check(owner.driver.find_elements(By.CSS_SELECTOR, "form[action$='/console/login/mfa']"),
+          "the code form is gone")
+    owner.page("login-second-step-passkey")
+    owner.click_and_wait(button[0])
+    check(owner.url().endswith("/console/orgs"), f"after the passkey second step: {owner.url()}")
+
+    step("passkeys: remove it with the password")
+    owner.go("/console/account/mfa")
+    remove = owner.driver.find_element(By.CSS_SELECTOR, "form[action$='/console/account/passkeys/remove']")
+    remove.find_element(By.NAME, "current_password").send_keys(password)
+    owner.click_and_wait(remove.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    check("The passkey is removed." in owner.notice(), f"removing: {owner.notice()!r}")
+    check(not owner.driver.find_elements(By.CSS_SELECTOR, "tr[data-passkey-id]"), "still listed")
+    owner.page("passkeys-removed")
+    owner.submit("/console/logout")
+    owner.go("/console/login")
+    owner.driver.execute_script("window.__ghBefore = true")
+    owner.fill(email=OWNER)
+    owner.driver.find_element(By.ID, "passkey-sign-in-button").click()
+    WebDriverWait(owner.driver, 15).until(
+        lambda d: d.find_element(By.ID, "passkey-sign-in-status").is_displayed())
+    check("/console/login" in owner.url(), "a removed passkey signed in")
+    owner.fill(email=OWNER, password=password).submit("/console/login")
+    check(not owner.driver.find_elements(By.ID, "passkey-second-step-button"),
+          "a passkey step without passkeys")
+    owner.fill(otp=recovery_code).submit("/console/login/mfa")
+    check(owner.url().endswith("/console/orgs"), f"password and code again: {owner.url()}")
 
 
 def step(text):

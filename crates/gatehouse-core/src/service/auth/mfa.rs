@@ -15,7 +15,7 @@ use crate::audit::{Actor, Category, Chain, NewEvent, Outcome, Target};
 use crate::error::{AuthFailure, ConflictReason, MfaChallenge};
 use crate::ids::UserId;
 use crate::secret::{SecretString, hmac_sha256};
-use crate::store::{MfaTokenAttempt, StoredPasskey, TotpRecord, User};
+use crate::store::{MfaTokenAttempt, TotpRecord, User};
 use crate::token;
 use crate::totp;
 use crate::vault::Keyring;
@@ -339,8 +339,9 @@ impl AuthService {
         Err(invalid())
     }
 
-    /// After a right password: `Password` for an account without a second factor; with one, the
-    /// `otp` given, or (none given) `mfa_required` with a new `mfa_token`.
+    /// After a right password: `Password` for an account without TOTP (passkeys alone do not
+    /// ask for a second step, SPEC §15); with it, the `otp` given, or (none given)
+    /// `mfa_required` with a new `mfa_token`.
     pub(super) async fn second_step(
         &self,
         user: &User,
@@ -352,22 +353,18 @@ impl AuthService {
             .totp(user.id)
             .await?
             .is_some_and(|r| r.confirmed_at.is_some());
-        let passkeys = self.store.passkeys(user.id).await?;
-        if !has_totp && passkeys.is_empty() {
+        if !has_totp {
             return Ok(SignInMethod::Password);
         }
         match otp {
             Some(otp) => self.second_factor(user, otp, client).await,
-            None => Err(self.challenge(user, has_totp, &passkeys).await?),
+            None => Err(self.challenge(user).await?),
         }
     }
 
-    async fn challenge(
-        &self,
-        user: &User,
-        has_totp: bool,
-        passkeys: &[StoredPasskey],
-    ) -> Result<Error> {
+    /// `mfa_required`: a new `mfa_token`, and for a user with passkeys a ceremony for finishing
+    /// with one of them.
+    async fn challenge(&self, user: &User) -> Result<Error> {
         let token = self.ambient.token()?;
         let now = self.ambient.now();
         let expires_at = now + MFA_TOKEN_TTL;
@@ -380,16 +377,12 @@ impl AuthService {
                 expires_at,
             )
             .await?;
-        let mut methods = Vec::new();
-        if has_totp {
-            methods.extend(["totp", "recovery_code"]);
-        }
-        let passkey = if passkeys.is_empty() {
-            None
-        } else {
+        let mut methods = vec!["totp", "recovery_code"];
+        let passkeys = self.store.passkeys(user.id).await?;
+        let passkey = self.begin_user_sign_in(user.id, &passkeys).await?;
+        if passkey.is_some() {
             methods.push("passkey");
-            self.begin_user_sign_in(user.id, passkeys).await?
-        };
+        }
         Ok(Error::MfaRequired(Box::new(MfaChallenge {
             token,
             methods,

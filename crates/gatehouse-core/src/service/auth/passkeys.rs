@@ -19,6 +19,13 @@ use crate::service::events;
 use crate::store::{Ceremony, CeremonyKind, StoredPasskey, User};
 use crate::{Error, Result};
 
+/// Which sign-in a passkey answer is for (what a failure is recorded as).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    SignIn,
+    SecondStep,
+}
+
 fn invalid() -> Error {
     Error::Unauthenticated(AuthFailure::InvalidCredentials)
 }
@@ -71,8 +78,10 @@ impl AuthService {
         options: serde_json::Value,
     ) -> Result<PasskeyChallenge> {
         let now = self.ambient.now();
+        // Random, not time-ordered: one ceremony's id says nothing of the next one's.
+        let id = uuid::Builder::from_random_bytes(self.ambient.bytes()?).into_uuid();
         let ceremony = Ceremony {
-            id: self.ambient.id()?,
+            id: CeremonyId::from(id),
             kind,
             user_id: user,
             state: state.to_json()?,
@@ -236,11 +245,14 @@ impl AuthService {
             Ok(parsed) => self.store.user_by_email_key(parsed.key()).await?,
             Err(_) => None,
         };
-        if let Some(user) = user.filter(|u| !u.disabled) {
-            let passkeys = self.store.passkeys(user.id).await?;
-            if let Some(challenge) = self.begin_user_sign_in(user.id, &passkeys).await? {
-                return Ok(challenge);
-            }
+        // The same reads for every email (a made-up id for an unknown one).
+        let user = user.filter(|u| !u.disabled);
+        let owner = user.as_ref().map_or(UserId(uuid::Uuid::nil()), |u| u.id);
+        let passkeys = self.store.passkeys(owner).await?;
+        if user.is_some()
+            && let Some(challenge) = self.begin_user_sign_in(owner, &passkeys).await?
+        {
+            return Ok(challenge);
         }
         let options = rp.decoy_sign_in(&key)?;
         self.begin_ceremony(CeremonyKind::Login, None, &CeremonyState::Decoy, options)
@@ -283,7 +295,9 @@ impl AuthService {
             .take_ceremony(ceremony_id, CeremonyKind::Login)
             .await?
             .ok_or_else(invalid)?;
-        let user = self.verify_sign_in(&ceremony, credential, &client).await?;
+        let user = self
+            .verify_sign_in(&ceremony, credential, Step::SignIn, &client)
+            .await?;
         self.start_session(user, SignInMethod::Passkey, client, replaces)
             .await
     }
@@ -304,7 +318,9 @@ impl AuthService {
             .await?
             .filter(|c| c.user_id == Some(user.id))
             .ok_or_else(invalid)?;
-        let signed_in = self.verify_sign_in(&ceremony, credential, &client).await?;
+        let signed_in = self
+            .verify_sign_in(&ceremony, credential, Step::SecondStep, &client)
+            .await?;
         if signed_in.id != user.id || !self.store.spend_mfa_token(&digest).await? {
             return Err(invalid());
         }
@@ -319,39 +335,42 @@ impl AuthService {
         &self,
         ceremony: &Ceremony,
         credential: &serde_json::Value,
+        step: Step,
         client: &ClientInfo,
     ) -> Result<User> {
         let rp = self.relying_party()?;
+        let now = self.ambient.now();
         let Some(assertion) = passkey::parse_assertion(credential) else {
-            return Err(invalid());
+            return Err(self.passkey_failed(step, ceremony.user_id, client).await);
         };
         let Some(stored) = self
             .store
             .passkey_by_credential(assertion.get_credential_id())
             .await?
         else {
-            return Err(invalid());
+            return Err(self.passkey_failed(step, ceremony.user_id, client).await);
         };
         let owner = stored.user_id;
-        let checked = match CeremonyState::from_json(&ceremony.state)? {
+        let handle_is_owners =
+            assertion.get_user_unique_id() == Some(owner.0.as_bytes().as_slice());
+        let (checked, claimed) = match CeremonyState::from_json(&ceremony.state)? {
             CeremonyState::User { state } if ceremony.user_id == Some(owner) => {
-                rp.finish_user_sign_in(&assertion, &state)
+                (rp.finish_user_sign_in(&assertion, &state), Some(owner))
             }
-            CeremonyState::Discoverable { state }
-                if assertion.get_user_unique_id() == Some(owner.0.as_bytes().as_slice()) =>
-            {
+            CeremonyState::Discoverable { state } if handle_is_owners => {
                 let key = passkey::passkey_from_json(&stored.credential)?;
-                rp.finish_discoverable_sign_in(&assertion, state, &key)
+                (
+                    rp.finish_discoverable_sign_in(&assertion, state, &key),
+                    Some(owner),
+                )
             }
-            _ => Err(SignInRefusal::Invalid),
+            // Someone else's passkey for this ceremony: recorded against no one's account.
+            _ => (Err(SignInRefusal::Invalid), ceremony.user_id),
         };
-        let now = self.ambient.now();
         let result = match checked {
             Ok(result) if result.user_verified() => result,
             Ok(_) | Err(SignInRefusal::Invalid) => {
-                let event = events::login_failed(Some(owner), "passkey_invalid", client, now);
-                self.audit.append(vec![event]).await?;
-                return Err(invalid());
+                return Err(self.passkey_failed(step, claimed, client).await);
             }
             Err(SignInRefusal::CounterRegressed) => {
                 return Err(self.counter_regressed(&stored, client).await);
@@ -377,6 +396,23 @@ impl AuthService {
                 self.audit.append(vec![event]).await?;
                 Err(invalid())
             }
+        }
+    }
+
+    /// Records a passkey answer that did not verify (`auth.login_failed` with reason
+    /// `passkey_invalid` for a sign-in, `auth.mfa_failed` for a second step), against `user`
+    /// only when it was that user's own ceremony or passkey; returns the refusal.
+    async fn passkey_failed(&self, step: Step, user: Option<UserId>, client: &ClientInfo) -> Error {
+        let now = self.ambient.now();
+        let event = match (step, user) {
+            (Step::SecondStep, Some(user)) => {
+                user_event("auth.mfa_failed", user, client, now).outcome(Outcome::Failure)
+            }
+            _ => events::login_failed(user, "passkey_invalid", client, now),
+        };
+        match self.audit.append(vec![event]).await {
+            Ok(_) => invalid(),
+            Err(e) => e,
         }
     }
 
