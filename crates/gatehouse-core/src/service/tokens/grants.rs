@@ -42,30 +42,38 @@ impl TokenService {
         scope: Option<&str>,
         client: &ClientInfo,
     ) -> Result<Issued> {
-        let (user, _) = self
-            .auth
-            .check_sign_in(email, password, otp, client)
-            .await?;
+        // What can be judged without the account first, so a malformed request spends no
+        // one-time code.
         let requested: Vec<String> = scope
             .unwrap_or("")
             .split(' ')
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect();
-        let (org_id, scopes) = match org {
-            None if requested.is_empty() => (None, Vec::new()),
+        let asked = match org {
+            None if requested.is_empty() => None,
             None => return Err(Error::field("scope", "needs_org")),
             Some(o) => {
                 let org_id: OrgId = o
                     .parse()
                     .map_err(|_| Error::field("org_id", "not_a_member"))?;
+                let scopes = Scopes::parse_for_token(&requested)?.as_slice().to_vec();
+                Some((org_id, scopes))
+            }
+        };
+        let (user, _) = self
+            .auth
+            .check_sign_in(email, password, otp, client)
+            .await?;
+        let (org_id, scopes) = match asked {
+            None => (None, Vec::new()),
+            Some((org_id, scopes)) => {
                 let role = self
                     .store
                     .org_for_member(org_id, user.id)
                     .await?
                     .map(|m| m.role)
                     .ok_or_else(|| Error::field("org_id", "not_a_member"))?;
-                let scopes = Scopes::parse_for_token(&requested)?.as_slice().to_vec();
                 let policy = self.store.token_scope_policy(org_id).await?;
                 if !scopes.iter().all(|s| role_may_hold(role, s, &policy)) {
                     return Err(Error::field("scope", "not_allowed"));
