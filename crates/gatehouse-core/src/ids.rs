@@ -66,3 +66,4 @@ id_type!(RefreshId);
 id_type!(GrantId);
 id_type!(PasskeyId);
 id_type!(CeremonyId);
+id_type!(EmailFlowId);

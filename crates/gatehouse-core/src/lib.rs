@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod identity_chars;
 pub mod ids;
 pub mod jwt;
+pub mod mail;
 pub mod outbound;
 pub mod passkey;
 pub mod password;

@@ -189,7 +189,7 @@ mod tests {
             email: "carol@example.com".into(),
             email_key: "carol@example.com".into(),
             name: None,
-            password_hash: HASH.into(),
+            password_hash: Some(HASH.into()),
             is_platform_admin: false,
             created_at: OffsetDateTime::UNIX_EPOCH,
         };

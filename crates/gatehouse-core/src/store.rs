@@ -10,12 +10,14 @@ use crate::ids::{ApiKeyId, InvitationId, OrgId, SessionId, UserId};
 use crate::role::Role;
 use crate::token_policy::TokenScopePolicy;
 
+mod email;
 mod export_cursors;
 mod grants;
 mod mfa;
 mod passkeys;
 mod secrets;
 mod tokens;
+pub use email::*;
 pub use export_cursors::*;
 pub use grants::*;
 pub use mfa::*;
@@ -49,7 +51,8 @@ pub struct NewUser {
     pub email: String,
     pub email_key: String,
     pub name: Option<String>,
-    pub password_hash: String,
+    /// `None` for an account made by a sign-in code (no password yet).
+    pub password_hash: Option<String>,
     pub is_platform_admin: bool,
     pub created_at: OffsetDateTime,
 }
@@ -151,11 +154,12 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<()>;
     /// Sets a new password hash, revokes every other session and every token family, and moves
     /// the credential epoch on, atomically.
+    /// (`keep`: the session that made the change; `None`, as for a reset: every session ends.)
     async fn change_password(
         &self,
         user: UserId,
         hash: &str,
-        keep: SessionId,
+        keep: Option<SessionId>,
         at: OffsetDateTime,
         audit: &[NewEvent],
     ) -> Result<()>;
@@ -475,6 +479,7 @@ pub trait Store:
     + GrantStore
     + MfaStore
     + PasskeyStore
+    + EmailStore
     + RateLimitStore
     + LockoutStore
     + SystemStore
@@ -493,6 +498,7 @@ impl<T> Store for T where
         + GrantStore
         + MfaStore
         + PasskeyStore
+        + EmailStore
         + RateLimitStore
         + LockoutStore
         + SystemStore

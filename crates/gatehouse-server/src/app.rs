@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use gatehouse_core::ambient::Ambient;
 use gatehouse_core::changes::{ChangeSink, FanOut};
+use gatehouse_core::mail::Mailer;
 use gatehouse_core::passkey::RelyingParty;
 use gatehouse_core::password::PasswordHasherPool;
 use gatehouse_core::rate_limit::{Limit, MemoryLimiter};
 use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::GatewayService;
-use gatehouse_core::service::auth::MfaKeys;
+use gatehouse_core::service::auth::{EmailSettings, MfaKeys};
 use gatehouse_core::service::key_cache::{KEY_CACHE_CAPACITY, KEY_CACHE_TTL, KeyCache};
 use gatehouse_core::service::last_used;
 use gatehouse_core::service::limiter::{Backend as LimiterBackend, RateLimiter};
@@ -141,6 +142,31 @@ fn with_passkeys(
     }
 }
 
+/// Mailed flows when SMTP is configured (SPEC §16): the sender runs under the supervisor.
+fn with_mail(
+    auth: AuthService,
+    config: &Config,
+    public_url: &str,
+    supervisor: &mut Supervisor,
+    given: Option<Arc<dyn Mailer>>,
+) -> Result<AuthService, StartError> {
+    let mailer: Arc<dyn Mailer> = match (given, &config.smtp) {
+        (Some(mailer), _) => mailer,
+        (None, Some(smtp)) => crate::mail::start(smtp, supervisor)
+            .map_err(|why| StartError::Config(ConfigError(format!("GATEHOUSE_SMTP_URL: {why}"))))?,
+        (None, None) => return Ok(auth),
+    };
+    let secret = config
+        .secret
+        .as_ref()
+        .ok_or_else(|| ConfigError("GATEHOUSE_SECRET: missing".into()))?;
+    Ok(auth.with_email(EmailSettings {
+        mailer,
+        public_url: public_url.to_owned(),
+        code_key: secret.derive("email-codes/v1"),
+    }))
+}
+
 /// The auth service over an open store.
 pub fn auth_service(
     config: &Config,
@@ -217,6 +243,19 @@ pub fn services(
     ambient: &Ambient,
     supervisor: &mut Supervisor,
 ) -> Result<Services, StartError> {
+    services_with_mailer(config, opened, issuer, ambient, supervisor, None)
+}
+
+/// [`services`] with mail handed to `mailer` instead of the configured SMTP server (the
+/// service-level tests read what would be sent).
+pub fn services_with_mailer(
+    config: &Config,
+    opened: &Opened,
+    issuer: &str,
+    ambient: &Ambient,
+    supervisor: &mut Supervisor,
+    mailer: Option<Arc<dyn Mailer>>,
+) -> Result<Services, StartError> {
     let keyring = keyring(config)?;
     let (writer, write_audit) = AuditWriter::new(opened.store.clone());
     supervisor.start("audit writer", write_audit);
@@ -246,11 +285,12 @@ pub fn services(
     if let Some(watch) = watch {
         supervisor.start("sqlite change watch", watch.run(user_cache.clone()));
     }
-    let auth = Arc::new(with_passkeys(
+    let auth = with_passkeys(
         auth_service(config, opened, writer.clone(), ambient)?,
         config,
         issuer,
-    )?);
+    )?;
+    let auth = Arc::new(with_mail(auth, config, issuer, supervisor, mailer)?);
     if let Some(feed) = feed {
         let sinks: Vec<Arc<dyn ChangeSink>> = vec![key_cache.clone(), user_cache.clone()];
         supervisor.start("change feed", feed.run(Arc::new(FanOut(sinks))));

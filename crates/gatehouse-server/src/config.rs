@@ -15,11 +15,13 @@ mod files;
 mod gateway;
 mod outbound;
 mod serving;
+mod smtp;
 mod syntax;
 mod webhook;
 use files::read_file;
 pub use gateway::parse_size;
 pub use serving::DEFAULT_MAX_CONNECTIONS;
+pub use smtp::{SmtpConfig, SmtpSecurity};
 use syntax::{list, parse_origin, parse_public_url};
 pub use syntax::{origin_of, parse_duration, parse_rate};
 pub use webhook::WebhookConfig;
@@ -109,6 +111,8 @@ pub struct Config {
     pub outbound: crate::outbound::OutboundSettings,
     /// `GATEHOUSE_COOKIE_DOMAIN`: the session cookie is sent to every host under it (SPEC §11).
     pub cookie_domain: Option<String>,
+    /// Where mail goes (SPEC §16; `None`: no mailed flows).
+    pub smtp: Option<SmtpConfig>,
     /// `[[gateway.routes]]` of the config file, checked.
     pub gateway: std::sync::Arc<gatehouse_core::gateway::RouteTable>,
 }
@@ -152,6 +156,8 @@ pub const KEYS: &[&str] = &[
     "outbound_allow",
     "outbound_nameserver",
     "cookie_domain",
+    "smtp_url",
+    "smtp_from",
 ];
 
 /// Settings from the command line (they win over file and environment).
@@ -359,6 +365,7 @@ impl Config {
             audit_export_dir: get("audit_export_dir").map(PathBuf::from),
             audit_export_every: duration("audit_export_every", "10s")?,
             audit_webhook: webhook::parse(&get, &name)?,
+            smtp: smtp::parse(&get, &name, env == Env::Production)?,
             audit_verify_concurrency,
             rate_limit_auth: rate("rate_limit_auth", "10/15m")?,
             rate_limit_api: rate("rate_limit_api", "600/1m")?,

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod gateway;
 pub mod json;
 pub mod log_pipe;
+pub mod mail;
 pub mod middleware;
 pub mod net;
 pub mod openapi;

@@ -21,9 +21,11 @@ use crate::token;
 use crate::{Error, Result};
 
 mod credentials;
+mod email;
 mod mfa;
 mod passkeys;
 
+pub use email::{EMAIL_CODE_ATTEMPTS, EMAIL_FLOW_TTL, EmailSettings, FlowStarted, SEND_LIMITS};
 pub use mfa::{
     ENROLLMENT_TTL, Enrollment, MFA_TOKEN_ATTEMPTS, MFA_TOKEN_TTL, MfaKeys, MfaStatus,
     SignInMethod, seed_aad,
@@ -74,6 +76,8 @@ pub struct AuthService {
     mfa: Option<MfaKeys>,
     /// The WebAuthn relying party; without one (an IP address as public host) no passkeys.
     passkeys: Option<Arc<crate::passkey::RelyingParty>>,
+    /// Mailed flows; without them their routes answer `404`.
+    email: Option<EmailSettings>,
 }
 
 impl AuthService {
@@ -94,6 +98,7 @@ impl AuthService {
             audit,
             mfa: None,
             passkeys: None,
+            email: None,
         }
     }
 
@@ -150,7 +155,7 @@ impl AuthService {
             email: email.as_str().to_owned(),
             email_key: email.key().to_owned(),
             name,
-            password_hash,
+            password_hash: Some(password_hash),
             is_platform_admin: admin,
             created_at: self.ambient.now(),
         })
@@ -473,7 +478,7 @@ impl AuthService {
         let now = self.ambient.now();
         let event = events::password_changed(user.id, client, now);
         self.store
-            .change_password(user.id, &hash, principal.session.id, now, &[event])
+            .change_password(user.id, &hash, Some(principal.session.id), now, &[event])
             .await
     }
 }

@@ -100,7 +100,7 @@ pub fn parse_import(text: &str, ambient: &Ambient) -> Result<Vec<NewUser>, Vec<B
                 email: email.as_str().to_owned(),
                 email_key: email.key().to_owned(),
                 name,
-                password_hash: parsed.password_hash,
+                password_hash: Some(parsed.password_hash),
                 is_platform_admin: false,
                 created_at: now,
             },

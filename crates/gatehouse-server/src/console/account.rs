@@ -19,13 +19,13 @@ use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "console/account.html")]
-struct AccountPage {
+pub(super) struct AccountPage {
     chrome: Chrome,
     sessions: Vec<SessionView>,
     events: Vec<EventRow>,
 }
 
-async fn account(
+pub(super) async fn account(
     state: &AppState,
     session: &SessionPrincipal,
     notice: Option<Notice>,

@@ -7,6 +7,7 @@
 mod account;
 pub mod assets;
 mod audit;
+mod email;
 mod extract;
 mod grants;
 mod invitations;
@@ -24,6 +25,7 @@ use axum::routing::{get, post};
 pub use audit::{AuditPage, AuditQuery, EventRow, matching as audit_rows};
 pub use page::Chrome;
 pub use page::{CONSOLE_CSP, ConsolePage, error_page};
+pub(crate) use sign_in::return_to_policy;
 
 use crate::state::AppState;
 
@@ -40,6 +42,28 @@ pub fn credential_routes() -> Router<AppState> {
             get(sign_in::login_page).post(sign_in::login),
         )
         .route("/console/login/mfa", post(sign_in::login_mfa))
+        .route("/console/email-code", get(email::page).post(email::request))
+        .route("/console/email-code/verify", post(email::verify))
+        .route(
+            "/console/email-code/link",
+            get(email::link_page).post(email::verify),
+        )
+        .route(
+            "/console/forgot-password",
+            get(email::forgot_page).post(email::forgot),
+        )
+        .route(
+            "/console/reset-password",
+            get(email::reset_page).post(email::reset),
+        )
+        .route(
+            "/console/verify-email",
+            get(email::verify_page).post(email::verify_email),
+        )
+        .route(
+            "/console/account/verify-email/send",
+            post(email::send_verification),
+        )
         .route("/console/account/password", post(account::change_password))
         .route("/console/account/mfa/totp", post(mfa::start))
         .route("/console/account/mfa/totp/confirm", post(mfa::confirm))

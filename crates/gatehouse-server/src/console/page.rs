@@ -69,6 +69,9 @@ pub struct Chrome {
     pub csrf: String,
     pub org: Option<OrgNav>,
     pub notice: Option<Notice>,
+    /// Signed in with an address not yet verified, and mail going out: the banner that offers
+    /// a verification link.
+    pub unverified: bool,
 }
 
 impl Chrome {
@@ -83,6 +86,7 @@ impl Chrome {
             csrf: String::new(),
             org: None,
             notice: None,
+            unverified: false,
         }
     }
 
@@ -91,6 +95,7 @@ impl Chrome {
         Self {
             user: Some(session.user.email.clone()),
             csrf: state.auth.csrf_token(session.session.id),
+            unverified: session.user.email_verified_at.is_none() && state.auth.email_enabled(),
             ..Self::anonymous(title)
         }
     }

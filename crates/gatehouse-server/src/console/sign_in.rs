@@ -17,11 +17,11 @@ use crate::state::AppState;
 use gatehouse_core::Error;
 
 /// Where a sign-in lands when no acceptable `return_to` came with it.
-const HOME: &str = "/console/orgs";
+pub(super) const HOME: &str = "/console/orgs";
 
 /// The hosts a `return_to` may name: the public URL's, every gateway route's, the cookie
 /// domain's; https only in production.
-pub(super) fn return_to_policy(state: &AppState) -> ReturnToPolicy {
+pub(crate) fn return_to_policy(state: &AppState) -> ReturnToPolicy {
     let public_host = state
         .public_origin
         .split_once("://")
@@ -134,12 +134,17 @@ struct LoginPage {
     chrome: Chrome,
     return_to: String,
     email: String,
+    /// Whether mail goes out (the email-code and forgot-password links).
+    mail: bool,
 }
 
 #[derive(Deserialize)]
 pub(super) struct ReturnQuery {
     #[serde(default)]
     return_to: String,
+    /// `done` after a password reset.
+    #[serde(default)]
+    reset: String,
 }
 
 /// `GET /console/login?return_to=…`.
@@ -151,10 +156,14 @@ pub(super) async fn login_page(
         .accept(&q.return_to)
         .unwrap_or_default()
         .to_owned();
+    let notice = (q.reset == "done")
+        .then(|| Notice::ok("Your password is changed. Sign in with it."))
+        .flatten();
     page::ok(&LoginPage {
-        chrome: Chrome::anonymous("Sign in"),
+        chrome: Chrome::anonymous("Sign in").with(notice),
         return_to,
         email: String::new(),
+        mail: state.auth.email_enabled(),
     })
 }
 
@@ -187,18 +196,16 @@ pub(super) async fn login(
     {
         Ok(response) => Ok(response),
         // A right password on an account with a second factor: the code comes next.
-        Err(ApiError(Error::MfaRequired(challenge))) => Ok(page::ok(&SecondStepPage {
-            chrome: Chrome::anonymous("Second factor"),
-            has_codes: challenge.methods.contains(&"totp"),
-            passkey: challenge.passkey.as_ref().map(PasskeyStep::new),
-            mfa_token: challenge.token,
-            return_to: policy.accept(&f.return_to).unwrap_or_default().to_owned(),
-        })),
+        Err(ApiError(Error::MfaRequired(challenge))) => Ok(page::ok(&SecondStepPage::new(
+            *challenge,
+            policy.accept(&f.return_to).unwrap_or_default().to_owned(),
+        ))),
         Err(e) => {
             let again = LoginPage {
                 chrome: Chrome::anonymous("Sign in").with(Notice::error(&e.0)),
                 return_to: policy.accept(&f.return_to).unwrap_or_default().to_owned(),
                 email: f.email.clone(),
+                mail: state.auth.email_enabled(),
             };
             Ok(page::refused(e.0, &again))
         }
@@ -207,7 +214,7 @@ pub(super) async fn login(
 
 #[derive(Template)]
 #[template(path = "console/login_mfa.html")]
-struct SecondStepPage {
+pub(super) struct SecondStepPage {
     chrome: Chrome,
     mfa_token: String,
     return_to: String,
@@ -215,6 +222,19 @@ struct SecondStepPage {
     has_codes: bool,
     /// The passkey way, done by the page's script against `/v1/auth/login/mfa`.
     passkey: Option<PasskeyStep>,
+}
+
+impl SecondStepPage {
+    /// The page for a sign-in that answered `mfa_required`.
+    pub(super) fn new(challenge: gatehouse_core::error::MfaChallenge, return_to: String) -> Self {
+        Self {
+            chrome: Chrome::anonymous("Second factor"),
+            has_codes: challenge.methods.contains(&"totp"),
+            passkey: challenge.passkey.as_ref().map(PasskeyStep::new),
+            mfa_token: challenge.token,
+            return_to,
+        }
+    }
 }
 
 /// A passkey ceremony for the page's script: its id and the request options as JSON.

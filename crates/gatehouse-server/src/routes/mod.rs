@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod email;
 pub mod forward_auth;
 pub mod grants;
 pub mod introspect;
@@ -43,6 +44,12 @@ fn credential_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::start_totp, mfa::disable_totp))
         .routes(routes!(mfa::confirm_totp))
         .routes(routes!(mfa::regenerate_recovery_codes))
+        .routes(routes!(email::request_code))
+        .routes(routes!(email::verify_code))
+        .routes(routes!(email::forgot))
+        .routes(routes!(email::reset))
+        .routes(routes!(email::verify_email))
+        .routes(routes!(email::send_verification))
         .routes(routes!(passkeys::register_start))
         .routes(routes!(passkeys::delete))
         .routes(routes!(passkeys::login_start))

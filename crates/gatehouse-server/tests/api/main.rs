@@ -17,6 +17,7 @@ mod console_mfa;
 mod console_pages;
 mod conventions;
 mod credential_races;
+mod email_flows;
 mod forward_auth;
 mod forward_auth_proxies;
 mod gateway;

@@ -97,8 +97,19 @@ async fn health_metrics_openapi(db: Db) {
             )
             .await;
             assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            // Setup once done, and the mailed flows without SMTP (this server has none), are
+            // documented `404`s.
+            let mail_route = [
+                "/v1/auth/email-code",
+                "/v1/auth/email-code/verify",
+                "/v1/auth/password/forgot",
+                "/v1/auth/password/reset",
+                "/v1/auth/email/verify",
+                "/v1/auth/email/verify/send",
+            ]
+            .contains(&path.as_str());
             assert!(
-                !(r.status == StatusCode::NOT_FOUND && path != "/v1/setup"),
+                !(r.status == StatusCode::NOT_FOUND && path != "/v1/setup" && !mail_route),
                 "{method} {path}: {}",
                 r.text
             );

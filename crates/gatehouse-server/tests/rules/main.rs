@@ -13,6 +13,7 @@ mod harness;
 mod world;
 
 mod api_keys;
+mod email;
 mod grants;
 mod invitations;
 mod lockout;

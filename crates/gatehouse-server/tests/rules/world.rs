@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use gatehouse_core::ambient::Ambient;
 use gatehouse_core::clock::{Clock, ManualClock};
+use gatehouse_core::mail::{Mail, Mailer};
 use gatehouse_core::random::SeededRandom;
 use gatehouse_core::secret::ExposeSecret;
 use gatehouse_core::service::{ClientInfo, LoginOutcome, OrgAccess, Principal};
 use gatehouse_core::store::{Org, User};
-use gatehouse_server::app::{Services, services};
+use gatehouse_server::app::{Services, services_with_mailer};
 use gatehouse_server::config::{Config, Overrides};
 use gatehouse_server::supervisor::Supervisor;
 use time::OffsetDateTime;
@@ -20,8 +21,32 @@ use crate::harness::Fresh;
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 pub(crate) const ISSUER: &str = "https://gatehouse.test";
 
+/// The mail the services would have sent.
+#[derive(Default)]
+pub(crate) struct CapturedMail(std::sync::Mutex<Vec<Mail>>);
+
+impl Mailer for CapturedMail {
+    fn send(&self, mail: Mail) {
+        self.0.lock().expect("lock").push(mail);
+    }
+}
+
+impl CapturedMail {
+    /// Every mail to `to` so far.
+    pub(crate) fn to(&self, to: &str) -> Vec<Mail> {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|m| m.to == to)
+            .cloned()
+            .collect()
+    }
+}
+
 pub(crate) struct World {
     pub f: Fresh,
+    pub mail: Arc<CapturedMail>,
     pub clock: Arc<ManualClock>,
     pub s: Services,
     start: OffsetDateTime,
@@ -50,10 +75,20 @@ impl World {
         let start = clock.now();
         let ambient = Ambient::new(clock.clone(), Arc::new(SeededRandom::new(11)));
         let mut loops = Supervisor::new();
-        let s = services(&config, &f.opened, ISSUER, &ambient, &mut loops).expect("services");
+        let mail = Arc::new(CapturedMail::default());
+        let s = services_with_mailer(
+            &config,
+            &f.opened,
+            ISSUER,
+            &ambient,
+            &mut loops,
+            Some(mail.clone()),
+        )
+        .expect("services");
         s.tokens.start().await.expect("signing key");
         Self {
             f,
+            mail,
             clock,
             s,
             start,

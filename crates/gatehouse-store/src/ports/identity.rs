@@ -437,7 +437,7 @@ where
         &self,
         user: UserId,
         hash: &str,
-        keep: SessionId,
+        keep: Option<SessionId>,
         at: OffsetDateTime,
         audit: &[NewEvent],
     ) -> Result<()> {
@@ -448,7 +448,7 @@ where
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Self::revoke_others(&mut tx, user, Some(keep), at).await?;
+        Self::revoke_others(&mut tx, user, keep, at).await?;
         Self::append_in(&mut tx, audit).await?;
         Self::publish_in(&mut tx, &Change::User(user)).await?;
         tx.commit().await.map_err(db_err)?;

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod audit;
+mod email;
 mod export_cursors;
 mod grants;
 mod identity;

@@ -14,7 +14,7 @@ pub(crate) fn new_user(email: &str) -> NewUser {
         email: email.to_owned(),
         email_key: email.to_lowercase(),
         name: Some("Test User".into()),
-        password_hash: "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        password_hash: Some("$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
         is_platform_admin: false,
         created_at: at(0),
     }
@@ -75,7 +75,7 @@ async fn password_hash_updates(f: Fresh) {
     f.store.create_user(&u, &[]).await.unwrap();
     assert!(
         f.store
-            .upgrade_password_hash(u.id, &u.password_hash, "$2b$04$new")
+            .upgrade_password_hash(u.id, u.password_hash.as_deref().unwrap(), "$2b$04$new")
             .await
             .unwrap()
     );
@@ -83,7 +83,7 @@ async fn password_hash_updates(f: Fresh) {
     assert_eq!(stored.password_hash.as_deref(), Some("$2b$04$new"));
     assert!(
         !f.store
-            .upgrade_password_hash(u.id, &u.password_hash, "$2b$04$stale")
+            .upgrade_password_hash(u.id, u.password_hash.as_deref().unwrap(), "$2b$04$stale")
             .await
             .unwrap(),
         "an upgrade over a hash that is no longer stored replaces nothing"

@@ -9,6 +9,7 @@ mod harness;
 mod api_keys;
 mod audit;
 mod audit_verify;
+mod email;
 mod export_cursors;
 mod grants;
 mod identity;

@@ -176,7 +176,7 @@ async fn change_password_is_atomic_with_revocation(f: Fresh) {
     add(&f, &current, 1).await;
     add(&f, &other, 2).await;
     f.store
-        .change_password(u, "$argon2id$new", current.id, at(30), &[])
+        .change_password(u, "$argon2id$new", Some(current.id), at(30), &[])
         .await
         .unwrap();
     let stored = f.store.user_by_id(u).await.unwrap().unwrap();

@@ -85,7 +85,7 @@ async fn stale_epoch_creates_no_session_or_family(f: Fresh) {
     let keep = session_of(u, seen + 1);
     f.store.create_session(&keep, &[]).await.unwrap();
     f.store
-        .change_password(u, "$2b$04$changed", keep.session.id, at(2), &[])
+        .change_password(u, "$2b$04$changed", Some(keep.session.id), at(2), &[])
         .await
         .unwrap();
     assert!(invalid(

@@ -43,6 +43,8 @@ pub enum SignInMethod {
     Totp,
     RecoveryCode,
     Passkey,
+    EmailCode,
+    EmailLink,
 }
 
 impl SignInMethod {
@@ -53,6 +55,8 @@ impl SignInMethod {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
             Self::Passkey => "passkey",
+            Self::EmailCode => "email_code",
+            Self::EmailLink => "email_link",
         }
     }
 }
