@@ -44,6 +44,10 @@ pub enum ConflictReason {
     TotpEnabled,
     /// A passkey with this credential id is registered already.
     PasskeyRegistered,
+    /// This provider account is linked (to this or another account) already.
+    IdentityLinked,
+    /// Removing it would leave no way to sign in.
+    LastSignInMethod,
 }
 
 impl ConflictReason {
@@ -59,6 +63,8 @@ impl ConflictReason {
             Self::SecretVersionTaken => "secret_version_taken",
             Self::TotpEnabled => "totp_enabled",
             Self::PasskeyRegistered => "passkey_registered",
+            Self::IdentityLinked => "identity_linked",
+            Self::LastSignInMethod => "last_sign_in_method",
         }
     }
 }

@@ -67,3 +67,5 @@ id_type!(GrantId);
 id_type!(PasskeyId);
 id_type!(CeremonyId);
 id_type!(EmailFlowId);
+id_type!(OidcFlowId);
+id_type!(OidcIdentityId);

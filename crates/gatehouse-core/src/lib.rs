@@ -13,6 +13,7 @@ pub mod identity_chars;
 pub mod ids;
 pub mod jwt;
 pub mod mail;
+pub mod oidc;
 pub mod outbound;
 pub mod passkey;
 pub mod password;

@@ -14,6 +14,7 @@ mod email;
 mod export_cursors;
 mod grants;
 mod mfa;
+mod oidc;
 mod passkeys;
 mod secrets;
 mod tokens;
@@ -21,6 +22,7 @@ pub use email::*;
 pub use export_cursors::*;
 pub use grants::*;
 pub use mfa::*;
+pub use oidc::*;
 pub use passkeys::*;
 pub use secrets::*;
 pub use tokens::*;
@@ -480,6 +482,7 @@ pub trait Store:
     + MfaStore
     + PasskeyStore
     + EmailStore
+    + OidcStore
     + RateLimitStore
     + LockoutStore
     + SystemStore
@@ -499,6 +502,7 @@ impl<T> Store for T where
         + MfaStore
         + PasskeyStore
         + EmailStore
+        + OidcStore
         + RateLimitStore
         + LockoutStore
         + SystemStore

@@ -188,6 +188,10 @@ pub fn classify(e: &Error) -> (StatusCode, ErrorCode, &'static str) {
                 ConflictReason::AlreadyMember => "Already a member of this org.",
                 ConflictReason::TotpEnabled => "TOTP is already on; turn it off first.",
                 ConflictReason::PasskeyRegistered => "This passkey is registered already.",
+                ConflictReason::IdentityLinked => "This provider account is linked already.",
+                ConflictReason::LastSignInMethod => {
+                    "This is your last way to sign in; add another first."
+                }
                 ConflictReason::SecretVersionTaken => {
                     "The secret was written by another request at the same time; try again."
                 }

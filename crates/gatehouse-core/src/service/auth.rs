@@ -22,6 +22,7 @@ use crate::{Error, Result};
 
 mod credentials;
 mod email;
+mod external;
 mod mfa;
 mod passkeys;
 

@@ -16,6 +16,7 @@ pub mod introspect;
 pub mod key_cache;
 pub mod last_used;
 pub mod limiter;
+pub mod oidc;
 pub mod orgs;
 pub mod readiness;
 pub mod reencrypt;

@@ -103,13 +103,27 @@ pub trait EmailStore: Send + Sync {
         token_digest: &[u8],
         now: OffsetDateTime,
     ) -> Result<Option<EmailFlow>>;
-    /// Takes the live flow of `kind` whose link token has this digest.
+    /// Takes the live flow of `kind` whose link token has this digest (not one with `max`
+    /// code attempts spent: five wrong codes end the link too).
     async fn take_email_flow_by_token(
         &self,
         kind: EmailFlowKind,
         token_digest: &[u8],
         now: OffsetDateTime,
+        max: i64,
     ) -> Result<Option<EmailFlow>>;
+    /// Voids every flow mailed to `email_key` (after a password reset).
+    async fn void_email_flows(&self, email_key: &str) -> Result<()>;
+    /// The first proof of an address whose account has a password nobody proved was the
+    /// mailbox owner's: marks it verified, removes that password and ends every session and
+    /// token of the account, atomically (whoever registered the address first keeps nothing).
+    async fn claim_unverified_account(
+        &self,
+        user: UserId,
+        email_key: &str,
+        at: OffsetDateTime,
+        audit: &[NewEvent],
+    ) -> Result<bool>;
     /// Marks the user's address verified, only while it is still `email_key`; `false` otherwise.
     async fn set_email_verified(
         &self,

@@ -19,6 +19,7 @@ both!(
     totp_still_asks_for_the_second_step,
     a_password_reset_kills_every_credential,
     the_address_is_verified_by_its_link,
+    whoever_registered_an_address_first_loses_it_to_its_mailbox,
 );
 
 const FROM: &str = "gatehouse@example.com";
@@ -236,8 +237,19 @@ async fn unknown_addresses_get_the_same_answer_and_the_same_limits(db: Db) {
         );
     }
     assert!(sink.to("nobody@example.com").is_empty());
-    let r = request_code(&c, "not an address").await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    for bad in [
+        "not an address",
+        "\"x\" <ann@example.com>",
+        "<ann@example.com>",
+    ] {
+        let r = request_code(&c, bad).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            r.text
+        );
+    }
 }
 
 /// With signup invite-only, an unknown address gets no mail; with signup open it does, and the
@@ -356,6 +368,10 @@ async fn a_password_reset_kills_every_credential(db: Db) {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
     let r = reset("yet another new passphrase").await;
     assert!(invalid_credentials(&r), "single use: {}", r.text);
+    assert!(
+        !db.everything().await.contains(&token),
+        "the token is in the database"
+    );
     let mut again = server.client();
     assert_eq!(
         again.login(&email, new_password).await.status,
@@ -392,4 +408,54 @@ async fn the_address_is_verified_by_its_link(db: Db) {
         .await;
     assert!(invalid_credentials(&r), "{}", r.text);
     assert_eq!(my_events(&owner, "email.verified").await.len(), 1);
+}
+
+/// Signup open: someone registers an address that is not theirs, with a password. When the
+/// mailbox's owner signs in by code, the account is theirs: the password is gone and every
+/// session made with it ended.
+async fn whoever_registered_an_address_first_loses_it_to_its_mailbox(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let sink = MailSink::start();
+    let (server, _owner, _) = mailing(&db, &sink, &[("GATEHOUSE_SIGNUP", "open")]).await;
+    let victim = "victim@example.com";
+    let r = server
+        .client()
+        .post(
+            "/v1/auth/signup",
+            json!({ "email": victim, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let mut squatter = server.client();
+    assert_eq!(
+        squatter.login(victim, PASSWORD).await.status,
+        StatusCode::OK
+    );
+    let flow = started(&request_code(&server.client(), victim).await);
+    let code = mailed_code(&sink.nth(victim, 1).await);
+    let mut owner = server.client();
+    let r = verify(&mut owner, json!({ "flow_id": flow, "code": code })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        squatter.get("/v1/auth/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = server
+        .client()
+        .post(
+            "/v1/auth/login",
+            json!({ "email": victim, "password": PASSWORD }),
+        )
+        .await;
+    assert!(
+        invalid_credentials(&r),
+        "the squatter's password: {}",
+        r.text
+    );
+    assert_eq!(
+        owner.get("/v1/auth/me").await.body["user"]["email_verified"],
+        true
+    );
 }

@@ -24,6 +24,13 @@ const SENDS_SINCE: &str = "SELECT sent_at FROM mail_sends WHERE email_key = $1 A
 const INSERT_SEND: &str = "INSERT INTO mail_sends (email_key, sent_at) VALUES ($1, $2)";
 const SET_VERIFIED: &str = "UPDATE users SET email_verified_at = $3 \
      WHERE id = $1 AND email_key = $2 AND email_verified_at IS NULL";
+const VOID_ALL_FLOWS: &str = "DELETE FROM email_flows WHERE email_key = $1";
+const CLAIM_ACCOUNT: &str = "UPDATE users SET email_verified_at = $3, password_hash = NULL \
+     WHERE id = $1 AND email_key = $2 AND email_verified_at IS NULL";
+/// Addresses with no send in the last hour need no row to lock on any more.
+const PRUNE_ADDRESSES: &str = "DELETE FROM mail_addresses WHERE email_key IN \
+     (SELECT a.email_key FROM mail_addresses a WHERE NOT EXISTS \
+     (SELECT 1 FROM mail_sends s WHERE s.email_key = a.email_key) LIMIT 100)";
 const STILL_ADDRESS: &str = "SELECT COUNT(*) FROM users WHERE id = $1 AND email_key = $2";
 
 #[derive(FromRow)]
@@ -141,6 +148,11 @@ where
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
+        // Outside the address's transaction: a few addresses no longer sending lose their row.
+        sqlx::query(PRUNE_ADDRESSES)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(SendDecision::Allowed)
     }
 
@@ -229,19 +241,56 @@ where
         kind: EmailFlowKind,
         token_digest: &[u8],
         now: OffsetDateTime,
+        max: i64,
     ) -> Result<Option<EmailFlow>> {
         let sql = format!(
             "DELETE FROM email_flows WHERE token_digest = $1 AND kind = $2 AND expires_at > $3 \
-             RETURNING {FLOW_COLUMNS}"
+             AND attempts < $4 RETURNING {FLOW_COLUMNS}"
         );
         let row: Option<FlowRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(token_digest)
             .bind(kind.as_str())
             .bind(unix(now))
+            .bind(max)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
         row.map(FlowRow::into_flow).transpose()
+    }
+
+    async fn void_email_flows(&self, email_key: &str) -> Result<()> {
+        sqlx::query(VOID_ALL_FLOWS)
+            .bind(email_key)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn claim_unverified_account(
+        &self,
+        user: UserId,
+        email_key: &str,
+        at: OffsetDateTime,
+        audit: &[NewEvent],
+    ) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(CLAIM_ACCOUNT)
+            .bind(user.to_string())
+            .bind(email_key)
+            .bind(unix(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if D::rows_affected(&done) != 1 {
+            return Ok(false);
+        }
+        Self::revoke_others(&mut tx, user, None, at).await?;
+        Self::append_in(&mut tx, audit).await?;
+        Self::publish_in(&mut tx, &Change::User(user)).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.committed(Change::User(user));
+        Ok(true)
     }
 
     async fn set_email_verified(

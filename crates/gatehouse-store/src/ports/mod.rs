@@ -10,6 +10,7 @@ mod identity;
 mod invitations;
 mod limits;
 mod mfa;
+mod oidc;
 mod orgs;
 mod passkeys;
 mod secrets;

@@ -142,7 +142,7 @@ async fn tokens_are_bound_to_their_kind_and_lapse(f: Fresh) {
     let store = &f.store;
     assert!(
         store
-            .take_email_flow_by_token(EmailFlowKind::Verify, b"reset", at(1))
+            .take_email_flow_by_token(EmailFlowKind::Verify, b"reset", at(1), 5)
             .await
             .unwrap()
             .is_none(),
@@ -162,13 +162,13 @@ async fn tokens_are_bound_to_their_kind_and_lapse(f: Fresh) {
         .unwrap();
     assert_eq!(peeked.map(|p| p.id), Some(reset.id));
     let taken = store
-        .take_email_flow_by_token(EmailFlowKind::PasswordReset, b"reset", at(599))
+        .take_email_flow_by_token(EmailFlowKind::PasswordReset, b"reset", at(599), 5)
         .await
         .unwrap();
     assert_eq!(taken.map(|t| t.id), Some(reset.id));
     assert!(
         store
-            .take_email_flow_by_token(EmailFlowKind::PasswordReset, b"reset", at(599))
+            .take_email_flow_by_token(EmailFlowKind::PasswordReset, b"reset", at(599), 5)
             .await
             .unwrap()
             .is_none(),

@@ -10,6 +10,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
+use super::credentials::lockout_key;
 use super::mfa::{SignInMethod, user_event};
 use super::{AuthService, ClientInfo, LoginOutcome, SessionPrincipal};
 use crate::audit::{Actor, Category, Chain, NewEvent, Outcome};
@@ -23,6 +24,10 @@ use crate::service::events;
 use crate::store::{EmailFlow, EmailFlowKind, NewUser, SendDecision, SendLimits, User};
 use crate::token;
 use crate::{Error, Result};
+
+/// The key prefix of a flow stored for an address that gets no mail (no address has it: a
+/// space and a control character cannot be in one).
+const DECOY: &str = "decoy \u{1}";
 
 /// A mailed flow lasts this long.
 pub const EMAIL_FLOW_TTL: Duration = Duration::from_secs(10 * 60);
@@ -121,6 +126,15 @@ impl AuthService {
     /// The address, parsed, and a send counted for it (`429` over the limits).
     async fn reserve_mail(&self, email: &str) -> Result<Email> {
         let email = Email::parse(email)?;
+        // A bare address only: a display name or angle brackets would make another key for
+        // the same mailbox (and another count against its limits).
+        if email
+            .as_str()
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>\"()[],;:\\".contains(c))
+        {
+            return Err(Error::field("email", "invalid"));
+        }
         match self
             .store
             .reserve_send(email.key(), self.ambient.now(), SEND_LIMITS)
@@ -184,9 +198,10 @@ impl AuthService {
             Some(u) => !u.disabled,
             None => self.settings.signup_open,
         };
-        if !may_sign_in {
-            return Ok(started);
-        }
+        // The mail goes to the account's own address (not a spelling of it).
+        let to = user
+            .as_ref()
+            .map_or_else(|| email.as_str().to_owned(), |u| u.email.clone());
         let code = self.six_digits()?;
         let link_token = self.ambient.token()?;
         let user_id = user.as_ref().map(|u| u.id);
@@ -207,11 +222,22 @@ impl AuthService {
             created_at: now,
             expires_at: started.expires_at,
         };
+        if !may_sign_in {
+            // The same writes as a real flow, and nothing that can finish it: no account, and
+            // a code and link nobody was sent.
+            let decoy = EmailFlow {
+                user_id: None,
+                email_key: format!("{DECOY}{}", flow.email_key),
+                ..flow
+            };
+            self.store.create_email_flow(&decoy, &[]).await?;
+            return Ok(started);
+        }
         let event = anonymous_event("auth.email_code_sent", user_id, client, now);
         self.store.create_email_flow(&flow, &[event]).await?;
         let link = self.link("/console/email-code/link", &link_token)?;
         settings.mailer.send(Mail {
-            to: email.as_str().to_owned(),
+            to,
             subject: "Your sign-in code".to_owned(),
             text: format!(
                 "Your sign-in code is {code}\n\n\
@@ -247,6 +273,7 @@ impl AuthService {
                         EmailFlowKind::SignIn,
                         &token::digest(link_token),
                         now,
+                        EMAIL_CODE_ATTEMPTS,
                     )
                     .await?
                     .ok_or_else(invalid)?;
@@ -266,14 +293,21 @@ impl AuthService {
                     .code_digest
                     .as_deref()
                     .is_some_and(|stored| bool::from(stored.ct_eq(presented.as_slice())));
-                if !matches {
+                // A wrong code counts toward the address's lockout like a wrong password (a
+                // flow id goes to whoever asks, so its five tries are not the only bound).
+                let check = async {
+                    if matches {
+                        return (Ok(()), flow.user_id);
+                    }
                     let event =
                         anonymous_event("auth.email_code_failed", flow.user_id, &client, now)
                             .outcome(Outcome::Failure)
                             .details(json!({ "attempts": flow.attempts }));
-                    self.audit.append(vec![event]).await?;
-                    return Err(invalid());
-                }
+                    let recorded = self.audit.append(vec![event]).await;
+                    (recorded.and(Err(invalid())), flow.user_id)
+                };
+                self.with_lockout(&lockout_key(&flow.email), &client, check)
+                    .await?;
                 if !self.store.take_email_flow(id).await? {
                     return Err(invalid());
                 }
@@ -290,6 +324,9 @@ impl AuthService {
     /// The account a finished sign-in flow is for: its user (verified now: the mail reached
     /// them), or a new account when the address had none and signup is still open.
     async fn flow_user(&self, flow: &EmailFlow, client: &ClientInfo) -> Result<User> {
+        if flow.email_key.starts_with(DECOY) {
+            return Err(invalid()); // a decoy: nobody was sent its code
+        }
         let now = self.ambient.now();
         let user = match flow.user_id {
             Some(id) => self.store.user_by_id(id).await?,
@@ -321,6 +358,16 @@ impl AuthService {
         }
         if user.email_verified_at.is_none() {
             let event = user_event("email.verified", user.id, client, now);
+            if user.password_hash.is_some() && self.settings.signup_open {
+                // With signup open anyone may have registered the address with a password of
+                // their own: that password goes, with every session and token made with it.
+                // (Without open signup accounts come from setup, import or an invitation,
+                // none of which a stranger can use to claim someone else's address.)
+                self.store
+                    .claim_unverified_account(user.id, &flow.email_key, now, &[event])
+                    .await?;
+                return self.store.user_by_id(user.id).await?.ok_or_else(invalid);
+            }
             self.store
                 .set_email_verified(user.id, &flow.email_key, now, &[event])
                 .await?;
@@ -339,6 +386,22 @@ impl AuthService {
             .await?
             .filter(|u| !u.disabled)
         else {
+            // The same write as for an account, and nothing that can finish it.
+            let now = self.ambient.now();
+            let decoy = EmailFlow {
+                id: self.flow_id()?,
+                kind: EmailFlowKind::PasswordReset,
+                email_key: format!("{DECOY}{}", email.key()),
+                email: email.as_str().to_owned(),
+                user_id: None,
+                code_digest: None,
+                token_digest: token::digest(&self.ambient.token()?),
+                return_to: None,
+                attempts: 0,
+                created_at: now,
+                expires_at: now + EMAIL_FLOW_TTL,
+            };
+            self.store.create_email_flow(&decoy, &[]).await?;
             return Ok(());
         };
         let now = self.ambient.now();
@@ -402,6 +465,7 @@ impl AuthService {
         self.store
             .change_password(user.id, &hash, None, now, &[event])
             .await?;
+        self.store.void_email_flows(&flow.email_key).await?;
         if user.email_verified_at.is_none() {
             let event = user_event("email.verified", user.id, client, now);
             self.store
@@ -444,7 +508,12 @@ impl AuthService {
         let now = self.ambient.now();
         let flow = self
             .store
-            .take_email_flow_by_token(EmailFlowKind::Verify, &token::digest(link_token), now)
+            .take_email_flow_by_token(
+                EmailFlowKind::Verify,
+                &token::digest(link_token),
+                now,
+                EMAIL_CODE_ATTEMPTS,
+            )
             .await?
             .ok_or_else(invalid)?;
         let user = flow.user_id.ok_or_else(invalid)?;

@@ -45,6 +45,7 @@ pub enum SignInMethod {
     Passkey,
     EmailCode,
     EmailLink,
+    Oidc,
 }
 
 impl SignInMethod {
@@ -57,6 +58,7 @@ impl SignInMethod {
             Self::Passkey => "passkey",
             Self::EmailCode => "email_code",
             Self::EmailLink => "email_link",
+            Self::Oidc => "oidc",
         }
     }
 }
