@@ -218,6 +218,8 @@ pub struct Services {
     pub secrets: SecretService,
     pub grants: Arc<GrantService>,
     pub gateway: Arc<GatewayService>,
+    /// Sign-in with external providers (`None` without `[[oidc.providers]]`).
+    pub oidc: Option<Arc<gatehouse_core::service::oidc::OidcService>>,
 }
 
 /// The master secrets of `config`: the current one seals, the previous ones still open.
@@ -318,6 +320,7 @@ pub fn services_with_mailer(
     )
     .with_user_cache(user_cache.clone());
     let keys = ApiKeyService::new(opened.store.clone(), ambient.clone(), key_cache, last_used);
+    let oidc = oidc_service(config, opened, &auth, &keyring, ambient, &writer, issuer)?;
     let secrets = SecretService::new(
         opened.store.clone(),
         ambient.clone(),
@@ -345,7 +348,42 @@ pub fn services_with_mailer(
         secrets,
         grants,
         gateway,
+        oidc,
     })
+}
+
+/// The OpenID Connect service when providers are configured; its network goes through the
+/// guarded outbound client, redirects not followed.
+fn oidc_service(
+    config: &Config,
+    opened: &Opened,
+    auth: &Arc<AuthService>,
+    keyring: &Arc<Keyring>,
+    ambient: &Ambient,
+    writer: &AuditWriter,
+    public_url: &str,
+) -> Result<Option<Arc<gatehouse_core::service::oidc::OidcService>>, StartError> {
+    if config.oidc_providers.is_empty() {
+        return Ok(None);
+    }
+    let settings = crate::outbound::OutboundSettings {
+        follow_redirects: false,
+        ..config.outbound.clone()
+    };
+    let client = crate::outbound::OutboundClient::new(settings)
+        .map_err(|e| StartError::Config(ConfigError(format!("oidc: {e}"))))?;
+    Ok(Some(Arc::new(
+        gatehouse_core::service::oidc::OidcService::new(
+            opened.store.clone(),
+            auth.clone(),
+            keyring.clone(),
+            Arc::new(crate::oidc_http::GuardedOidcHttp { client }),
+            ambient.clone(),
+            writer.clone(),
+            config.oidc_providers.clone(),
+            public_url,
+        ),
+    )))
 }
 
 /// The token service (also used by `gatehouse keys rotate-signing`).
@@ -402,6 +440,7 @@ impl Application {
             secrets,
             grants,
             gateway,
+            oidc,
         } = services(&config, &opened, &public_url, &ambient, &mut supervisor)?;
         supervisor.start(
             "sweeper",
@@ -435,6 +474,7 @@ impl Application {
                 loopback_origin: config.defaulted_loopback_origin(bound),
                 public_url: public_url.clone(),
                 gateway,
+                oidc,
                 upstreams,
                 https,
                 cookie_name: match (https, config.cookie_domain.is_some()) {

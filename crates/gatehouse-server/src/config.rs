@@ -13,6 +13,7 @@ use crate::net::{Cidr, DEFAULT_IPV6_PREFIX};
 
 mod files;
 mod gateway;
+mod oidc;
 mod outbound;
 mod serving;
 mod smtp;
@@ -111,6 +112,8 @@ pub struct Config {
     pub outbound: crate::outbound::OutboundSettings,
     /// `GATEHOUSE_COOKIE_DOMAIN`: the session cookie is sent to every host under it (SPEC §11).
     pub cookie_domain: Option<String>,
+    /// `[[oidc.providers]]` (SPEC §17).
+    pub oidc_providers: Vec<gatehouse_core::service::oidc::Provider>,
     /// Where mail goes (SPEC §16; `None`: no mailed flows).
     pub smtp: Option<SmtpConfig>,
     /// `[[gateway.routes]]` of the config file, checked.
@@ -180,6 +183,7 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let mut raw: BTreeMap<&'static str, String> = BTreeMap::new();
         let mut gateway_value = None;
+        let mut oidc_value = None;
         let mut file_shown = String::new();
         let env: Vec<(String, String)> = env.into_iter().collect();
         let file = overrides.config_file.clone().or_else(|| {
@@ -188,14 +192,18 @@ impl Config {
                 .map(|(_, v)| PathBuf::from(v))
         });
         if let Some(path) = file {
-            gateway_value = read_file(&path, &mut raw)?;
+            let tables = read_file(&path, &mut raw)?;
+            gateway_value = tables.gateway;
+            oidc_value = tables.oidc;
             file_shown = path.display().to_string();
         }
         for (name, value) in &env {
             let Some(rest) = name.strip_prefix("GATEHOUSE_") else {
                 continue;
             };
-            if rest == "CONFIG" {
+            // GATEHOUSE_CONFIG names the file; GATEHOUSE_OIDC_* hold providers' client secrets
+            // (named by their `client_secret_env`).
+            if rest == "CONFIG" || rest.starts_with("OIDC_") {
                 continue;
             }
             let key = rest.to_ascii_lowercase();
@@ -209,6 +217,7 @@ impl Config {
         }
         let mut config = Self::from_raw(&raw)?;
         config.gateway = std::sync::Arc::new(gateway::parse(&file_shown, gateway_value)?);
+        config.oidc_providers = oidc::parse(&file_shown, oidc_value, &env, config.is_production())?;
         Ok(config)
     }
 
@@ -396,6 +405,7 @@ impl Config {
                 .map(|d| parse_cookie_domain(&d).map_err(|why| bad(&name("cookie_domain"), why)))
                 .transpose()?,
             gateway: Default::default(),
+            oidc_providers: Vec::new(),
         })
     }
 

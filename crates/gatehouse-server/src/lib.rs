@@ -17,6 +17,7 @@ pub mod log_pipe;
 pub mod mail;
 pub mod middleware;
 pub mod net;
+pub mod oidc_http;
 pub mod openapi;
 pub mod outbound;
 pub mod routes;

@@ -37,6 +37,8 @@ pub struct Inner {
     pub public_url: String,
     /// The gateway's judgement, shared by the reverse proxy and forward-auth.
     pub gateway: Arc<gatehouse_core::service::GatewayService>,
+    /// Sign-in with external providers (SPEC §17), when configured.
+    pub oidc: Option<Arc<gatehouse_core::service::oidc::OidcService>>,
     /// The pooled upstream client, when a gateway route has an upstream.
     pub upstreams: Option<crate::gateway::proxy::Upstreams>,
     pub https: bool,

@@ -82,7 +82,7 @@ pub struct Callback<'a> {
     pub iss: Option<&'a str>,
     pub error: Option<&'a str>,
     /// The flow cookie's value, found by the flow the state names.
-    pub cookie: &'a dyn Fn(OidcFlowId) -> Option<String>,
+    pub cookie: &'a (dyn Fn(OidcFlowId) -> Option<String> + Sync),
 }
 
 struct Known {

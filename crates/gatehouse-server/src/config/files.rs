@@ -62,17 +62,24 @@ fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Reads the file's settings into `raw`; returns its `gateway` table, read separately.
+/// The file's tables read apart from the settings: `gateway` and `oidc`.
+pub(super) struct Tables {
+    pub gateway: Option<toml::Value>,
+    pub oidc: Option<toml::Value>,
+}
+
+/// Reads the file's settings into `raw`; returns its `gateway` and `oidc` tables.
 pub(super) fn read_file(
     path: &Path,
     raw: &mut BTreeMap<&'static str, String>,
-) -> Result<Option<toml::Value>, ConfigError> {
+) -> Result<Tables, ConfigError> {
     let shown = path.display();
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("config file {shown}: {e}")))?;
     let mut table: toml::Table = toml::from_str(&text)
         .map_err(|e| ConfigError(format!("config file {shown}: {}", e.message())))?;
     let gateway = table.remove("gateway");
+    let oidc = table.remove("oidc");
     for (key, value) in table {
         let Some(known) = KEYS.iter().find(|k| **k == key) else {
             return Err(ConfigError(format!(
@@ -91,5 +98,5 @@ pub(super) fn read_file(
         };
         raw.insert(known, value);
     }
-    Ok(gateway)
+    Ok(Tables { gateway, oidc })
 }

@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 pub use audit::{AuditPage, AuditQuery, EventRow, matching as audit_rows};
 pub use page::Chrome;
 pub use page::{CONSOLE_CSP, ConsolePage, error_page};
-pub(crate) use sign_in::return_to_policy;
+pub(crate) use sign_in::{return_to_policy, second_step_page};
 
 use crate::state::AppState;
 

@@ -136,6 +136,16 @@ struct LoginPage {
     email: String,
     /// Whether mail goes out (the email-code and forgot-password links).
     mail: bool,
+    /// The OpenID Connect providers' ids (a button each).
+    providers: Vec<String>,
+}
+
+fn provider_ids(state: &AppState) -> Vec<String> {
+    state
+        .oidc
+        .as_ref()
+        .map(|o| o.providers().iter().map(|p| p.id.clone()).collect())
+        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -145,6 +155,9 @@ pub(super) struct ReturnQuery {
     /// `done` after a password reset.
     #[serde(default)]
     reset: String,
+    /// `failed` after a refused provider sign-in.
+    #[serde(default)]
+    oidc: String,
 }
 
 /// `GET /console/login?return_to=…`.
@@ -156,14 +169,19 @@ pub(super) async fn login_page(
         .accept(&q.return_to)
         .unwrap_or_default()
         .to_owned();
-    let notice = (q.reset == "done")
-        .then(|| Notice::ok("Your password is changed. Sign in with it."))
-        .flatten();
+    let notice = if q.reset == "done" {
+        Notice::ok("Your password is changed. Sign in with it.")
+    } else if q.oidc == "failed" {
+        Notice::error_text("Signing in with the provider did not work. Please try again.")
+    } else {
+        None
+    };
     page::ok(&LoginPage {
         chrome: Chrome::anonymous("Sign in").with(notice),
         return_to,
         email: String::new(),
         mail: state.auth.email_enabled(),
+        providers: provider_ids(&state),
     })
 }
 
@@ -206,6 +224,7 @@ pub(super) async fn login(
                 return_to: policy.accept(&f.return_to).unwrap_or_default().to_owned(),
                 email: f.email.clone(),
                 mail: state.auth.email_enabled(),
+                providers: provider_ids(&state),
             };
             Ok(page::refused(e.0, &again))
         }
@@ -235,6 +254,12 @@ impl SecondStepPage {
             return_to,
         }
     }
+}
+
+/// The second-step page for a sign-in that ended elsewhere (an OIDC callback) with
+/// `mfa_required`.
+pub(crate) fn second_step_page(challenge: gatehouse_core::error::MfaChallenge) -> Response {
+    page::ok(&SecondStepPage::new(challenge, String::new()))
 }
 
 /// A passkey ceremony for the page's script: its id and the request options as JSON.

@@ -9,6 +9,7 @@ pub mod grants;
 pub mod introspect;
 pub mod invitations;
 pub mod mfa;
+pub mod oidc;
 pub mod ops;
 pub mod orgs;
 pub mod passkeys;
@@ -50,6 +51,8 @@ fn credential_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(email::reset))
         .routes(routes!(email::verify_email))
         .routes(routes!(email::send_verification))
+        .routes(routes!(oidc::start))
+        .routes(routes!(oidc::callback))
         .routes(routes!(passkeys::register_start))
         .routes(routes!(passkeys::delete))
         .routes(routes!(passkeys::login_start))
@@ -73,6 +76,8 @@ fn other_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::revoke_session))
         .routes(routes!(mfa::status))
         .routes(routes!(passkeys::list))
+        .routes(routes!(oidc::identities))
+        .routes(routes!(oidc::unlink))
         .routes(routes!(passkeys::register_finish))
         .routes(routes!(orgs::create, orgs::list))
         .routes(routes!(orgs::get, orgs::update, orgs::delete))

@@ -33,6 +33,7 @@ mod limits;
 mod log_lines;
 mod mfa;
 mod mfa_login;
+mod oidc;
 mod openapi_contract;
 mod openapi_schemas;
 mod operations;

@@ -97,8 +97,8 @@ async fn health_metrics_openapi(db: Db) {
             )
             .await;
             assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-            // Setup once done, and the mailed flows without SMTP (this server has none), are
-            // documented `404`s.
+            // Setup once done, the mailed flows without SMTP and the provider routes without
+            // providers (this server has neither) are documented `404`s.
             let mail_route = [
                 "/v1/auth/email-code",
                 "/v1/auth/email-code/verify",
@@ -106,6 +106,9 @@ async fn health_metrics_openapi(db: Db) {
                 "/v1/auth/password/reset",
                 "/v1/auth/email/verify",
                 "/v1/auth/email/verify/send",
+                "/v1/auth/oidc/{provider}/start",
+                "/v1/auth/oidc/{provider}/callback",
+                "/v1/auth/identities/{id}",
             ]
             .contains(&path.as_str());
             assert!(
