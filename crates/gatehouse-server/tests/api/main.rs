@@ -34,6 +34,7 @@ mod log_lines;
 mod mfa;
 mod mfa_login;
 mod oidc;
+mod oidc_real;
 mod openapi_contract;
 mod openapi_schemas;
 mod operations;

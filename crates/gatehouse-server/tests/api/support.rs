@@ -19,6 +19,7 @@ mod passkeys;
 mod proxies;
 mod proxy;
 mod raw_http;
+mod real_op;
 mod receiver;
 mod totp;
 pub(crate) use db::*;
@@ -30,6 +31,7 @@ pub(crate) use passkeys::*;
 pub(crate) use proxies::*;
 pub(crate) use proxy::*;
 pub(crate) use raw_http::*;
+pub(crate) use real_op::*;
 pub(crate) use receiver::*;
 pub(crate) use totp::*;
 
