@@ -151,7 +151,13 @@ pub fn parse(token: &str) -> Result<UnverifiedToken, Refusal> {
 /// Whether `alg` may be used: ours and the provider's (`announced`, when it announced any).
 #[must_use]
 pub fn algorithm_allowed(alg: &str, announced: &[String]) -> bool {
-    ALLOWED_ALGS.contains(&alg) && (announced.is_empty() || announced.iter().any(|a| a == alg))
+    // A provider that announces nothing signs with RS256 (OpenID Connect Discovery's default).
+    let announced_ok = if announced.is_empty() {
+        alg == "RS256"
+    } else {
+        announced.iter().any(|a| a == alg)
+    };
+    ALLOWED_ALGS.contains(&alg) && announced_ok
 }
 
 /// The key of `jwks` the token names (by `kid`; without one, the only key of its type).
@@ -415,6 +421,7 @@ mod tests {
     #[test]
     fn only_allowed_and_announced_algorithms() {
         assert!(algorithm_allowed("RS256", &[]));
+        assert!(!algorithm_allowed("EdDSA", &[]), "unannounced: RS256 only");
         assert!(!algorithm_allowed("HS256", &[]));
         assert!(!algorithm_allowed("none", &[]));
         assert!(!algorithm_allowed("ES256", &["RS256".into()]));

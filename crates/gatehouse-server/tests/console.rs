@@ -57,3 +57,32 @@ fn console_in_chromium_on_sqlite() {
 fn console_in_chromium_on_postgres() {
     run("postgres");
 }
+
+/// Sign-in with a real OpenID provider in Chromium (SPEC §17), with a `Strict` session cookie.
+#[test]
+fn provider_sign_in_in_chromium() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/oidc_e2e.py");
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("oidc-screenshots");
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target")
+            .to_string_lossy()
+            .into_owned()
+    });
+    let tools = Path::new(&target).join("tools/oidc");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args(["--bin", BIN, "--tools"])
+        .arg(&tools)
+        .arg("--shots")
+        .arg(&shots)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("oidc in chromium: all passed"),
+        "provider sign-in in Chromium failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+}

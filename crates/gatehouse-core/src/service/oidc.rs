@@ -178,6 +178,18 @@ impl OidcService {
         if discovery.issuer != p.issuer {
             return Err(fail("discovery_issuer_mismatch"));
         }
+        // An https issuer's endpoints are https too (the code and the client secret travel).
+        if p.issuer.starts_with("https://")
+            && ![
+                &discovery.authorization_endpoint,
+                &discovery.token_endpoint,
+                &discovery.jwks_uri,
+            ]
+            .iter()
+            .all(|u| u.starts_with("https://"))
+        {
+            return Err(fail("discovery_endpoint_not_https"));
+        }
         let jwks = self.fetch_jwks(&discovery).await?;
         self.known.lock().await.insert(
             p.id.clone(),
@@ -402,11 +414,15 @@ impl OidcService {
     ) -> std::result::Result<oidc::Jwk, Refusal> {
         let now = self.ambient.now();
         {
-            let known = self.known.lock().await;
-            if let Some(k) = known.get(&p.id)
-                && now - k.jwks_fetched < JWKS_REFETCH
-            {
-                return Err(Refusal::UnknownKey);
+            // Claimed before fetching: parallel callbacks (or a dead endpoint) fetch once a
+            // minute at most.
+            let mut known = self.known.lock().await;
+            match known.get_mut(&p.id) {
+                Some(k) if now - k.jwks_fetched < JWKS_REFETCH => {
+                    return Err(Refusal::UnknownKey);
+                }
+                Some(k) => k.jwks_fetched = now,
+                None => return Err(Refusal::UnknownKey),
             }
         }
         let jwks = self
@@ -414,10 +430,8 @@ impl OidcService {
             .await
             .map_err(|_| Refusal::UnknownKey)?;
         let key = oidc::find_key(&jwks, token).cloned();
-        let mut known = self.known.lock().await;
-        if let Some(k) = known.get_mut(&p.id) {
+        if let Some(k) = self.known.lock().await.get_mut(&p.id) {
             k.jwks = jwks;
-            k.jwks_fetched = now;
         }
         key.ok_or(Refusal::UnknownKey)
     }
@@ -432,6 +446,26 @@ impl OidcService {
         client: &ClientInfo,
     ) -> std::result::Result<crate::store::User, Failed> {
         let store_err = |_| fail("store");
+        // The address counts only when the provider verified it: for the domain allow-list
+        // (checked at every sign-in), for linking and for a new account.
+        let email = identity
+            .email
+            .as_deref()
+            .filter(|_| identity.email_verified)
+            .and_then(|e| Email::parse(e).ok());
+        if !p.allowed_email_domains.is_empty() {
+            let domain = email
+                .as_ref()
+                .and_then(|e| e.key().rsplit('@').next().map(str::to_owned))
+                .unwrap_or_default();
+            if !p
+                .allowed_email_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(&domain))
+            {
+                return Err(fail("email_domain_not_allowed"));
+            }
+        }
         if let Some(link) = self
             .store
             .oidc_identity(&discovery.issuer, &identity.subject)
@@ -448,37 +482,22 @@ impl OidcService {
                 _ => Err(fail("account_disabled")),
             };
         }
-        let email = identity
-            .email
-            .as_deref()
-            .and_then(|e| Email::parse(e).ok())
-            .ok_or_else(|| fail("no_email"))?;
-        if !p.allowed_email_domains.is_empty() {
-            let domain = email.key().rsplit('@').next().unwrap_or_default();
-            if !p
-                .allowed_email_domains
-                .iter()
-                .any(|d| d.eq_ignore_ascii_case(domain))
-            {
-                return Err(fail("email_domain_not_allowed"));
-            }
-        }
+        let email = email.ok_or_else(|| fail("no_verified_email"))?;
         let existing = self
             .store
             .user_by_email_key(email.key())
             .await
             .map_err(store_err)?;
         let user = match existing {
-            Some(u) if p.link_by_verified_email && identity.email_verified && !u.disabled => u,
+            // Both sides verified: an account someone registered with this address and never
+            // proved is not handed to the provider's user.
+            Some(u) if p.link_by_verified_email && u.email_verified_at.is_some() && !u.disabled => {
+                u
+            }
             Some(_) => return Err(fail("email_taken_not_linked")),
             None => self
                 .auth
-                .external_sign_up(
-                    &email,
-                    identity.name.as_deref(),
-                    identity.email_verified,
-                    client,
-                )
+                .external_sign_up(&email, identity.name.as_deref(), true, client)
                 .await
                 .map_err(|e| match e {
                     Error::Forbidden(_) => fail("signup_closed"),

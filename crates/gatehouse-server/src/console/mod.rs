@@ -42,6 +42,10 @@ pub fn credential_routes() -> Router<AppState> {
             get(sign_in::login_page).post(sign_in::login),
         )
         .route("/console/login/mfa", post(sign_in::login_mfa))
+        .route(
+            "/console/oidc/{provider}/start",
+            post(sign_in::provider_start),
+        )
         .route("/console/email-code", get(email::page).post(email::request))
         .route("/console/email-code/verify", post(email::verify))
         .route(

@@ -359,3 +359,18 @@ pub(super) async fn logout(
     )
         .into_response())
 }
+
+#[derive(Deserialize)]
+pub(super) struct ProviderForm {
+    #[serde(default)]
+    return_to: String,
+}
+
+/// `POST /console/oidc/{provider}/start`: on to the provider.
+pub(super) async fn provider_start(
+    State(state): State<AppState>,
+    axum::extract::Path(provider): axum::extract::Path<String>,
+    posted: AnonymousPosted<ProviderForm>,
+) -> ApiResult<Response> {
+    crate::routes::oidc::console_start(&state, &provider, &posted.form.return_to).await
+}

@@ -28,19 +28,23 @@ fn service(state: &AppState) -> ApiResult<&Arc<OidcService>> {
     state.oidc.as_ref().ok_or_else(|| Error::NotFound.into())
 }
 
-fn flow_cookie_name(id: OidcFlowId) -> String {
-    format!("gatehouse_oidc_{}", id.0.simple())
+/// Under https a `__Host-` cookie (host-only, `Secure`, `Path=/`: a sibling host cannot plant
+/// one for its own flow); over plain http (development) scoped to the OIDC routes.
+fn flow_cookie_name(state: &AppState, id: OidcFlowId) -> String {
+    let prefix = if state.https { "__Host-" } else { "" };
+    format!("{prefix}gatehouse_oidc_{}", id.0.simple())
 }
 
 /// The flow's cookie: `HttpOnly; SameSite=Lax` (it must come back on the provider's top-level
-/// redirect), only under `/v1/auth/oidc`, for the flow's 10 minutes (`value` empty: cleared).
+/// redirect), for the flow's 10 minutes (`value` empty: cleared).
 fn flow_cookie(state: &AppState, id: OidcFlowId, value: &str) -> HeaderValue {
     let max_age = if value.is_empty() { 0 } else { 600 };
-    let c = Cookie::build((flow_cookie_name(id), value.to_owned()))
+    let path = if state.https { "/" } else { "/v1/auth/oidc" };
+    let c = Cookie::build((flow_cookie_name(state, id), value.to_owned()))
         .http_only(true)
         .secure(state.https)
         .same_site(SameSite::Lax)
-        .path("/v1/auth/oidc")
+        .path(path)
         .max_age(time::Duration::seconds(max_age))
         .build();
     HeaderValue::from_str(&c.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -124,6 +128,41 @@ pub async fn start(
         .into_response())
 }
 
+/// `POST /console/oidc/{provider}/start`, the console's button: the same flow, answered with a
+/// page that moves on to the provider (the console's CSP allows forms to post only to
+/// gatehouse, redirects included, so the form cannot be answered with a `303` to the provider).
+pub(crate) async fn console_start(
+    state: &AppState,
+    provider: &str,
+    return_to: &str,
+) -> ApiResult<Response> {
+    let oidc = service(state)?;
+    let return_to = crate::console::return_to_policy(state)
+        .accept(return_to)
+        .map(str::to_owned);
+    let started = oidc.start(provider, return_to).await?;
+    let cookie = flow_cookie(state, started.flow_id, started.state.expose_secret());
+    let to = escape(&started.authorization_url);
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0;url={to}\"><title>Signing in</title></head>\
+         <body><p><a href=\"{to}\">Continue to sign in</a></p></body></html>"
+    );
+    Ok((
+        StatusCode::OK,
+        [
+            (header::SET_COOKIE, cookie),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        page,
+    )
+        .into_response())
+}
+
 #[derive(Deserialize)]
 pub struct CallbackQuery {
     #[serde(default)]
@@ -181,7 +220,7 @@ pub async fn callback(
         if let Ok(mut s) = seen.lock() {
             *s = Some(id);
         }
-        cookie(&headers, &flow_cookie_name(id))
+        cookie(&headers, &flow_cookie_name(&state, id))
     };
     let cb = Callback {
         code: q.code.as_deref(),

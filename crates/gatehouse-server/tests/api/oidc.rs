@@ -276,11 +276,37 @@ async fn signup_and_linking_follow_the_policy(db: Db) {
     let Some(db) = TestDb::new(db.kind).await else {
         return;
     };
-    let (server, owner, email) =
-        with_provider(&db, &op, "link_by_verified_email = true", &[]).await;
+    let (server, owner, email) = with_provider(
+        &db,
+        &op,
+        "link_by_verified_email = true\nallowed_email_domains = [\"example.com\"]",
+        &[],
+    )
+    .await;
+    // The local account's address is not proven yet: no link (whoever registered it first
+    // must not be handed the provider's user).
+    refused(&through_provider(&server, None).await.0);
+    db.query_strings(&format!(
+        "UPDATE users SET email_verified_at = 1000 WHERE email_key = '{email}'"
+    ))
+    .await;
     op.bend(json!({ "email_verified": false }));
     refused(&through_provider(&server, None).await.0);
     op.bend(json!({}));
+    op.sign_in_as("elsewhere", "someone@elsewhere.example");
+    refused(&through_provider(&server, None).await.0);
+    let reasons = failures(&owner).await;
+    // An unverified address counts as none: the allow-list refuses it like a foreign domain.
+    assert!(
+        reasons.iter().any(|r| r == "email_taken_not_linked"),
+        "{reasons:?}"
+    );
+    let domain = reasons
+        .iter()
+        .filter(|r| *r == "email_domain_not_allowed")
+        .count();
+    assert_eq!(domain, 2, "{reasons:?}");
+    op.sign_in_as("owner-at-provider", &email);
     let (r, _, _) = through_provider(&server, None).await;
     let linked = signed_in(&server, &r);
     assert_eq!(

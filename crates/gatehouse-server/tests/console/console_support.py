@@ -86,7 +86,7 @@ class Database:
 
 
 class Server:
-    def __init__(self, binary, db, workdir):
+    def __init__(self, binary, db, workdir, extra_env=None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
         env.update({
             "GATEHOUSE_DATABASE_URL": db.url,
@@ -95,6 +95,7 @@ class Server:
             "GATEHOUSE_RATE_LIMIT_API": "100000/1m",
             "GATEHOUSE_LOCKOUT": "1000/15m",
         })
+        env.update(extra_env or {})
         self.stderr_lines = []
         self.proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0"], cwd=workdir,
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

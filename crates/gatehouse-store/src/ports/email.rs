@@ -286,6 +286,12 @@ where
             return Ok(false);
         }
         Self::revoke_others(&mut tx, user, None, at).await?;
+        // Links to providers made before the address was proven go too.
+        sqlx::query("DELETE FROM oidc_identities WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         Self::append_in(&mut tx, audit).await?;
         Self::publish_in(&mut tx, &Change::User(user)).await?;
         tx.commit().await.map_err(db_err)?;
