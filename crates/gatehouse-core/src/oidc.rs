@@ -428,6 +428,38 @@ mod tests {
     }
 
     #[test]
+    fn es256_signatures_verify_and_a_flipped_bit_does_not() {
+        use p256::ecdsa::signature::Signer as _;
+        let signing =
+            p256::ecdsa::SigningKey::from_slice(&[9; 32]).unwrap_or_else(|e| panic!("{e}"));
+        let point = signing.verifying_key().to_sec1_point(false);
+        let bytes = point.as_bytes();
+        let jwk = Jwk {
+            kty: "EC".into(),
+            kid: None,
+            alg: None,
+            use_: None,
+            crv: Some("P-256".into()),
+            x: Some(B64.encode(&bytes[1..33])),
+            y: Some(B64.encode(&bytes[33..65])),
+            n: None,
+            e: None,
+        };
+        let header = B64.encode(json!({ "alg": "ES256" }).to_string());
+        let payload = B64.encode(claims().to_string());
+        let input = format!("{header}.{payload}");
+        let sig: p256::ecdsa::Signature = signing.sign(input.as_bytes());
+        let mut raw = sig.to_bytes().to_vec();
+        let token =
+            parse(&format!("{input}.{}", B64.encode(&raw))).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(verify_signature(&token, &jwk), Ok(()));
+        raw[5] ^= 1;
+        let token =
+            parse(&format!("{input}.{}", B64.encode(&raw))).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(verify_signature(&token, &jwk), Err(Refusal::Signature));
+    }
+
+    #[test]
     fn pkce_matches_rfc_7636_appendix_b() {
         assert_eq!(
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),

@@ -23,6 +23,16 @@ pub(super) struct AccountPage {
     chrome: Chrome,
     sessions: Vec<SessionView>,
     events: Vec<EventRow>,
+    /// Linked provider accounts (`None`: no providers configured).
+    identities: Option<Vec<IdentityRow>>,
+}
+
+/// A linked provider account as the page lists it.
+pub(super) struct IdentityRow {
+    id: String,
+    provider: String,
+    email: String,
+    created_at: String,
 }
 
 pub(super) async fn account(
@@ -44,10 +54,26 @@ pub(super) async fn account(
         .iter()
         .map(event_row)
         .collect();
+    let identities = match &state.oidc {
+        Some(oidc) => Some(
+            oidc.identities(session.user.id)
+                .await?
+                .into_iter()
+                .map(|i| IdentityRow {
+                    id: i.id.to_string(),
+                    provider: i.provider,
+                    email: i.email.unwrap_or_default(),
+                    created_at: gatehouse_core::clock::rfc3339(i.created_at),
+                })
+                .collect(),
+        ),
+        None => None,
+    };
     Ok(AccountPage {
         chrome: Chrome::signed_in(state, session, "My account").with(notice),
         sessions,
         events,
+        identities,
     })
 }
 
@@ -98,6 +124,26 @@ pub(super) async fn change_password(
                 StatusCode::OK,
                 &account(&state, &posted.session, done).await?,
             ))
+        }
+        Err(e) => {
+            let again = account(&state, &posted.session, Notice::error(&e)).await?;
+            Ok(page::refused(e, &again))
+        }
+    }
+}
+
+/// `POST /console/account/identities/{id}/unlink`: one of my provider links off (not the last
+/// way to sign in).
+pub(super) async fn unlink_identity(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<Nothing>,
+) -> ApiResult<Response> {
+    let oidc = state.oidc.clone().ok_or(gatehouse_core::Error::NotFound)?;
+    match oidc.unlink(&posted.session, &id, &posted.client).await {
+        Ok(()) => {
+            let notice = Notice::ok("The provider account is unlinked.");
+            Ok(page::ok(&account(&state, &posted.session, notice).await?))
         }
         Err(e) => {
             let again = account(&state, &posted.session, Notice::error(&e)).await?;

@@ -100,6 +100,10 @@ pub fn routes() -> Router<AppState> {
             "/console/account/sessions/{id}/revoke",
             post(account::revoke_session),
         )
+        .route(
+            "/console/account/identities/{id}/unlink",
+            post(account::unlink_identity),
+        )
         .route("/console/orgs", get(orgs::list).post(orgs::create))
         .route("/console/orgs/{org}", get(orgs::settings))
         .route("/console/orgs/{org}/rename", post(orgs::rename))

@@ -223,6 +223,20 @@ async fn a_callback_counts_once_and_only_with_its_flow_cookie(db: Db) {
             "{reason} in {reasons:?}"
         );
     }
+    // Neither the client secret nor a flow's state or code is in the logs or stored.
+    let state = cookie.split('=').nth(1).unwrap().to_owned();
+    let code = callback
+        .split("code=")
+        .nth(1)
+        .and_then(|c| c.split('&').next())
+        .unwrap()
+        .to_owned();
+    let logs = server.logs();
+    let dump = db.everything().await;
+    for secret in [CLIENT_SECRET, state.as_str(), code.as_str()] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+        assert!(!dump.contains(secret), "{secret} in the database");
+    }
 }
 
 async fn id_tokens_with_a_wrong_nonce_audience_or_expiry_are_refused(db: Db) {

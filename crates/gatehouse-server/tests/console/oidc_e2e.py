@@ -72,6 +72,12 @@ def run(binary, tools, shots):
         WebDriverWait(browser.driver, 15).until(lambda d: d.current_url.endswith("/console/account"))
         check("carol@example.com" in browser.source, "the next page is signed in (the Strict cookie went)")
         browser.page("account-after-provider")
+        check("Sign-in providers" in browser.source and "demo" in browser.source,
+              "the linked provider on my account")
+        # The only way in (no password): unlinking is refused in words.
+        unlink = browser.driver.find_element(By.CSS_SELECTOR, "form[action$='/unlink']")
+        browser.click_and_wait(unlink.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+        check("last way to sign in" in browser.notice(), f"unlinking the last way: {browser.notice()!r}")
         cookies = {c["name"]: c for c in browser.driver.get_cookies()}
         check(cookies.get("gatehouse_session", {}).get("sameSite") == "Strict", f"cookies: {cookies}")
     except Exception:
