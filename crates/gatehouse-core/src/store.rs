@@ -268,6 +268,9 @@ pub trait InvitationStore: Send + Sync {
     ) -> Result<()>;
     /// The invitation whose token has this digest, with its org (any state: the caller judges).
     async fn invitation_by_digest(&self, digest: &[u8]) -> Result<Option<(Invitation, Org)>>;
+    /// Whether some org has an invitation for `email_key` neither accepted nor expired at `now`
+    /// (a provider sign-in may then make the account under invite-only signup).
+    async fn has_pending_invitation(&self, email_key: &str, now: OffsetDateTime) -> Result<bool>;
     /// The org's invitations neither accepted nor expired at `now`, oldest first.
     async fn pending_invitations(&self, org: OrgId, now: OffsetDateTime)
     -> Result<Vec<Invitation>>;

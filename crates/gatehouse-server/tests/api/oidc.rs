@@ -285,6 +285,16 @@ async fn signup_and_linking_follow_the_policy(db: Db) {
         reasons.contains(&"email_taken_not_linked".to_owned()),
         "{reasons:?}"
     );
+    // An address with a pending invitation may get its account from the provider.
+    let org = first_org(&owner).await;
+    owner.invite(&org, "invited@example.com", "member").await;
+    op.sign_in_as("invited-subject", "invited@example.com");
+    let (r, _, _) = through_provider(&server, None).await;
+    let invited = signed_in(&server, &r);
+    assert_eq!(
+        invited.get("/v1/auth/me").await.body["user"]["email"],
+        "invited@example.com"
+    );
     drop(server);
 
     let Some(db) = TestDb::new(db.kind).await else {
@@ -299,6 +309,7 @@ async fn signup_and_linking_follow_the_policy(db: Db) {
     .await;
     // The local account's address is not proven yet: no link (whoever registered it first
     // must not be handed the provider's user).
+    op.sign_in_as("owner-at-provider", &email);
     refused(&through_provider(&server, None).await.0);
     db.query_strings(&format!(
         "UPDATE users SET email_verified_at = 1000 WHERE email_key = '{email}'"

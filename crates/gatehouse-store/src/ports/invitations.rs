@@ -190,6 +190,22 @@ where
         row.map(InvitationOrgRow::into_pair).transpose()
     }
 
+    async fn has_pending_invitation(&self, email_key: &str, now: OffsetDateTime) -> Result<bool> {
+        let mut tx = self.read_tx().await?;
+        D::set_local(&mut tx, INVITED_EMAIL_SETTING, email_key).await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM invitations WHERE email_key = $1 AND accepted_at IS NULL \
+             AND expires_at > $2",
+        )
+        .bind(email_key)
+        .bind(unix(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(n > 0)
+    }
+
     async fn pending_invitations(
         &self,
         org: OrgId,

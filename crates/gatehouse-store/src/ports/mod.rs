@@ -39,6 +39,7 @@ mod prelude {
     pub(crate) use crate::dialect::{DbRow, Dialect, Tx};
     pub(crate) use crate::rows::*;
     pub(crate) use crate::sql_store::{
-        ALL_KEYS, INVITATION_SETTING, SqlStore, TOKEN_FAMILY_SETTING, USER_SETTING,
+        ALL_KEYS, INVITATION_SETTING, INVITED_EMAIL_SETTING, SqlStore, TOKEN_FAMILY_SETTING,
+        USER_SETTING,
     };
 }

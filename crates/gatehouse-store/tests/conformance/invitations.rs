@@ -56,6 +56,26 @@ async fn found_by_digest_only(f: Fresh) {
     );
     assert_eq!(found.email_key, "new@example.com");
     assert_eq!(found.expires_at, at(100));
+    // Pending for its address (across orgs, under row-level security too) until it expires.
+    let store = &f.store;
+    assert!(
+        store
+            .has_pending_invitation("new@example.com", at(99))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .has_pending_invitation("new@example.com", at(100))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .has_pending_invitation("other@example.com", at(1))
+            .await
+            .unwrap()
+    );
     assert!(
         f.store
             .invitation_by_digest(&[8; 32])

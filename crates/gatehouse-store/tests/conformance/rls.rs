@@ -195,3 +195,42 @@ async fn one_statement_read_functions_leave_no_setting_and_run_as_their_caller()
     .unwrap();
     assert!(definers.is_empty(), "SECURITY DEFINER: {definers:?}");
 }
+
+#[tokio::test]
+async fn an_invited_address_sees_its_invitations_across_orgs_and_nothing_else() {
+    use gatehouse_core::ids::InvitationId;
+    use gatehouse_core::store::Invitation;
+    let Some(f) = fresh_pg().await else { return };
+    let ann = user(&f, "ann@example.com").await;
+    for (name, invited, digest) in [
+        ("A", "bob@example.com", [1u8; 32]),
+        ("B", "cat@example.com", [2u8; 32]),
+    ] {
+        let org = org_with(&f, name, ann, &[]).await;
+        let inv = Invitation {
+            id: InvitationId::new(),
+            org_id: org,
+            email: invited.into(),
+            email_key: invited.into(),
+            role: Role::Member,
+            created_by: ann,
+            created_at: at(0),
+            expires_at: at(100),
+            accepted_at: None,
+        };
+        f.store.create_invitation(&inv, &digest, &[]).await.unwrap();
+    }
+    let sql = "SELECT email_key FROM invitations";
+    let bob = [("gatehouse.invited_email", "bob@example.com")];
+    assert_eq!(as_app(&f.url, &bob, sql).await, ["bob@example.com"]);
+    assert!(as_app(&f.url, &[], sql).await.is_empty());
+    let nobody = [("gatehouse.invited_email", "dan@example.com")];
+    assert!(as_app(&f.url, &nobody, sql).await.is_empty());
+    let write = as_app(
+        &f.url,
+        &bob,
+        "UPDATE invitations SET role = 'owner' RETURNING email_key",
+    )
+    .await;
+    assert!(write.is_empty(), "read only");
+}

@@ -30,8 +30,8 @@ impl AuthService {
             .await
     }
 
-    /// A new account for `email` without a password (signup must be open), its address
-    /// verified when the provider said so.
+    /// A new account for `email` without a password (signup open, or a pending invitation for
+    /// the address), its address verified when the provider said so.
     pub async fn external_sign_up(
         &self,
         email: &Email,
@@ -39,10 +39,14 @@ impl AuthService {
         email_verified: bool,
         client: &ClientInfo,
     ) -> Result<User> {
-        if !self.settings.signup_open {
+        let now = self.ambient.now();
+        // Invite-only signup: only an address some org invited (and the invitation still
+        // waits) may get an account this way; the invitation is accepted as usual later.
+        if !self.settings.signup_open
+            && !self.store.has_pending_invitation(email.key(), now).await?
+        {
             return Err(Error::Forbidden(ForbiddenReason::SignupDisabled));
         }
-        let now = self.ambient.now();
         let name = crate::identity_chars::optional_name("name", name).unwrap_or(None);
         let new = NewUser {
             id: self.ambient.id()?,
