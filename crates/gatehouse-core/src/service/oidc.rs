@@ -69,6 +69,13 @@ pub struct Started {
     pub authorization_url: String,
 }
 
+/// Where a good callback lands: signed in, or (TOTP on) at the second step; either way with
+/// the flow's return-to beside it.
+pub enum Landed {
+    SignedIn(Box<LoginOutcome>),
+    SecondStep(Box<crate::error::MfaChallenge>),
+}
+
 /// Why a callback failed (the reason of `auth.oidc_failed`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failed {
@@ -266,12 +273,17 @@ impl OidcService {
         cb: &Callback<'_>,
         client: ClientInfo,
         replaces: Option<SessionId>,
-    ) -> Result<(LoginOutcome, Option<String>)> {
+    ) -> Result<(Landed, Option<String>)> {
         let p = self.provider(provider)?;
         match self.finish(p, cb, &client).await {
             Ok((user, return_to)) => {
-                let outcome = self.auth.external_sign_in(user, client, replaces).await?;
-                Ok((outcome, return_to))
+                match self.auth.external_sign_in(user, client, replaces).await {
+                    Ok(outcome) => Ok((Landed::SignedIn(Box::new(outcome)), return_to)),
+                    Err(Error::MfaRequired(challenge)) => {
+                        Ok((Landed::SecondStep(challenge), return_to))
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Err(failed) => {
                 let now = self.ambient.now();

@@ -63,7 +63,9 @@ pub trait OidcStore: Send + Sync {
     async fn oidc_identities(&self, user: UserId) -> Result<Vec<OidcIdentity>>;
     /// Links; `Conflict` when (issuer, subject) is linked already.
     async fn link_oidc_identity(&self, identity: &OidcIdentity, audit: &[NewEvent]) -> Result<()>;
-    /// Unlinks one of the user's links; `false` when the user has none with this id.
+    /// Unlinks one of the user's links; `false` when the user has none with this id;
+    /// `Conflict(LastSignInMethod)` (nothing changed) when no link, passkey or password would
+    /// be left, judged under a lock on the user so two unlinks at once cannot both pass.
     async fn unlink_oidc_identity(
         &self,
         user: UserId,

@@ -258,8 +258,11 @@ impl SecondStepPage {
 
 /// The second-step page for a sign-in that ended elsewhere (an OIDC callback) with
 /// `mfa_required`.
-pub(crate) fn second_step_page(challenge: gatehouse_core::error::MfaChallenge) -> Response {
-    page::ok(&SecondStepPage::new(challenge, String::new()))
+pub(crate) fn second_step_page(
+    challenge: gatehouse_core::error::MfaChallenge,
+    return_to: String,
+) -> Response {
+    page::ok(&SecondStepPage::new(challenge, return_to))
 }
 
 /// A passkey ceremony for the page's script: its id and the request options as JSON.

@@ -15,7 +15,7 @@ use gatehouse_core::Error;
 use gatehouse_core::clock::rfc3339;
 use gatehouse_core::ids::OidcFlowId;
 use gatehouse_core::secret::ExposeSecret;
-use gatehouse_core::service::oidc::{Callback, OidcService};
+use gatehouse_core::service::oidc::{Callback, Landed, OidcService};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -231,31 +231,40 @@ pub async fn callback(
     };
     let outcome = oidc.callback(&provider, &cb, anon.client, replaces).await;
     let flow = seen.lock().ok().and_then(|s| *s);
+    let policy = crate::console::return_to_policy(&state);
     let mut response = match outcome {
-        Ok((outcome, return_to)) => {
-            let policy = crate::console::return_to_policy(&state);
+        Ok((landed, return_to)) => {
             let to = return_to
                 .as_deref()
                 .and_then(|t| policy.accept(t))
-                .unwrap_or("/console/orgs")
+                .unwrap_or("")
                 .to_owned();
-            let mut r = (
-                StatusCode::OK,
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/html; charset=utf-8"),
-                    ),
-                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                ],
-                moving_on(&to),
-            )
-                .into_response();
-            r.headers_mut()
-                .append(header::SET_COOKIE, login_cookie(&state, &outcome));
-            r
+            match landed {
+                Landed::SignedIn(outcome) => {
+                    let to = if to.is_empty() {
+                        "/console/orgs".to_owned()
+                    } else {
+                        to
+                    };
+                    let mut r = (
+                        StatusCode::OK,
+                        [
+                            (
+                                header::CONTENT_TYPE,
+                                HeaderValue::from_static("text/html; charset=utf-8"),
+                            ),
+                            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                        ],
+                        moving_on(&to),
+                    )
+                        .into_response();
+                    r.headers_mut()
+                        .append(header::SET_COOKIE, login_cookie(&state, &outcome));
+                    r
+                }
+                Landed::SecondStep(challenge) => crate::console::second_step_page(*challenge, to),
+            }
         }
-        Err(Error::MfaRequired(challenge)) => crate::console::second_step_page(*challenge),
         Err(Error::NotFound) => return Err(Error::NotFound.into()),
         Err(_) => (
             StatusCode::SEE_OTHER,

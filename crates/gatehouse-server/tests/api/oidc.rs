@@ -17,6 +17,7 @@ both!(
     id_tokens_with_a_wrong_nonce_audience_or_expiry_are_refused,
     signup_and_linking_follow_the_policy,
     the_last_way_to_sign_in_is_not_unlinked,
+    totp_still_asks_for_its_code_after_the_provider,
 );
 
 /// A server with the mock provider configured (and loopback reachable through the guard).
@@ -392,4 +393,49 @@ async fn the_ssrf_guard_stands_between_gatehouse_and_the_provider() {
         .post("/v1/auth/oidc/nope/start", json!({}))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+}
+
+/// An account with TOTP, signed in by the provider: the callback answers the second-step page
+/// (keeping the return-to), and the code finishes the sign-in.
+async fn totp_still_asks_for_its_code_after_the_provider(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let op = MockOp::start().await;
+    let (server, owner, email) =
+        with_provider(&db, &op, "link_by_verified_email = true", &[]).await;
+    db.query_strings(&format!(
+        "UPDATE users SET email_verified_at = 1000 WHERE email_key = '{email}'"
+    ))
+    .await;
+    let on = enable_totp(&owner).await;
+    op.sign_in_as("owner-at-provider", &email);
+    let (r, _, _) = through_provider(&server, Some("/console/account")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(
+        r.text.contains("action=\"/console/login/mfa\""),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("value=\"/console/account\""),
+        "the return-to is kept"
+    );
+    assert!(
+        !r.headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| v.to_str().unwrap_or("").starts_with("gatehouse_session=")),
+        "no session before the code"
+    );
+    let token = r
+        .text
+        .split("name=\"mfa_token\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_owned();
+    let mut c = server.client();
+    let done = second_step(&mut c, &token, &totp_at(&on.secret, 1)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
 }

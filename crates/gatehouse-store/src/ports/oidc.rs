@@ -15,6 +15,11 @@ const IDENTITY_COLUMNS: &str = "id, user_id, provider, issuer, subject, email, c
 const INSERT_IDENTITY: &str = "INSERT INTO oidc_identities (id, user_id, provider, issuer, \
      subject, email, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const DELETE_IDENTITY: &str = "DELETE FROM oidc_identities WHERE user_id = $1 AND id = $2";
+const LOCK_USER: &str = "UPDATE users SET credential_epoch = credential_epoch WHERE id = $1";
+/// The ways to sign in an account has: its links, its passkeys, its password.
+const WAYS_LEFT: &str = "SELECT (SELECT COUNT(*) FROM oidc_identities WHERE user_id = $1) \
+     + (SELECT COUNT(*) FROM passkeys WHERE user_id = $1) \
+     + (SELECT COUNT(*) FROM users WHERE id = $1 AND password_hash IS NOT NULL)";
 
 #[derive(FromRow)]
 struct FlowRow {
@@ -173,6 +178,12 @@ where
         audit: &[NewEvent],
     ) -> Result<bool> {
         let mut tx = self.write_tx().await?;
+        // The user's row locked first: two unlinks at once are judged one after the other.
+        sqlx::query(LOCK_USER)
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         let done = sqlx::query(DELETE_IDENTITY)
             .bind(user.to_string())
             .bind(id.to_string())
@@ -181,6 +192,14 @@ where
             .map_err(db_err)?;
         if D::rows_affected(&done) != 1 {
             return Ok(false);
+        }
+        let ways: i64 = sqlx::query_scalar(WAYS_LEFT)
+            .bind(user.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if ways == 0 {
+            return Err(Error::Conflict(ConflictReason::LastSignInMethod));
         }
         Self::append_in(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;

@@ -16,6 +16,7 @@ mod identity;
 mod invitations;
 mod limits;
 mod mfa;
+mod oidc;
 mod orgs;
 mod passkeys;
 mod rls;
