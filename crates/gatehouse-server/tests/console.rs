@@ -86,3 +86,23 @@ fn provider_sign_in_in_chromium() {
         out.status
     );
 }
+
+/// The console's mailed flows in Chromium against a real SMTP server (SPEC §16).
+#[test]
+fn mail_flows_in_chromium() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/email_e2e.py");
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("email-screenshots");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args(["--bin", BIN, "--shots"])
+        .arg(&shots)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("mail flows in chromium: all passed"),
+        "mail flows in Chromium failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+}
