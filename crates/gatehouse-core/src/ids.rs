@@ -69,3 +69,4 @@ id_type!(CeremonyId);
 id_type!(EmailFlowId);
 id_type!(OidcFlowId);
 id_type!(OidcIdentityId);
+id_type!(PersonalTokenId);

@@ -16,6 +16,7 @@ mod grants;
 mod mfa;
 mod oidc;
 mod passkeys;
+mod personal_tokens;
 mod secrets;
 mod tokens;
 pub use email::*;
@@ -24,6 +25,7 @@ pub use grants::*;
 pub use mfa::*;
 pub use oidc::*;
 pub use passkeys::*;
+pub use personal_tokens::*;
 pub use secrets::*;
 pub use tokens::*;
 
@@ -486,6 +488,7 @@ pub trait Store:
     + PasskeyStore
     + EmailStore
     + OidcStore
+    + PersonalTokenStore
     + RateLimitStore
     + LockoutStore
     + SystemStore
@@ -506,6 +509,7 @@ impl<T> Store for T where
         + PasskeyStore
         + EmailStore
         + OidcStore
+        + PersonalTokenStore
         + RateLimitStore
         + LockoutStore
         + SystemStore

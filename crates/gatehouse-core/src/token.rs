@@ -48,29 +48,53 @@ const API_KEY_SECRET_LEN: usize = 43;
 /// `gk_` + public id: the part of a key shown in lists (`prefix`).
 pub const API_KEY_SHOWN_LEN: usize = 3 + PUBLIC_ID_LEN;
 
-/// A new API key `gk_<12 [0-9a-z]>_<43 base62>` (a 256-bit secret); returns (public id, key).
-pub fn new_api_key(random: &dyn Random) -> Result<(String, String)> {
+/// Personal access tokens start with this (SPEC §18).
+pub const PERSONAL_TOKEN_PREFIX: &str = "gpat_";
+/// The published shape of a personal access token.
+pub const PERSONAL_TOKEN_REGEX: &str = "^gpat_[0-9a-z]{12}_[0-9A-Za-z]{43}$";
+
+/// A new `<prefix><12 [0-9a-z]>_<secret_len base62>`; returns (public id, key).
+fn new_prefixed(random: &dyn Random, prefix: &str, secret_len: usize) -> Result<(String, String)> {
     const LOWER36: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let public_id = random::string_from(random, LOWER36, PUBLIC_ID_LEN)?;
     // Uniform over [0-9A-Za-z]: 43 characters carry 43 * log2(62) > 256 bits.
-    let secret = random::string_from(random, BASE62, API_KEY_SECRET_LEN)?;
-    let key = format!("{API_KEY_PREFIX}{public_id}_{secret}");
-    Ok((public_id, key))
+    let secret = random::string_from(random, BASE62, secret_len)?;
+    Ok((public_id.clone(), format!("{prefix}{public_id}_{secret}")))
 }
 
-/// The public id of a well-formed API key (`^gk_[0-9a-z]{12}_[0-9A-Za-z]{43}$`), else `None`.
-#[must_use]
-pub fn api_key_public_id(key: &str) -> Option<&str> {
-    let rest = key.strip_prefix(API_KEY_PREFIX)?;
+/// The public id of a well-formed `<prefix><12 [0-9a-z]>_<secret_len base62>`, else `None`.
+fn prefixed_public_id<'a>(key: &'a str, prefix: &str, secret_len: usize) -> Option<&'a str> {
+    let rest = key.strip_prefix(prefix)?;
     let (public_id, secret) = rest.split_once('_')?;
     let id_ok = public_id.len() == PUBLIC_ID_LEN
         && public_id
             .bytes()
             .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
-    let secret_ok =
-        secret.len() == API_KEY_SECRET_LEN && secret.bytes().all(|b| b.is_ascii_alphanumeric());
+    let secret_ok = secret.len() == secret_len && secret.bytes().all(|b| b.is_ascii_alphanumeric());
     (id_ok && secret_ok).then_some(public_id)
+}
+
+/// A new API key `gk_<12 [0-9a-z]>_<43 base62>` (a 256-bit secret); returns (public id, key).
+pub fn new_api_key(random: &dyn Random) -> Result<(String, String)> {
+    new_prefixed(random, API_KEY_PREFIX, API_KEY_SECRET_LEN)
+}
+
+/// The public id of a well-formed API key (`^gk_[0-9a-z]{12}_[0-9A-Za-z]{43}$`), else `None`.
+#[must_use]
+pub fn api_key_public_id(key: &str) -> Option<&str> {
+    prefixed_public_id(key, API_KEY_PREFIX, API_KEY_SECRET_LEN)
+}
+
+/// A new personal access token (see [`PERSONAL_TOKEN_REGEX`]); returns (public id, token).
+pub fn new_personal_token(random: &dyn Random) -> Result<(String, String)> {
+    new_prefixed(random, PERSONAL_TOKEN_PREFIX, API_KEY_SECRET_LEN)
+}
+
+/// The public id of a well-formed personal access token, else `None`.
+#[must_use]
+pub fn personal_token_public_id(token: &str) -> Option<&str> {
+    prefixed_public_id(token, PERSONAL_TOKEN_PREFIX, API_KEY_SECRET_LEN)
 }
 
 /// Constant-time equality of two byte strings.
@@ -94,6 +118,21 @@ pub fn csrf_matches(key: &DerivedKey, session: SessionId, presented: &str) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn personal_tokens_have_their_published_shape() {
+        let (public_id, t) = new_personal_token(&SystemRandom).unwrap_or_default();
+        assert!(t.starts_with("gpat_") && t.len() == 5 + 12 + 1 + 43, "{t}");
+        assert_eq!(personal_token_public_id(&t), Some(public_id.as_str()));
+        assert_eq!(api_key_public_id(&t), None, "not an API key");
+        let key = super::new_api_key(&SystemRandom).unwrap_or_default().1;
+        assert_eq!(personal_token_public_id(&key), None, "not a personal token");
+        assert_eq!(personal_token_public_id(&t[..t.len() - 1]), None);
+        assert_eq!(
+            personal_token_public_id(&t.replace("gpat_", "gpat_X")),
+            None
+        );
+    }
     use crate::random::SystemRandom;
     use crate::secret::MasterSecret;
 

@@ -33,6 +33,8 @@ pub const TOKEN_FAMILY_SETTING: &str = "gatehouse.token_family";
 pub const API_KEY_SETTING: &str = "gatehouse.api_key";
 /// The one invitation (hex digest of its token) a lookup may see.
 pub const INVITATION_SETTING: &str = "gatehouse.invitation";
+/// Lets a lookup read the one personal access token whose public id was presented.
+pub const PERSONAL_TOKEN_SETTING: &str = "gatehouse.personal_token";
 /// Lets a transaction see the invitations for one address (its case-folded key), across orgs.
 pub const INVITED_EMAIL_SETTING: &str = "gatehouse.invited_email";
 

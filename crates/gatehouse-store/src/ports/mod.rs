@@ -13,6 +13,7 @@ mod mfa;
 mod oidc;
 mod orgs;
 mod passkeys;
+mod personal_tokens;
 mod secrets;
 mod system;
 mod tokens;
@@ -39,7 +40,7 @@ mod prelude {
     pub(crate) use crate::dialect::{DbRow, Dialect, Tx};
     pub(crate) use crate::rows::*;
     pub(crate) use crate::sql_store::{
-        ALL_KEYS, INVITATION_SETTING, INVITED_EMAIL_SETTING, SqlStore, TOKEN_FAMILY_SETTING,
-        USER_SETTING,
+        ALL_KEYS, INVITATION_SETTING, INVITED_EMAIL_SETTING, PERSONAL_TOKEN_SETTING, SqlStore,
+        TOKEN_FAMILY_SETTING, USER_SETTING,
     };
 }

@@ -19,6 +19,7 @@ mod mfa;
 mod oidc;
 mod orgs;
 mod passkeys;
+mod personal_tokens;
 mod rls;
 mod secrets;
 mod sessions;

@@ -234,3 +234,50 @@ async fn an_invited_address_sees_its_invitations_across_orgs_and_nothing_else() 
     .await;
     assert!(write.is_empty(), "read only");
 }
+
+#[tokio::test]
+async fn personal_tokens_are_seen_by_org_presented_id_or_own_user_only() {
+    use gatehouse_core::ids::PersonalTokenId;
+    use gatehouse_core::store::PersonalToken;
+    let Some(f) = fresh_pg().await else { return };
+    let ann = user(&f, "ann@example.com").await;
+    let bob = user(&f, "bob@example.com").await;
+    let a = org_with(&f, "A", ann, &[(bob, Role::Member)]).await;
+    for (who, public_id) in [(ann, "aaaaaaaaaaaa"), (bob, "bbbbbbbbbbbb")] {
+        let t = PersonalToken {
+            id: PersonalTokenId::new(),
+            user_id: who,
+            org_id: a,
+            name: "t".into(),
+            public_id: public_id.into(),
+            scopes: vec![],
+            created_at: at(0),
+            expires_at: at(100),
+            revoked_at: None,
+            last_used_at: None,
+        };
+        f.store
+            .create_personal_token(&t, &[1; 32], &[])
+            .await
+            .unwrap();
+    }
+    let sql = "SELECT public_id FROM personal_tokens ORDER BY public_id";
+    assert!(as_app(&f.url, &[], sql).await.is_empty());
+    let org = a.to_string();
+    assert_eq!(
+        as_app(&f.url, &[("gatehouse.org_id", &org)], sql).await,
+        ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
+    );
+    let presented = [("gatehouse.personal_token", "bbbbbbbbbbbb")];
+    assert_eq!(as_app(&f.url, &presented, sql).await, ["bbbbbbbbbbbb"]);
+    let anns = ann.to_string();
+    let own = [("gatehouse.user_id", anns.as_str())];
+    assert_eq!(as_app(&f.url, &own, sql).await, ["aaaaaaaaaaaa"]);
+    let revoked = as_app(
+        &f.url,
+        &own,
+        "UPDATE personal_tokens SET revoked_at = 1 RETURNING public_id",
+    )
+    .await;
+    assert!(revoked.is_empty(), "a user's own setting does not write");
+}
